@@ -1,0 +1,95 @@
+"""Cluster: composes the network, the pinned image, the load balancer and N FmeNodes."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.fme_node import FmeNode, FmeNodeArgs
+from components.image import FmeImage, FmeImageArgs
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
+from components.network import Network, NetworkArgs
+from components.tagging import resource_tags
+from config.stack import StackConfig
+
+INVENTORY_VERSION = 1
+
+
+class Cluster(pulumi.ComponentResource):
+    """An Active-Active FME cluster. `inventory` is the node inventory `fmeaa` reads."""
+
+    inventory: pulumi.Output[dict]
+    nodes: dict[str, FmeNode]
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fme-aa:index:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cluster, tags, fme = config.cluster_name, config.tags, config.fme.resolved()
+
+        network = Network(name, NetworkArgs(
+            cluster_name=cluster, new_vpc=config.network.new_vpc,
+            existing_vpc=config.network.existing, tags=tags), opts=child)
+        image = FmeImage(f"{name}-image", FmeImageArgs(
+            cluster_name=cluster, ami=config.ami, tags=tags), opts=child)
+        # One parameter group for every node's database: TLS is mandatory for clients.
+        params = aws.rds.ParameterGroup(
+            f"{name}-db-params",
+            family=f"postgres{config.database.major_version}",
+            description=f"{cluster}: FME databases (TLS required)",
+            parameters=[aws.rds.ParameterGroupParameterArgs(
+                name="rds.force_ssl", value="1", apply_method="pending-reboot")],
+            tags=resource_tags(cluster, tags, f"{cluster}-db-params"),
+            opts=child,
+        )
+        lb = LoadBalancer(name, LoadBalancerArgs(
+            cluster_name=cluster, vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            security_group_id=network.alb_security_group_id,
+            settings=config.load_balancer, fme=fme, tags=tags), opts=child)
+
+        zone_count = len(network.private_subnet_ids)
+        self.nodes = {}
+        for spec in config.node_specs:
+            zone = spec.zone_index(zone_count)
+            node = FmeNode(spec.name, FmeNodeArgs(
+                cluster_name=cluster, node_name=spec.name, vpc_id=network.vpc_id,
+                subnet_id=network.private_subnet_ids[zone],
+                availability_zone=network.private_subnet_azs[zone],
+                private_subnet_ids=network.private_subnet_ids,
+                alb_security_group_id=network.alb_security_group_id,
+                image_id=image.image_id, instance_type=config.instance_type,
+                root_volume_gib=config.root_volume_gib, share=config.share,
+                database=config.database, db_subnet_group_name=network.db_subnet_group_name,
+                db_parameter_group_name=params.name, fme=fme,
+                websocket=config.load_balancer.websocket, admin_cidr=config.admin_cidr,
+                tags=tags), opts=child)
+            lb.attach(spec.name, node.instance_id, depends_on=[node])
+            self.nodes[spec.name] = node
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        node_entries = [
+            pulumi.Output.all(
+                instanceId=n.instance_id, privateIp=n.private_ip, restUrl=n.rest_url,
+                dbEndpoint=n.db_endpoint, dbSecretArn=n.db_secret_arn, shareId=n.share_id,
+            ).apply(lambda v, node_name=node_name: {"name": node_name, **v,
+                                                    "shareKind": config.share.kind.value})
+            for node_name, n in self.nodes.items()
+        ]
+        self.inventory = pulumi.Output.all(
+            region=region, dnsName=lb.dns_name, url=lb.url,
+            targetGroupArn=lb.web_target_group_arn,
+            websocketTargetGroupArn=lb.websocket_target_group_arn,
+            nodes=pulumi.Output.all(*node_entries),
+        ).apply(lambda v: {
+            "inventoryVersion": INVENTORY_VERSION,
+            "clusterName": cluster,
+            "region": v["region"],
+            "fmeGeneration": fme.generation.value,
+            "loadBalancer": {
+                "dnsName": v["dnsName"], "url": v["url"], "targetGroupArn": v["targetGroupArn"],
+                "websocketTargetGroupArn": v["websocketTargetGroupArn"],
+            },
+            "nodes": list(v["nodes"]),
+        })
+        self.image_id = image.image_id
+        self.register_outputs({"inventory": self.inventory})

@@ -1,0 +1,220 @@
+"""Offline stack preview: evaluate the real Pulumi program (`__main__.py` + components) under
+Pulumi's mocks, with no cloud account and no Pulumi CLI, and record every resource's inputs.
+
+Used by the test suite (assertions on resource inputs) and by `python -m fmeaa.stack_preview
+Pulumi.example.yaml`, which prints what `pulumi up` would create, per node. The mocks invent
+ids, IPs and ARNs; everything else is exactly what the program declares.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+ROOT = Path(__file__).resolve().parent.parent  # the Pulumi project (where __main__.py lives)
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+LOOKED_UP_AMI = "ami-0fedcba9876543210"
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _fake_id(name: str, prefix: str) -> str:
+    return f"{prefix}-{zlib.crc32(name.encode()):08x}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Resource] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._ips = 10
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        out = dict(inputs)
+        t, name = args.typ, args.name
+        rid = _fake_id(name, "id")
+        if t == "aws:ec2/instance:Instance":
+            self._ips += 1
+            rid = _fake_id(name, "i")
+            out["privateIp"] = f"10.40.128.{self._ips}"
+        elif t == "aws:rds/instance:Instance":
+            host = f"{inputs['identifier']}.abc123.{REGION}.rds.amazonaws.com"
+            out.update(address=host, port=5432, endpoint=f"{host}:5432",
+                       masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:"
+                                           f"secret:rds!db-{inputs['identifier']}-AbCdEf",
+                                           "secretStatus": "active", "kmsKeyId": ""}])
+        elif t == "aws:ebs/volume:Volume":
+            rid = _fake_id(name, "vol")
+        elif t == "aws:efs/fileSystem:FileSystem":
+            rid = _fake_id(name, "fs")
+            out["arn"] = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{rid}"
+        elif t == "aws:efs/accessPoint:AccessPoint":
+            rid = _fake_id(name, "fsap")
+        elif t == "aws:ec2/amiCopy:AmiCopy":
+            rid = _fake_id(name, "ami")
+        elif t == "aws:ec2/subnet:Subnet":
+            rid = _fake_id(name, "subnet")
+        elif t == "aws:ec2/securityGroup:SecurityGroup":
+            rid = _fake_id(name, "sg")
+        elif t == "aws:ec2/vpc:Vpc":
+            rid = _fake_id(name, "vpc")
+        elif t == "aws:lb/loadBalancer:LoadBalancer":
+            out.update(dnsName=f"{name}-123.{REGION}.elb.amazonaws.com",
+                       arn=f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/{name}")
+        elif t == "aws:lb/targetGroup:TargetGroup":
+            out["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{name}/abc"
+        elif t in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile"):
+            out.update(name=name, arn=f"arn:aws:iam::{ACCOUNT}:role/{name}")
+        elif t == "aws:rds/parameterGroup:ParameterGroup" or t == "aws:rds/subnetGroup:SubnetGroup":
+            out["name"] = name
+        self.resources.append(Resource(t, name, inputs, args.custom, rid, out))
+        return rid, out
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        self.calls.append((args.token, dict(args.args)))
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{REGION}{c}" for c in "abcdef"]
+            return {"names": names, "zoneIds": names, "id": REGION}, []
+        if token == "aws:ec2/getAmi:getAmi":
+            return {"id": LOOKED_UP_AMI, "imageId": LOOKED_UP_AMI, "name": "fme-flow-2025.1"}, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION}, []
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root", "id": ACCOUNT,
+                    "userId": ACCOUNT}, []
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if token == "aws:ec2/getSubnet:getSubnet":
+            return {"id": args.args["id"],
+                    "availabilityZone": f"{REGION}{'abc'[zlib.crc32(args.args['id'].encode()) % 3]}"}, []
+        raise AssertionError(f"unexpected invoke {token}")
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Resource]
+    calls: list[tuple[str, dict[str, Any]]]
+    exports: dict[str, Any]
+    warnings: list[str]
+
+    def of_type(self, type_token: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> Resource:
+        """The one AWS resource with this logical name (components share their node's name)."""
+        matches = [r for r in self.resources if r.name == name and r.custom]
+        assert len(matches) == 1, f"{len(matches)} resources named {name}"
+        return matches[0]
+
+    def custom(self) -> list[Resource]:
+        return [r for r in self.resources if r.custom]
+
+
+def load_stack_file(path: Path, project: str = "fme-aa") -> dict[str, Any]:
+    """The `config:` section of a Pulumi.<stack>.yaml as {key: value}, project prefix removed."""
+    import yaml
+
+    document = yaml.safe_load(path.read_text()) or {}
+    prefix = f"{project}:"
+    return {k[len(prefix):]: v for k, v in (document.get("config") or {}).items()
+            if k.startswith(prefix)}
+
+
+def config_values(config: dict[str, Any], project: str = "fme-aa") -> dict[str, str]:
+    """Pulumi passes structured config as JSON strings and scalars as strings."""
+    return {f"{project}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def run_program(
+    config: dict[str, Any], capture_warnings: bool = True, mocks: RecordingMocks | None = None
+) -> ProgramRun:
+    """Evaluate `__main__.py` with this stack config; return every resource and the exports."""
+    mocks = mocks or RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False)
+    pulumi.runtime.set_all_config(config_values(config))
+    warnings: list[str] = []
+    original_warn = pulumi.log.warn
+    if capture_warnings:
+        pulumi.log.warn = lambda msg, *a, **k: warnings.append(msg)  # type: ignore[assignment]
+    exports: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        spec = importlib.util.spec_from_file_location("fme_aa_program", ROOT / "__main__.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return pulumi.Output.all(module.cluster.inventory, module.cluster.image_id).apply(
+            lambda v: exports.update(inventory=v[0], imageId=v[1]))
+
+    try:
+        program()
+    finally:
+        pulumi.log.warn = original_warn  # type: ignore[assignment]
+    return ProgramRun(mocks.resources, mocks.calls, exports, warnings)
+
+
+def _print_preview(run: ProgramRun) -> None:
+    from collections import Counter
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for warning in run.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    inventory = run.exports["inventory"]
+    node_names = [n["name"] for n in inventory["nodes"]]
+    per_node: dict[str, Counter[str]] = {n: Counter() for n in node_names}
+    shared: Counter[str] = Counter()
+    for r in run.custom():
+        # Node resources are named after their node (untaggable ones too).
+        owner = next((n for n in node_names if r.name == n or r.name.startswith(f"{n}-")), None)
+        module, kind = r.type.split(":")[1].split("/")[0], r.type.split(":")[-1]
+        (per_node[owner] if owner else shared)[f"{module}.{kind}"] += 1
+    table = Table(title=f"pulumi up would create {len(run.custom())} resources (offline preview)")
+    table.add_column("owner")
+    table.add_column("resources")
+    table.add_row("cluster (shared)", ", ".join(f"{c}×{t}" for t, c in sorted(shared.items())))
+    for name in node_names:
+        table.add_row(name, ", ".join(f"{c}×{t}" for t, c in sorted(per_node[name].items())))
+    console.print(table)
+    console.print_json(data=inventory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    args = sys.argv[1:] if argv is None else argv
+    stack_file = Path(args[0]) if args else ROOT / "Pulumi.example.yaml"
+    from config import StackConfigError
+
+    try:
+        run = run_program(load_stack_file(stack_file), capture_warnings=True)
+    except StackConfigError as exc:
+        print(f"error: {stack_file}: {exc}", file=sys.stderr)
+        return 1
+    _print_preview(run)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Stack config model: defaults, stable AZ placement, and specific errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import StackConfigError, parse_stack_config
+from config.stack import NodeSpec
+
+AMI = {"id": "ami-0123456789abcdef0"}
+
+
+def test_node_count_names_nodes_in_order() -> None:
+    config = parse_stack_config({"nodeCount": 3, "ami": AMI})
+    assert [n.name for n in config.node_specs] == ["fme-1", "fme-2", "fme-3"]
+
+
+def test_zone_placement_depends_only_on_the_node_itself() -> None:
+    assert [NodeSpec(name=f"fme-{i}").zone_index(2) for i in range(1, 6)] == [0, 1, 0, 1, 0]
+    assert NodeSpec(name="reporting").zone_index(3) == NodeSpec(name="reporting").zone_index(3)
+    assert NodeSpec(name="reporting", zone=4).zone_index(3) == 1
+
+
+def test_generation_defaults_fill_unset_fme_settings() -> None:
+    config = parse_stack_config({"nodeCount": 1, "ami": AMI,
+                                 "fme": {"generation": "server", "webPort": 8443}})
+    fme = config.fme.resolved()
+    assert fme.web_port == 8443
+    assert fme.health_check_path == "/fmerest/v3/healthcheck"
+    assert fme.schema_script == "/opt/fmeserver/Server/database/postgresql/postgresql_createSchema.sql"
+
+
+def test_pulumi_scalars_arrive_as_strings() -> None:
+    assert parse_stack_config({"nodeCount": "2", "ami": AMI}).node_count == 2
+
+
+@pytest.mark.parametrize(("raw", "fragment"), [
+    ({"nodeCount": 2}, "fme-aa:ami: Field required"),
+    ({"nodeCount": 2, "nodes": ["a"], "ami": AMI}, "exactly one of 'nodeCount'"),
+    ({"nodes": ["Bad_Name"], "ami": AMI}, "node name 'Bad_Name' must match"),
+    ({"nodeCount": 2, "ami": AMI, "share": {"volumeType": "gp2", "iops": 4000}},
+     "iops cannot be set for volumeType gp2"),
+    ({"nodeCount": 2, "ami": AMI, "database": {"allocatedStorageGib": 50,
+                                               "maxAllocatedStorageGib": 30}},
+     "maxAllocatedStorageGib must be >= allocatedStorageGib"),
+    ({"nodeCount": 2, "ami": AMI, "loadBalancer": {"certificateArn": "cert-123"}},
+     "fme-aa:loadBalancer.certificateArn"),
+    ({"nodeCount": 2, "ami": AMI, "tags": {"aws:foo": "x"}}, "must be 1-128 chars"),
+])
+def test_errors_name_the_key_and_what_is_allowed(raw: dict, fragment: str) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(raw)
+    assert fragment in str(caught.value)
