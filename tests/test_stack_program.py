@@ -309,7 +309,8 @@ def test_children_are_parented_to_components() -> None:
 
 
 @pytest.mark.parametrize(("bad", "message"), [
-    ({"nodeCount": 0}, "fme-aa:nodeCount: Input should be greater than or equal to 1 (got 0)"),
+    # Pulumi passes scalars as strings, and the message shows what was given.
+    ({"nodeCount": "0"}, "fme-aa:nodeCount: Input should be greater than or equal to 1 (got '0')"),
     ({"share": {"kind": "nfs"}}, "fme-aa:share.kind: Input should be 'ebs' or 'efs' (got 'nfs')"),
     ({"nodes": ["a", "a"]}, "duplicate node names: a"),
     ({"loadBalancr": {}}, "fme-aa:loadBalancr: unknown setting"),
