@@ -1,0 +1,3 @@
+from fmeaa.cli import app
+
+app(prog_name="fmeaa")

@@ -1,0 +1,111 @@
+"""EmulatedNode (one FME node on a 127.0.0.1 port) and Sandbox (N of them plus an inventory)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from fmeaa.emulator.server import EmulatorHTTPServer, Faults
+from fmeaa.emulator.state import NodeState
+
+LOOPBACK = "127.0.0.1"
+
+
+class EmulatedNode:
+    """A real HTTP server for one emulated node. `stop()`/`start()` keep the same port, so a
+    "down" node comes back where clients expect it."""
+
+    def __init__(self, name: str, data_dir: Path, password: str, persist: bool = False,
+                 port: int = 0) -> None:
+        self.name = name
+        self.state = NodeState(data_dir, persist=persist, password=password)
+        self.faults = Faults()
+        self.request_count = 0
+        self.port = port
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> EmulatedNode:
+        if self._server is None:
+            self._server = EmulatorHTTPServer((LOOPBACK, self.port), self)
+            self.port = self._server.server_address[1]
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            kwargs={"poll_interval": 0.05},
+                                            name=f"fme-emulator-{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Take the node down: its port refuses connections until `start()`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.drop_connections()
+            self._server = None
+
+
+class Sandbox:
+    """N emulated nodes on loopback, each with its own state directory, and a node inventory in
+    the same shape as the Pulumi stack outputs (schema v1)."""
+
+    def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
+                 persist: bool = False, prefix: str = "fme") -> None:
+        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
+        self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
+        self.password = password or NodeState(self.root / ".probe").password
+        self.persist = persist
+        self.prefix = prefix
+        self.nodes: list[EmulatedNode] = []
+        for _ in range(count):
+            self.add_node()
+
+    def add_node(self, name: str | None = None) -> EmulatedNode:
+        name = name or f"{self.prefix}-{len(self.nodes) + 1}"
+        node = EmulatedNode(name, self.root / name, self.password, self.persist).start()
+        self.nodes.append(node)
+        return node
+
+    def node(self, name: str) -> EmulatedNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def inventory(self, load_balancer_url: str = "http://127.0.0.2:9") -> dict[str, Any]:
+        """Pulumi-output-shaped inventory. The "load balancer" is a distinct loopback address
+        no node uses, so the sync's refuse-the-LB rule can be exercised."""
+        return {
+            "inventoryVersion": 1, "clusterName": "sandbox", "region": "local",
+            "fmeGeneration": "flow",
+            "loadBalancer": {"dnsName": load_balancer_url.split("//")[1].split(":")[0],
+                             "url": load_balancer_url, "targetGroupArn": None,
+                             "websocketTargetGroupArn": None},
+            "nodes": [{"name": n.name, "instanceId": f"emulated-{n.name}", "privateIp": LOOPBACK,
+                       "restUrl": n.url, "dbEndpoint": None, "dbSecretArn": None,
+                       "shareId": str(self.root / n.name), "shareKind": "emulated"}
+                      for n in self.nodes],
+        }
+
+    def write_inventory(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.inventory(), indent=2))
+        return path
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

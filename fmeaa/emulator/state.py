@@ -1,0 +1,197 @@
+"""One emulated FME node's state: its own "database" (dicts) and its own "System Share" (files).
+
+Nothing is shared between nodes. File contents live on disk under the node's data directory and
+are written by streaming, so memory does not grow with file size. With `persist=True` the
+metadata is saved to `<data_dir>/state.json` after every change and reloaded on start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Resource connections present on a fresh FME Server (names from ../shared/fme-rest-api.md).
+DEFAULT_RESOURCE_CONNECTIONS = (
+    "FME_SHAREDRESOURCE_BACKUP", "FME_SHAREDRESOURCE_DATA", "FME_SHAREDRESOURCE_ENGINE",
+    "FME_SHAREDRESOURCE_LOG", "FME_SHAREDRESOURCE_TEMP",
+)
+# Repositories and topics a fresh FME Server ships with. UNCONFIRMED exact lists: the emulator
+# only needs "a fresh node is not empty", so sync tests cover pre-existing system content.
+DEFAULT_REPOSITORIES = ("Samples",)
+DEFAULT_TOPICS = ("SAMPLE_TOPIC",)
+
+
+@dataclass
+class StoredFile:
+    """A file on this node's share: where its bytes are, and their size and sha256."""
+
+    blob: str
+    size: int
+    sha256: str
+    modified: float
+
+
+@dataclass
+class RepositoryItem:
+    name: str
+    type: str
+    file: StoredFile
+    services: list[str] = field(default_factory=list)
+    last_publish: float = 0.0
+
+
+@dataclass
+class Repository:
+    name: str
+    description: str = ""
+    owner: str = "admin"
+    items: dict[str, RepositoryItem] = field(default_factory=dict)
+
+
+def item_type(name: str) -> str:
+    """FME's item type from the file extension (fmw = workspace, fmx = custom transformer…)."""
+    return {".fmw": "WORKSPACE", ".fmx": "CUSTOMTRANSFORMER", ".fmt": "TEMPLATE",
+            ".fds": "CUSTOMFORMAT"}.get(Path(name).suffix.lower(), "OTHER")
+
+
+class NodeState:
+    """All of one node's content. Every public method is thread-safe (the server is threaded)."""
+
+    def __init__(self, data_dir: Path, persist: bool = False, username: str = "admin",
+                 password: str = "") -> None:
+        self.data_dir = data_dir
+        self.persist = persist
+        self.username = username
+        self.password = password or secrets.token_urlsafe(16)
+        self.lock = threading.RLock()
+        self.tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.repositories: dict[str, Repository] = {}
+        self.schedules: dict[tuple[str, str], dict[str, Any]] = {}
+        self.topics: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.publications: dict[str, dict[str, Any]] = {}
+        self.running_jobs: list[dict[str, Any]] = []
+        self.license: dict[str, Any] = {"isLicensed": True, "expiryDate": "2027-12-31T00:00:00Z",
+                                        "serialNumber": "", "requestStatus": "SUCCESS"}
+        (data_dir / "blobs").mkdir(parents=True, exist_ok=True)
+        for connection in DEFAULT_RESOURCE_CONNECTIONS:
+            (data_dir / "resources" / connection).mkdir(parents=True, exist_ok=True)
+        if persist and (data_dir / "state.json").exists():
+            self._load()
+        else:
+            for name in DEFAULT_REPOSITORIES:
+                self.repositories[name] = Repository(name, "Sample workspaces")
+            for name in DEFAULT_TOPICS:
+                self.topics[name] = {"name": name, "description": "Sample topic"}
+
+    # --- tokens ------------------------------------------------------------------------------
+    def issue_token(self, seconds: int) -> tuple[str, float]:
+        with self.lock:
+            token = secrets.token_hex(20)
+            expiry = time.time() + seconds
+            self.tokens[token] = expiry
+            return token, expiry
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            expiry = self.tokens.get(token)
+            return expiry is not None and expiry > time.time()
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.tokens.clear()
+
+    # --- file storage (streamed) ---------------------------------------------------------------
+    def store_stream(self, chunks: Iterable[bytes]) -> StoredFile:
+        """Write chunks to a new blob; the blob only appears once fully written (atomic rename)."""
+        blob = secrets.token_hex(12)
+        final = self.data_dir / "blobs" / blob
+        partial = final.with_suffix(".partial")
+        digest, size = hashlib.sha256(), 0
+        try:
+            with partial.open("wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.rename(final)
+        return StoredFile(blob, size, digest.hexdigest(), time.time())
+
+    def blob_path(self, stored: StoredFile) -> Path:
+        return self.data_dir / "blobs" / stored.blob
+
+    def drop_blob(self, stored: StoredFile) -> None:
+        self.blob_path(stored).unlink(missing_ok=True)
+
+    # --- resources: a real directory tree per connection ---------------------------------------
+    def resource_root(self, connection: str) -> Path | None:
+        root = self.data_dir / "resources" / connection
+        return root if root.is_dir() else None
+
+    @staticmethod
+    def resolve_inside(root: Path, relative: str) -> Path | None:
+        """`relative` under `root`, or None if it escapes (`..`, absolute paths)."""
+        candidate = (root / relative.strip("/")).resolve()
+        return candidate if candidate == root.resolve() or root.resolve() in candidate.parents \
+            else None
+
+    def write_resource(self, target: Path, chunks: Iterable[bytes]) -> int:
+        partial = target.with_name(f".{target.name}.partial")
+        size = 0
+        try:
+            with partial.open("wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    out.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(target)
+        return size
+
+    @staticmethod
+    def remove_tree(path: Path) -> None:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self) -> None:
+        if not self.persist:
+            return
+        with self.lock:
+            document = {
+                "repositories": {n: asdict(r) for n, r in self.repositories.items()},
+                "schedules": [s for s in self.schedules.values()],
+                "topics": self.topics, "subscriptions": self.subscriptions,
+                "publications": self.publications,
+            }
+            tmp = self.data_dir / "state.json.tmp"
+            tmp.write_text(json.dumps(document))
+            tmp.replace(self.data_dir / "state.json")
+
+    def _load(self) -> None:
+        document = json.loads((self.data_dir / "state.json").read_text())
+        for name, repo in document["repositories"].items():
+            items = {
+                i["name"]: RepositoryItem(i["name"], i["type"], StoredFile(**i["file"]),
+                                          i["services"], i["last_publish"])
+                for i in repo.pop("items").values()
+            }
+            self.repositories[name] = Repository(items=items, **repo)
+        self.schedules = {(s["category"], s["name"]): s for s in document["schedules"]}
+        self.topics = document["topics"]
+        self.subscriptions = document["subscriptions"]
+        self.publications = document["publications"]

@@ -1,0 +1,95 @@
+"""`fmeaa sandbox`: start N emulated FME nodes on 127.0.0.1 and write a node inventory."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fmeaa.emulator import Sandbox
+
+PASSWORD_ENV = "FMEAA_PASSWORD"
+USERNAME = "admin"
+
+
+def parse_fault(spec: str) -> tuple[str, str, float | None]:
+    """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`, `fme-1:down`."""
+    node, _, rest = spec.partition(":")
+    kind, _, value = rest.partition("=")
+    if not node or kind not in ("latency", "error_rate", "drop_upload_after", "down"):
+        raise typer.BadParameter(
+            f"{spec!r}: use NODE:latency=SECONDS, NODE:error_rate=0..1, "
+            "NODE:drop_upload_after=BYTES or NODE:down")
+    if kind == "down":
+        return node, kind, None
+    try:
+        return node, kind, float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{spec!r}: {value!r} is not a number") from None
+
+
+def sandbox(
+    nodes: Annotated[int, typer.Option("--nodes", "-n", min=1, max=20,
+                                       help="How many nodes to start.")] = 3,
+    inventory: Annotated[Path, typer.Option(help="Where to write the node inventory.")] = Path(
+        "nodes.json"),
+    state_dir: Annotated[Path, typer.Option(help="Each node's state lives here.")] = Path(
+        ".fmeaa/sandbox"),
+    persist: Annotated[bool, typer.Option(
+        help="Keep node state in --state-dir across restarts.")] = False,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="Inject a fault, e.g. fme-2:latency=0.5 (repeatable).")] = None,
+    duration: Annotated[float, typer.Option(
+        help="Stop after this many seconds (0 = until Ctrl-C).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the inventory as JSON.")] = False,
+) -> None:
+    """Start emulated FME nodes (an EMULATOR of the REST API, not FME Server) for rehearsals.
+
+    The admin password comes from $FMEAA_PASSWORD, or is generated and written to
+    <state-dir>/credentials.env (mode 600). It is never printed.
+    """
+    faults = [parse_fault(f) for f in fault or []]
+    state_dir.mkdir(parents=True, exist_ok=True)
+    password = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(18)
+    credentials = state_dir / "credentials.env"
+    if PASSWORD_ENV not in os.environ:
+        credentials.touch(mode=0o600)
+        credentials.write_text(f"FMEAA_USERNAME={USERNAME}\n{PASSWORD_ENV}={password}\n")
+    box = Sandbox(nodes, root=state_dir, password=password, persist=persist)
+    try:
+        for node_name, kind, value in faults:
+            try:
+                node = box.node(node_name)
+            except StopIteration:
+                raise typer.BadParameter(f"no node named {node_name!r}") from None
+            if kind == "down":
+                node.stop()
+            else:
+                setattr(node.faults, "latency_s" if kind == "latency" else kind,
+                        int(value) if kind == "drop_upload_after" else value)  # type: ignore[arg-type]
+        box.write_inventory(inventory)
+        if as_json:
+            typer.echo(json.dumps(box.inventory(), indent=2))
+        else:
+            table = Table(title=f"{nodes} emulated FME nodes (inventory: {inventory})")
+            for column in ("node", "REST URL", "state"):
+                table.add_column(column)
+            for n in box.nodes:
+                table.add_row(n.name, n.url, "running" if n.running else "down (fault)")
+            Console(stderr=True).print(table)
+            where = f"$ {PASSWORD_ENV}" if PASSWORD_ENV in os.environ else str(credentials)
+            Console(stderr=True).print(f"credentials: user '{USERNAME}', password in {where}")
+        deadline = time.monotonic() + duration if duration > 0 else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.close()

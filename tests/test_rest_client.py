@@ -1,0 +1,294 @@
+"""REST client ↔ emulator over real HTTP on 127.0.0.1: every endpoint, errors, faults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fmeaa.client import (
+    AuthenticationError,
+    ConflictError,
+    FmeClient,
+    FmeClientV4,
+    InvalidRequestError,
+    NodeTimeoutError,
+    NodeUnreachableError,
+    NotFoundError,
+    ServerError,
+    TransferInterruptedError,
+    connect,
+)
+from fmeaa.emulator import EmulatedNode, Sandbox
+from tests.conftest import TEST_PASSWORD
+
+
+def _file(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _login(node: EmulatedNode, **kwargs: object) -> FmeClient:
+    c = connect(node.name, node.url, username="admin", password=TEST_PASSWORD, timeout=5,
+                **kwargs)  # type: ignore[arg-type]
+    c.login()
+    return c
+
+
+def test_health_needs_no_token_and_api_is_probed(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[0]
+    anonymous = connect(node.name, node.url)
+    assert isinstance(anonymous, FmeClientV4)
+    assert anonymous.health()["status"] == "ok"
+    v3 = connect(node.name, node.url, api="v3")
+    assert type(v3) is FmeClient and v3.health() == {"status": "ok"}
+
+
+def test_info_reports_the_build(client: FmeClient) -> None:
+    assert client.info()["build"].startswith("FME Flow")
+
+
+@pytest.mark.parametrize("api", ["v3", "v4"])
+def test_bad_password_is_a_401_that_names_node_method_and_path(sandbox: Sandbox, api: str) -> None:
+    node = sandbox.nodes[0]
+    c = connect(node.name, node.url, username="admin", password="wrong-password", api=api)
+    with pytest.raises(AuthenticationError) as caught:
+        c.login()
+    err = caught.value
+    assert (err.node, err.method, err.status) == (node.name, "POST", 401)
+    assert err.path.endswith("/tokens") and "wrong-password" not in str(err)
+
+
+def test_unknown_token_is_rejected_and_never_echoed(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[0]
+    c = connect(node.name, node.url, token="deadbeefdeadbeef", api="v3")
+    with pytest.raises(AuthenticationError) as caught:
+        c.repositories()
+    assert caught.value.status == 401 and "deadbeef" not in str(caught.value)
+    assert "deadbeef" not in repr(c)
+
+
+@pytest.mark.parametrize("api", ["v3", "v4"])
+def test_repository_lifecycle_and_error_codes(sandbox: Sandbox, api: str) -> None:
+    c = _login(sandbox.nodes[0], api=api)
+    created = c.create_repository("Roads", "road workspaces")
+    assert created["name"] == "Roads"
+    assert "Roads" in [r["name"] for r in c.repositories()]
+    assert c.repository("Roads")["description"] == "road workspaces"
+    with pytest.raises(ConflictError) as conflict:
+        c.create_repository("Roads")
+    assert conflict.value.status == 409
+    c.delete_repository("Roads")
+    with pytest.raises(NotFoundError):
+        c.repository("Roads")
+    with pytest.raises(NotFoundError):
+        c.delete_repository("Roads")
+
+
+def test_items_upload_overwrite_download_delete_and_services(
+    client: FmeClient, tmp_path: Path
+) -> None:
+    client.create_repository("Roads")
+    first = _file(tmp_path, "austin.fmw", b"#! <?xml version 1?> workspace v1")
+    assert client.upload_item("Roads", first)["name"] == "austin.fmw"
+    with pytest.raises(ConflictError):
+        client.upload_item("Roads", first)
+    second = _file(tmp_path, "austin-v2.fmw", b"workspace v2" * 100)
+    client.upload_item("Roads", second, name="austin.fmw", overwrite=True)
+    listed = client.items("Roads", item_type="WORKSPACE")
+    assert [(i["name"], i["type"], i["totalFileSize"]) for i in listed] == [
+        ("austin.fmw", "WORKSPACE", 1200)]
+    digest = client.download_item("Roads", "austin.fmw", tmp_path / "back.fmw")
+    assert (tmp_path / "back.fmw").read_bytes() == second.read_bytes()
+    assert digest == hashlib.sha256(second.read_bytes()).hexdigest()
+    assert client.services("Roads", "austin.fmw") == ["fmejobsubmitter"]
+    assert client.set_services("Roads", "austin.fmw", ["fmedatadownload", "fmejobsubmitter"]) == [
+        "fmedatadownload", "fmejobsubmitter"]
+    with pytest.raises(InvalidRequestError) as bad:
+        client.set_services("Roads", "austin.fmw", ["nonsense"])
+    assert bad.value.status == 422
+    client.delete_item("Roads", "austin.fmw")
+    assert client.items("Roads") == []
+    with pytest.raises(NotFoundError):
+        client.item("Roads", "austin.fmw")
+    with pytest.raises(NotFoundError):
+        client.items("NoSuchRepo")
+    with pytest.raises(NotFoundError):
+        client.upload_item("NoSuchRepo", first)
+
+
+def test_pagination_reads_every_page(client: FmeClient, sandbox: Sandbox) -> None:
+    for i in range(230):
+        client.create_repository(f"repo-{i:03d}")
+    before = sandbox.nodes[0].request_count
+    names = [r["name"] for r in client.repositories()]
+    assert len(names) == 231 and len(set(names)) == 231  # + the default "Samples"
+    assert sandbox.nodes[0].request_count - before == 3  # 100 + 100 + 31
+
+
+def test_schedules_crud_and_validation(client: FmeClient) -> None:
+    schedule = {"name": "nightly", "category": "Roads", "repository": "Roads",
+                "workspace": "austin.fmw", "recurrence": "cron", "cron": "0 0 2 * * ?",
+                "enabled": True}
+    assert client.create_schedule(schedule)["name"] == "nightly"
+    with pytest.raises(ConflictError):
+        client.create_schedule(schedule)
+    with pytest.raises(InvalidRequestError) as bad:
+        client.create_schedule({**schedule, "name": "bad", "cron": "every night"})
+    assert "Quartz" in str(bad.value)
+    client.replace_schedule("Roads", "nightly", {**schedule, "enabled": False})
+    assert client.schedule("Roads", "nightly")["enabled"] is False
+    assert [s["name"] for s in client.schedules()] == ["nightly"]
+    client.delete_schedule("Roads", "nightly")
+    with pytest.raises(NotFoundError):
+        client.schedule("Roads", "nightly")
+
+
+def test_notifications_need_their_topics(client: FmeClient) -> None:
+    client.create_notification("topics", {"name": "ROADS_DONE", "description": "done"})
+    with pytest.raises(InvalidRequestError):
+        client.create_notification("subscriptions", {"name": "mail", "subscriberName": "email",
+                                                     "topics": ["MISSING"], "properties": []})
+    client.create_notification("subscriptions", {"name": "mail", "subscriberName": "email",
+                                                 "topics": ["ROADS_DONE"], "properties": []})
+    client.create_notification("publications", {"name": "hook", "publisherName": "http",
+                                                "topics": ["ROADS_DONE"], "properties": []})
+    with pytest.raises(ConflictError):
+        client.delete_notification("topics", "ROADS_DONE")  # still used
+    client.replace_notification("subscriptions", "mail", {"subscriberName": "email",
+                                                          "topics": [], "properties": []})
+    assert client.notification("subscriptions", "mail")["topics"] == []
+    client.delete_notification("publications", "hook")
+    client.delete_notification("topics", "ROADS_DONE")
+    assert "ROADS_DONE" not in [t["name"] for t in client.notifications("topics")]
+
+
+def test_resource_files_upload_list_download_delete(client: FmeClient, tmp_path: Path) -> None:
+    assert "FME_SHAREDRESOURCE_DATA" in client.resource_connections()
+    data = _file(tmp_path, "roads.csv", b"id,name\n1,Main St\n")
+    client.upload_resource("FME_SHAREDRESOURCE_DATA", "city/roads", data)
+    client.make_resource_directory("FME_SHAREDRESOURCE_DATA", "city", "empty")
+    with pytest.raises(ConflictError):
+        client.upload_resource("FME_SHAREDRESOURCE_DATA", "city/roads", data, overwrite=False)
+    files = list(client.walk_resources("FME_SHAREDRESOURCE_DATA"))
+    assert [(f["path"], f["size"]) for f in files] == [("/city/roads/roads.csv", 18)]
+    listing = client.list_resources("FME_SHAREDRESOURCE_DATA", "city", depth=1)
+    assert sorted(e["name"] for e in listing["contents"]) == ["empty", "roads"]
+    digest = client.download_resource("FME_SHAREDRESOURCE_DATA", "city/roads/roads.csv",
+                                      tmp_path / "copy.csv")
+    assert digest == hashlib.sha256(data.read_bytes()).hexdigest()
+    client.delete_resource("FME_SHAREDRESOURCE_DATA", "city")
+    assert list(client.walk_resources("FME_SHAREDRESOURCE_DATA")) == []
+    with pytest.raises(NotFoundError):
+        client.list_resources("NO_SUCH_CONNECTION")
+    with pytest.raises(ValueError, match="may not contain"):
+        client.list_resources("FME_SHAREDRESOURCE_DATA", "../../etc")
+
+
+def test_emulator_refuses_resource_paths_that_escape(client: FmeClient, sandbox: Sandbox) -> None:
+    escaping = (f"{sandbox.nodes[0].url}/fmerest/v3/resources/connections/"
+                "FME_SHAREDRESOURCE_DATA/filesys/%2E%2E/%2E%2E/%2E%2E/etc")
+    response = httpx.get(escaping, headers=client._headers(), timeout=5)
+    assert response.status_code == 400 and "escapes" in response.json()["message"]
+
+
+def test_large_upload_streams_without_growing_client_memory(
+    client: FmeClient, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.fmw"
+    chunk = os.urandom(1024 * 1024)
+    with big.open("wb") as out:
+        for _ in range(48):
+            out.write(chunk)
+    client.create_repository("Big")
+    tracemalloc.start()
+    try:
+        client.upload_item("Big", big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 48 MiB went through client and emulator (same process); peak allocations stay ~chunk-sized.
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert client.items("Big")[0]["totalFileSize"] == 48 * 1024 * 1024
+
+
+def test_each_node_keeps_its_own_state(sandbox: Sandbox, tmp_path: Path) -> None:
+    one, two = _login(sandbox.nodes[0]), _login(sandbox.nodes[1])
+    one.create_repository("OnlyOnOne")
+    assert "OnlyOnOne" not in [r["name"] for r in two.repositories()]
+
+
+def test_persisted_state_survives_a_restart(tmp_path: Path) -> None:
+    with Sandbox(1, root=tmp_path / "p", password=TEST_PASSWORD, persist=True) as box:
+        c = _login(box.nodes[0])
+        c.create_repository("Kept")
+        c.upload_item("Kept", _file(tmp_path, "a.fmw", b"abc"))
+        c.create_notification("topics", {"name": "T1"})
+    reborn = EmulatedNode("fme-1", tmp_path / "p" / "fme-1", TEST_PASSWORD, persist=True).start()
+    try:
+        c = _login(reborn)
+        assert [i["name"] for i in c.items("Kept")] == ["a.fmw"]
+        assert "T1" in [t["name"] for t in c.notifications("topics")]
+    finally:
+        reborn.stop()
+
+
+# --- faults, each seen by the client as the right exception ------------------------------------
+def test_node_down_is_unreachable_and_comes_back_on_the_same_port(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[1]
+    c = _login(node)
+    node.stop()
+    with pytest.raises(NodeUnreachableError) as caught:
+        c.repositories()
+    assert caught.value.status is None and caught.value.node == node.name
+    node.start()
+    assert c.repositories()
+
+
+def test_slow_node_times_out(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[0]
+    c = connect(node.name, node.url, username="admin", password=TEST_PASSWORD, timeout=0.3,
+                api="v3")
+    c.login()
+    node.faults.latency_s = 0.6
+    with pytest.raises(NodeTimeoutError):
+        c.repositories()
+
+
+def test_injected_5xx_is_a_server_error(client: FmeClient, sandbox: Sandbox) -> None:
+    sandbox.nodes[0].faults.error_rate = 1.0
+    with pytest.raises(ServerError) as caught:
+        client.repositories()
+    assert caught.value.status == 503
+    assert client.health()["status"] == "ok"  # health is not affected by the fault
+
+
+def test_expired_token_is_renewed_once_with_credentials(client: FmeClient,
+                                                        sandbox: Sandbox) -> None:
+    node = sandbox.nodes[0]
+    node.state.expire_tokens()
+    assert client.repositories()  # re-logged in transparently
+    token_only = connect(node.name, node.url, token="x", api="v3")
+    node.state.expire_tokens()
+    with pytest.raises(AuthenticationError):
+        token_only.repositories()
+
+
+def test_connection_dropped_mid_upload_stores_nothing(client: FmeClient, sandbox: Sandbox,
+                                                      tmp_path: Path) -> None:
+    node = sandbox.nodes[0]
+    client.create_repository("Roads")
+    node.faults.drop_upload_after = 256 * 1024
+    big = _file(tmp_path, "big.fmw", os.urandom(2 * 1024 * 1024))
+    with pytest.raises(TransferInterruptedError):
+        client.upload_item("Roads", big)
+    node.faults.drop_upload_after = None
+    assert client.items("Roads") == []
+    assert not list((node.state.data_dir / "blobs").glob("*.partial"))
+    client.upload_item("Roads", big)  # and a retry succeeds
+    assert client.items("Roads")[0]["totalFileSize"] == 2 * 1024 * 1024
