@@ -20,13 +20,14 @@ USERNAME = "admin"
 
 
 def parse_fault(spec: str) -> tuple[str, str, float | None]:
-    """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`, `fme-1:down`."""
+    """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`,
+    `fme-1:token_ttl=5` (tokens expire after 5 s) or `fme-1:down`."""
     node, _, rest = spec.partition(":")
     kind, _, value = rest.partition("=")
-    if not node or kind not in ("latency", "error_rate", "drop_upload_after", "down"):
+    if not node or kind not in ("latency", "error_rate", "drop_upload_after", "token_ttl", "down"):
         raise typer.BadParameter(
             f"{spec!r}: use NODE:latency=SECONDS, NODE:error_rate=0..1, "
-            "NODE:drop_upload_after=BYTES or NODE:down")
+            "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS or NODE:down")
     if kind == "down":
         return node, kind, None
     try:
@@ -71,6 +72,8 @@ def sandbox(
                 raise typer.BadParameter(f"no node named {node_name!r}") from None
             if kind == "down":
                 node.stop()
+            elif kind == "token_ttl":
+                node.state.token_ttl_s = value
             else:
                 setattr(node.faults, "latency_s" if kind == "latency" else kind,
                         int(value) if kind == "drop_upload_after" else value)  # type: ignore[arg-type]

@@ -292,3 +292,43 @@ def test_connection_dropped_mid_upload_stores_nothing(client: FmeClient, sandbox
     assert not list((node.state.data_dir / "blobs").glob("*.partial"))
     client.upload_item("Roads", big)  # and a retry succeeds
     assert client.items("Roads")[0]["totalFileSize"] == 2 * 1024 * 1024
+
+
+def test_v4_connections_crud_and_v3_refuses(sandbox: Sandbox) -> None:
+    c = _login(sandbox.nodes[0], api="v4")
+    body = {"name": "pg-roads", "category": "database", "type": "PostgreSQL",
+            "parameters": {"host": "db", "password": "conn-secret-value"}}
+    c.create_connection(body)
+    with pytest.raises(ConflictError):
+        c.create_connection(body)
+    assert c.connection("pg-roads")["type"] == "PostgreSQL"
+    c.replace_connection("pg-roads", {**body, "type": "PostGIS"})
+    assert [x["type"] for x in c.connections()] == ["PostGIS"]
+    with pytest.raises(InvalidRequestError):
+        c.create_connection({"name": "no-category"})
+    c.delete_connection("pg-roads")
+    with pytest.raises(NotFoundError) as missing:
+        c.connection("pg-roads")
+    assert "conn-secret-value" not in str(missing.value)
+    with pytest.raises(NotImplementedError):
+        _login(sandbox.nodes[0], api="v3").connections()
+
+
+def test_running_jobs_and_license_status(client: FmeClient, sandbox: Sandbox) -> None:
+    assert client.running_jobs() == []
+    sandbox.nodes[0].state.running_jobs.append({"id": 7, "workspace": "austin.fmw"})
+    assert [j["id"] for j in client.running_jobs()] == [7]
+    status = client.license_status()
+    assert status["isLicensed"] is True and "serialNumber" not in status
+
+
+def test_token_ttl_fault_expires_tokens_and_client_renews(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[2]
+    node.state.token_ttl_s = 0.2
+    c = _login(node)
+    logins_before = node.request_count
+    import time
+
+    time.sleep(0.3)
+    assert c.repositories()  # 401 → one re-login → retry
+    assert node.request_count - logins_before == 3

@@ -329,6 +329,10 @@ class FmeClient:
                 return digest.hexdigest()
         raise AssertionError("unreachable")
 
+    # --- connections (FME Flow REST v4 only; bodies hold credentials: never log them) --------
+    def connections(self) -> list[dict[str, Any]]:
+        raise NotImplementedError("connections need REST v4 (FME Flow 2023.2+); use FmeClientV4")
+
     # --- jobs and licensing -------------------------------------------------------------------
     def running_jobs(self) -> list[dict[str, Any]]:
         return self._paged(f"{V3}/transformations/jobs/running")
@@ -359,6 +363,21 @@ class FmeClientV4(FmeClient):
     def create_repository(self, name: str, description: str = "") -> dict[str, Any]:
         return self._json("POST", f"{V4}/repositories",
                           json={"name": name, "description": description})
+
+    def connections(self) -> list[dict[str, Any]]:
+        return self._paged(f"{V4}/connections")
+
+    def connection(self, name: str) -> dict[str, Any]:
+        return self._json("GET", f"{V4}/connections/{_quote(name)}")
+
+    def create_connection(self, body: dict[str, Any]) -> None:
+        self.request("POST", f"{V4}/connections", json=body)
+
+    def replace_connection(self, name: str, body: dict[str, Any]) -> None:
+        self.request("PUT", f"{V4}/connections/{_quote(name)}", json=body)
+
+    def delete_connection(self, name: str) -> None:
+        self.request("DELETE", f"{V4}/connections/{_quote(name)}")
 
 
 def connect(node: str, base_url: str, *, username: str | None = None, password: str | None = None,

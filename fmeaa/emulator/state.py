@@ -56,6 +56,23 @@ class Repository:
     items: dict[str, RepositoryItem] = field(default_factory=dict)
 
 
+def write_atomically(partial: Path, final: Path, chunks: Iterable[bytes]) -> tuple[int, str]:
+    """Stream chunks into `partial`, then rename onto `final`: a broken upload leaves nothing
+    half-written in place. Returns (size, sha256)."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(final)
+    return size, digest.hexdigest()
+
+
 def item_type(name: str) -> str:
     """FME's item type from the file extension (fmw = workspace, fmx = custom transformer…)."""
     return {".fmw": "WORKSPACE", ".fmx": "CUSTOMTRANSFORMER", ".fmt": "TEMPLATE",
@@ -78,6 +95,8 @@ class NodeState:
         self.topics: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.publications: dict[str, dict[str, Any]] = {}
+        self.connections: dict[str, dict[str, Any]] = {}  # v4 connections (secrets inside)
+        self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
         self.running_jobs: list[dict[str, Any]] = []
         self.license: dict[str, Any] = {"isLicensed": True, "expiryDate": "2027-12-31T00:00:00Z",
                                         "serialNumber": "", "requestStatus": "SUCCESS"}
@@ -96,7 +115,7 @@ class NodeState:
     def issue_token(self, seconds: int) -> tuple[str, float]:
         with self.lock:
             token = secrets.token_hex(20)
-            expiry = time.time() + seconds
+            expiry = time.time() + min(seconds, self.token_ttl_s or seconds)
             self.tokens[token] = expiry
             return token, expiry
 
@@ -115,18 +134,8 @@ class NodeState:
         blob = secrets.token_hex(12)
         final = self.data_dir / "blobs" / blob
         partial = final.with_suffix(".partial")
-        digest, size = hashlib.sha256(), 0
-        try:
-            with partial.open("wb") as out:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.rename(final)
-        return StoredFile(blob, size, digest.hexdigest(), time.time())
+        size, sha256 = write_atomically(partial, final, chunks)
+        return StoredFile(blob, size, sha256, time.time())
 
     def blob_path(self, stored: StoredFile) -> Path:
         return self.data_dir / "blobs" / stored.blob
@@ -147,18 +156,7 @@ class NodeState:
             else None
 
     def write_resource(self, target: Path, chunks: Iterable[bytes]) -> int:
-        partial = target.with_name(f".{target.name}.partial")
-        size = 0
-        try:
-            with partial.open("wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    out.write(chunk)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        partial.replace(target)
-        return size
+        return write_atomically(target.with_name(f".{target.name}.partial"), target, chunks)[0]
 
     @staticmethod
     def remove_tree(path: Path) -> None:
@@ -176,7 +174,7 @@ class NodeState:
                 "repositories": {n: asdict(r) for n, r in self.repositories.items()},
                 "schedules": [s for s in self.schedules.values()],
                 "topics": self.topics, "subscriptions": self.subscriptions,
-                "publications": self.publications,
+                "publications": self.publications, "connections": self.connections,
             }
             tmp = self.data_dir / "state.json.tmp"
             tmp.write_text(json.dumps(document))
@@ -195,3 +193,4 @@ class NodeState:
         self.topics = document["topics"]
         self.subscriptions = document["subscriptions"]
         self.publications = document["publications"]
+        self.connections = document.get("connections", {})
