@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import tempfile
 import threading
 from pathlib import Path
@@ -63,7 +64,7 @@ class Sandbox:
                  persist: bool = False, prefix: str = "fme") -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
         self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
-        self.password = password or NodeState(self.root / ".probe").password
+        self.password = password or secrets.token_urlsafe(16)
         self.persist = persist
         self.prefix = prefix
         self.nodes: list[EmulatedNode] = []
