@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.bootstrap import NodeBootstrap, render_bootstrap
-from components.tagging import NODE_ROLE, ROLE_TAG, resource_tags
+from components.tagging import NODE_ROLE, ROLE_TAG, WEB_PORT_TAG, resource_tags
 from config.stack import DatabaseConfig, ResolvedFme, ShareConfig, ShareKind
 
 POSTGRES_PORT = 5432
@@ -110,7 +110,7 @@ class FmeNode(pulumi.ComponentResource):
             ),
             monitoring=True,
             user_data=user_data,
-            tags={**self._tags(name), ROLE_TAG: NODE_ROLE},
+            tags={**self._tags(name), ROLE_TAG: NODE_ROLE, WEB_PORT_TAG: str(args.fme.web_port)},
             volume_tags=self._tags(f"{name}-root"),
             opts=self._child,
         )

@@ -8,6 +8,7 @@ CLUSTER_TAG = "fme-aa:cluster"
 NODE_TAG = "fme-aa:node"
 ROLE_TAG = "fme-aa:role"
 NODE_ROLE = "fme-node"
+WEB_PORT_TAG = "fme-aa:web-port"  # discovery builds the REST URL from it
 
 
 def resource_tags(

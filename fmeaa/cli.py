@@ -1,22 +1,36 @@
-"""The `fmeaa` command line (typer). Thin: each command lives in its own module.
+"""The `fmeaa` command line (typer). Thin: each command lives in `fmeaa/commands/`.
 
-Exit codes: 0 success · 1 error (or drift/failure, per command) · 2 usage error.
+Exit codes (every command):
+  0  success; for `plan`/`verify`: every node in sync
+  1  error: invalid input (refused before any node is touched), a node failed or could not be
+     reached, or — for `verify` — drift
+  2  `plan --detailed-exitcode` only: changes are pending; also typer's usage errors
 """
 
 from __future__ import annotations
 
 import typer
 
-from fmeaa.sandbox_command import sandbox
+from fmeaa.commands.content import plan, sync, verify
+from fmeaa.commands.sandbox import sandbox
 
 app = typer.Typer(
     name="fmeaa",
-    help="Keep N independent FME Server / FME Flow nodes (Active-Active) identical.",
+    help="Keep N independent FME Server / FME Flow nodes (Active-Active) identical: every "
+         "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,
+    rich_markup_mode="rich",
 )
+app.command("plan")(plan)
+app.command("sync")(sync)
+app.command("verify")(verify)
 app.command("sandbox")(sandbox)
 
 
 @app.callback()
 def main() -> None:
-    """fme-aa: sync published FME content to every node directly, never through the LB."""
+    """fme-aa: sync published FME content to every node directly, never through the LB.
+
+    Exit codes: 0 ok / in sync · 1 error, failed node or drift · 2 changes pending
+    (plan --detailed-exitcode) or usage error.
+    """

@@ -1,6 +1,7 @@
 """REST client for FME Server (v3) and FME Flow (v4 adapter)."""
 
 from fmeaa.client.errors import (
+    TRANSIENT,
     AuthenticationError,
     ConflictError,
     FmeApiError,
@@ -15,7 +16,18 @@ from fmeaa.client.errors import (
 from fmeaa.client.rest import FmeClient, FmeClientV4, connect
 
 __all__ = [
-    "AuthenticationError", "ConflictError", "FmeApiError", "FmeClient", "FmeClientV4",
-    "InvalidRequestError", "NodeTimeoutError", "NodeUnreachableError", "NotFoundError",
-    "PermissionDeniedError", "ServerError", "TransferInterruptedError", "connect",
+    "TRANSIENT",
+    "AuthenticationError",
+    "ConflictError",
+    "FmeApiError",
+    "FmeClient",
+    "FmeClientV4",
+    "InvalidRequestError",
+    "NodeTimeoutError",
+    "NodeUnreachableError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ServerError",
+    "TransferInterruptedError",
+    "connect",
 ]

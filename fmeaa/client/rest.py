@@ -218,8 +218,8 @@ class FmeClient:
             return self._json("PUT", f"{base}/{_quote(name)}", file=file, headers=headers)
         return self._json("POST", base, file=file, headers=headers)
 
-    def download_item(self, repository: str, name: str, dest: Path) -> str:
-        """Stream the item's bytes to `dest`; returns their sha256."""
+    def download_item(self, repository: str, name: str, dest: Path | None) -> str:
+        """Stream the item's bytes to `dest` (None: only digest them); returns their sha256."""
         path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}"
         return self._download(path, dest)
 
@@ -301,13 +301,13 @@ class FmeClient:
         self.request("POST", self._fs(connection, parent), data={"directoryname": name},
                      params={"createDirectories": "true"})
 
-    def download_resource(self, connection: str, path: str, dest: Path) -> str:
+    def download_resource(self, connection: str, path: str, dest: Path | None) -> str:
         return self._download(self._fs(connection, path), dest)
 
     def delete_resource(self, connection: str, path: str) -> None:
         self.request("DELETE", self._fs(connection, path))
 
-    def _download(self, path: str, dest: Path) -> str:
+    def _download(self, path: str, dest: Path | None) -> str:
         digest = hashlib.sha256()
         for attempt in (1, 2):
             with self._transport_errors("GET", path), self._http.stream(
@@ -320,6 +320,10 @@ class FmeClient:
                 if response.status_code != 200:
                     response.read()
                     raise self._fail("GET", path, response)
+                if dest is None:
+                    for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
+                    return digest.hexdigest()
                 partial = dest.with_name(f".{dest.name}.partial")
                 with partial.open("wb") as out:
                     for chunk in response.iter_bytes(CHUNK):

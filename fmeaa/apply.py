@@ -1,0 +1,172 @@
+"""Apply one node's plan through its REST client: ordered, retried, isolated.
+
+Creates and updates run in dependency order, deletes after them in reverse order (see
+`fmeaa.plan`). Transient failures (5xx, timeouts, dropped connections) are retried with
+exponential backoff, a bounded number of times. Every call is idempotent in effect (a create
+that meets "already exists" replaces; a delete that meets "not found" is done), so a re-run
+after any interruption converges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from fmeaa.client import TRANSIENT, ConflictError, FmeApiError, FmeClient, NodeUnreachableError, NotFoundError
+from fmeaa.digest_cache import DigestCache
+from fmeaa.node_reader import NOTIFICATION_KINDS
+from fmeaa.plan import Action, Change, NodePlan
+from fmeaa.snapshot import Entry, Kind, split_item_key, split_resource_key
+
+
+class FileProvider(Protocol):
+    def file_for(self, entry: Entry) -> Path: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    initial_s: float = 0.2
+    max_s: float = 2.0
+
+
+@dataclass
+class NodeResult:
+    node: str
+    status: str = "ok"  # ok | failed | unreachable
+    applied: int = 0
+    bytes_sent: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (action, error message)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class NodeApplier:
+    def __init__(self, client: FmeClient, cache: DigestCache, files: FileProvider,
+                 retry: RetryPolicy = RetryPolicy(),
+                 on_step: Callable[[Action], None] | None = None) -> None:
+        self.client, self.cache, self.files = client, cache, files
+        self.retry = retry
+        self.on_step = on_step or (lambda action: None)
+
+    def apply(self, plan: NodePlan) -> NodeResult:
+        result = NodeResult(plan.node)
+        for action in plan.changes:
+            try:
+                self._retrying(lambda a=action: self._do(a))
+                result.applied += 1
+                result.bytes_sent += action.bytes_to_send
+            except NodeUnreachableError as exc:
+                result.status = "unreachable"
+                result.failures.append((describe(action), exc.detail))
+                break  # the node is gone: the rest would only time out one by one
+            except FmeApiError as exc:
+                result.status = "failed"
+                result.failures.append((describe(action), str(exc)))
+            finally:
+                self.on_step(action)
+        return result
+
+    def _retrying(self, call: Callable[[], Any]) -> Any:
+        for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
+                                stop=stop_after_attempt(self.retry.attempts),
+                                wait=wait_exponential(multiplier=self.retry.initial_s,
+                                                      max=self.retry.max_s),
+                                reraise=True):
+            with attempt:
+                return call()
+        return None
+
+    # --- one action ---------------------------------------------------------------------------
+    def _do(self, action: Action) -> None:
+        if action.change is Change.DELETE:
+            assert action.actual is not None
+            with contextlib.suppress(NotFoundError):  # already gone: the goal is reached
+                self._delete(action.actual)
+            self.cache.forget(f"{action.kind}:{action.key}")
+            return
+        entry = action.desired
+        assert entry is not None
+        if entry.kind is Kind.REPOSITORY:
+            with contextlib.suppress(ConflictError):
+                self.client.create_repository(entry.key, str(entry.body.get("description", "")))
+        elif entry.kind is Kind.ITEM:
+            self._put_item(action, entry)
+        elif entry.kind is Kind.RESOURCE:
+            self._put_resource(entry)
+        elif entry.kind is Kind.SCHEDULE:
+            category, name = entry.body["category"], entry.body["name"]
+            self._upsert(action.change,
+                         lambda: self.client.create_schedule(dict(entry.body)),
+                         lambda: self.client.replace_schedule(category, name, dict(entry.body)))
+        else:
+            kind = NOTIFICATION_KINDS[entry.kind]
+            self._upsert(action.change,
+                         lambda: self.client.create_notification(kind, dict(entry.body)),  # type: ignore[arg-type]
+                         lambda: self.client.replace_notification(kind, entry.key, dict(entry.body)))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _upsert(change: Change, create: Callable[[], Any], replace: Callable[[], Any]) -> None:
+        """Create or replace, whichever the node's current state needs (a retried create may
+        have succeeded before its answer was lost)."""
+        if change is Change.CREATE:
+            try:
+                create()
+            except ConflictError:
+                replace()
+        else:
+            try:
+                replace()
+            except NotFoundError:
+                create()
+
+    def _put_item(self, action: Action, entry: Entry) -> None:
+        repo, name = split_item_key(entry.key)
+        if action.detail != "services":
+            path = self.files.file_for(entry)
+            overwrite = action.change is Change.UPDATE
+            try:
+                info = self.client.upload_item(repo, path, name, overwrite=overwrite)
+            except (ConflictError, NotFoundError):
+                info = self.client.upload_item(repo, path, name, overwrite=not overwrite)
+            current = sorted(info.get("services") or []) if isinstance(info, dict) else None
+            stamp = info.get("lastPublishDate") if isinstance(info, dict) else None
+            self.cache.record(f"{Kind.ITEM}:{entry.key}", entry.size, stamp,
+                              entry.file_sha256 or "")
+        else:
+            current = None
+        # Set services only when the node does not already have exactly the wanted ones.
+        wanted = sorted(entry.services)
+        current_names = [s["name"] if isinstance(s, dict) else s for s in (current or [])]
+        if current is None or current_names != wanted:
+            self.client.set_services(repo, name, wanted)
+
+    def _put_resource(self, entry: Entry) -> None:
+        connection, path = split_resource_key(entry.key)
+        directory, _, name = path.rpartition("/")
+        self.client.upload_resource(connection, directory or "/", self.files.file_for(entry), name,
+                                    overwrite=True, create_directories=True)
+        self.cache.record(f"{Kind.RESOURCE}:{entry.key}", entry.size, None, entry.file_sha256 or "")
+
+    def _delete(self, entry: Entry) -> None:
+        if entry.kind is Kind.REPOSITORY:
+            self.client.delete_repository(entry.key)
+        elif entry.kind is Kind.ITEM:
+            self.client.delete_item(*split_item_key(entry.key))
+        elif entry.kind is Kind.RESOURCE:
+            self.client.delete_resource(*split_resource_key(entry.key))
+        elif entry.kind is Kind.SCHEDULE:
+            self.client.delete_schedule(entry.body["category"], entry.body["name"])
+        else:
+            self.client.delete_notification(NOTIFICATION_KINDS[entry.kind], entry.key)  # type: ignore[arg-type]
+
+
+def describe(action: Action) -> str:
+    return f"{action.change} {action.kind} {action.key}"

@@ -1,0 +1,76 @@
+"""Remembered content digests, so a no-op sync does not re-read every byte.
+
+FME's REST API lists an item's size and publish date but no checksum. Like rsync's quick
+check, a digest is reused while (size, stamp) is unchanged, and recomputed (by streaming the
+bytes) when either moves. Entries written right after an upload have no stamp yet; the next
+listing adopts the stamp if the size matches. `verify --deep` ignores the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+
+class DigestCache:
+    """key → (size, stamp, sha256), persisted as one JSON file (written atomically)."""
+
+    def __init__(self, path: Path | None, enabled: bool = True) -> None:
+        self.path = path
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._entries: dict[str, list] = {}
+        if path is not None and enabled and path.is_file():
+            try:
+                self._entries = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                self._entries = {}  # a damaged cache only costs re-hashing
+
+    def lookup(self, key: str, size: int, stamp: str | int | None) -> str | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            found = self._entries.get(key)
+            if not found or found[0] != size:
+                return None
+            if found[1] is None and stamp is not None:  # first listing after our own upload
+                found[1] = stamp
+                return found[2]
+            return found[2] if found[1] == stamp else None
+
+    def record(self, key: str, size: int, stamp: str | int | None, sha256: str) -> None:
+        with self._lock:
+            self._entries[key] = [size, stamp, sha256]
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def save(self) -> None:
+        if self.path is None or not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with self._lock:
+            tmp.write_text(json.dumps(self._entries))
+        tmp.replace(self.path)
+
+
+def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
+    """sha256 of a local file, streamed; cached by (size, mtime_ns)."""
+    stat = path.stat()
+    key = str(path.resolve())
+    if cache is not None and (hit := cache.lookup(key, stat.st_size, stat.st_mtime_ns)):
+        return hit
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    if cache is not None:
+        cache.record(key, stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+    return digest.hexdigest()

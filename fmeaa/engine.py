@@ -1,0 +1,212 @@
+"""The sync engine: connect to every node, read desired and actual content, plan, apply.
+
+Phases, so that bad input never touches a node:
+1. validate (inventory, content, credentials) — done by the caller before the engine exists;
+2. connect: log in to every node in parallel; bad credentials abort everything here;
+3. read: each node's snapshot (a node that is down is reported, the others go on);
+4. plan (pure) and 5. apply, nodes in parallel (bounded), each isolated from the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fmeaa.apply import NodeApplier, NodeResult, RetryPolicy
+from fmeaa.client import AuthenticationError, FmeApiError, FmeClient, connect
+from fmeaa.content_source import NodeSource
+from fmeaa.credentials import CredentialSource
+from fmeaa.digest_cache import DigestCache
+from fmeaa.inventory import Inventory
+from fmeaa.node_reader import NodeReader
+from fmeaa.plan import Action, ContentPlan, plan_content
+from fmeaa.snapshot import Snapshot
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FMEAA_CACHE_DIR") or Path.home() / ".cache" / "fmeaa")
+
+
+class CredentialsRejectedError(RuntimeError):
+    """A node rejected the credentials: nothing was changed anywhere."""
+
+
+@dataclass
+class EngineSettings:
+    parallel: int = 4
+    timeout_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    deep: bool = False  # ignore remembered digests: re-read every byte
+    api: str = "auto"
+
+
+class Observer:
+    """Progress callbacks; the CLI passes a rich progress bar, tests pass nothing."""
+
+    def phase(self, name: str, total: int) -> None: ...
+    def step(self, node: str, action: Action | None = None) -> None: ...
+
+
+@dataclass
+class NodeStatus:
+    node: str
+    url: str
+    error: str | None = None  # why the node could not be used (unreachable, …)
+
+
+class SyncEngine:
+    def __init__(self, inventory: Inventory, credentials: CredentialSource,
+                 settings: EngineSettings | None = None, observer: Observer | None = None) -> None:
+        self.inventory = inventory
+        self.credentials = credentials
+        self.settings = settings or EngineSettings()
+        self.observer = observer or Observer()
+        self.clients: dict[str, FmeClient] = {}
+        self.status: dict[str, NodeStatus] = {n.name: NodeStatus(n.name, n.rest_url)
+                                              for n in inventory.nodes}
+        self._caches: dict[str, DigestCache] = {}
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _pool(self, jobs: int) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=max(1, min(self.settings.parallel, jobs)))
+
+    def cache(self, node: str) -> DigestCache:
+        if node not in self._caches:
+            url = self.inventory.node(node).rest_url
+            tag = hashlib.sha1(url.encode()).hexdigest()[:10]
+            path = self.settings.cache_dir / self.inventory.cluster_name / f"{node}-{tag}.json"
+            self._caches[node] = DigestCache(path, enabled=not self.settings.deep)
+        return self._caches[node]
+
+    def local_cache(self) -> DigestCache:
+        return DigestCache(self.settings.cache_dir / "local-files.json", enabled=not self.settings.deep)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.settings.cache_dir / f"{self.inventory.cluster_name}.lock"
+
+    def usable(self, names: Iterable[str]) -> list[str]:
+        return [n for n in names if n in self.clients and self.status[n].error is None]
+
+    # --- phase 2: connect ---------------------------------------------------------------------
+    def connect(self, names: Sequence[str]) -> None:
+        """Log in to each node. Unreachable nodes are marked; rejected credentials raise
+        CredentialsRejectedError before anything else happens."""
+        def login(name: str) -> tuple[str, FmeClient | None, Exception | None]:
+            node = self.inventory.node(name)
+            creds = self.credentials.for_node(name)
+            try:
+                client = connect(name, node.rest_url, username=creds.username,
+                                 password=creds.password, token=creds.token,
+                                 api=self.settings.api,  # type: ignore[arg-type]
+                                 timeout=self.settings.timeout_s)
+                client.ensure_token()
+                if creds.token and not creds.password:
+                    client.info()  # a token-only login is proven by one authenticated call
+                return name, client, None
+            except FmeApiError as exc:
+                return name, None, exc
+
+        todo = [n for n in names if n not in self.clients]
+        rejected = []
+        with self._pool(len(todo)) as pool:
+            for name, client, error in pool.map(login, todo):
+                if client is not None:
+                    self.clients[name] = client
+                elif isinstance(error, AuthenticationError):
+                    rejected.append(name)
+                else:
+                    self.status[name].error = getattr(error, "detail", str(error))
+        if rejected:
+            raise CredentialsRejectedError(
+                f"node(s) {', '.join(rejected)} rejected the credentials from "
+                f"{self.credentials.where}; no node was changed")
+
+    # --- phase 3: read ------------------------------------------------------------------------
+    def read_nodes(self, names: Sequence[str], resource_roots: Iterable[tuple[str, str]]
+                   ) -> dict[str, Snapshot]:
+        roots = list(resource_roots)
+        live = self.usable(names)
+        self.observer.phase("reading nodes", len(live))
+
+        def read(name: str) -> tuple[str, Snapshot | None, str | None]:
+            try:
+                snap = NodeReader(self.clients[name], self.cache(name)).read(roots)
+                return name, snap, None
+            except FmeApiError as exc:
+                return name, None, exc.detail if exc.status is None else str(exc)
+            finally:
+                self.observer.step(name)
+
+        found: dict[str, Snapshot] = {}
+        with self._pool(len(live)) as pool:
+            for name, snap, error in pool.map(read, live):
+                if snap is None:
+                    self.status[name].error = error
+                else:
+                    found[name] = snap
+        return found
+
+    def read_reference(self, source: NodeSource, schedule_policy: str = "one") -> Snapshot:
+        self.connect([source.node])
+        if source.node not in self.clients:
+            raise FmeApiError(source.node, "GET", "/", None,
+                              f"reference node unreachable: {self.status[source.node].error}")
+        self._spool = tempfile.TemporaryDirectory(prefix="fmeaa-spool-")
+        return source.read(self.clients[source.node], self.cache(source.node),
+                           Path(self._spool.name), schedule_policy)
+
+    # --- phase 4: plan ------------------------------------------------------------------------
+    def plan(self, desired: Snapshot, targets: Sequence[str], prune: bool) -> ContentPlan:
+        actual = self.read_nodes(targets, desired.resource_roots)
+        default_owner = self.inventory.nodes[0].name
+        return plan_content(desired, actual, [n for n in targets if n in actual], prune,
+                            default_owner=default_owner)
+
+    # --- phase 5: apply -----------------------------------------------------------------------
+    def apply(self, plan: ContentPlan, files: Any) -> dict[str, NodeResult]:
+        work = {n: p for n, p in plan.nodes.items() if p.changes}
+        self.observer.phase("applying", sum(len(p.changes) for p in work.values()))
+
+        def run(name: str) -> NodeResult:
+            applier = NodeApplier(self.clients[name], self.cache(name), files, self.settings.retry,
+                                  on_step=lambda action: self.observer.step(name, action))
+            try:
+                return applier.apply(work[name])
+            finally:
+                self.cache(name).save()
+
+        results = {n: NodeResult(n) for n in plan.nodes}
+        with self._pool(len(work)) as pool:
+            for result in pool.map(run, list(work)):
+                results[result.node] = result
+        return results
+
+    def save_caches(self) -> None:
+        for cache in self._caches.values():
+            cache.save()
+
+    def close(self) -> None:
+        self.save_caches()
+        for client in self.clients.values():
+            client.close()
+        if self._spool is not None:
+            shutil.rmtree(self._spool.name, ignore_errors=True)
+            self._spool = None
+
+    def __enter__(self) -> SyncEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+

@@ -1,0 +1,91 @@
+"""Read what one node holds into a Snapshot (I/O through the REST client).
+
+Listings give names, sizes and dates; file digests come from the DigestCache while size and
+date are unchanged, otherwise from streaming the bytes (kept in `keep_dir` when the node is
+the reference node, so they need not be downloaded twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from fmeaa.client import FmeClient, NotFoundError
+from fmeaa.digest_cache import DigestCache
+from fmeaa.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
+
+NOTIFICATION_KINDS = {Kind.TOPIC: "topics", Kind.SUBSCRIPTION: "subscriptions",
+                      Kind.PUBLICATION: "publications"}
+
+
+def spool_name(kind: Kind, key: str) -> str:
+    return hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:32]
+
+
+class NodeReader:
+    def __init__(self, client: FmeClient, cache: DigestCache, keep_dir: Path | None = None,
+                 on_file: Callable[[], None] | None = None) -> None:
+        self.client = client
+        self.cache = cache
+        self.keep_dir = keep_dir
+        self.on_file = on_file or (lambda: None)
+
+    def read(self, resource_roots: Iterable[tuple[str, str]]) -> Snapshot:
+        roots = sorted(set(resource_roots))
+        entries: list[Entry] = []
+        for repo in self.client.repositories():
+            entries.append(metadata_entry(Kind.REPOSITORY, repo))
+            entries.extend(self._items(repo["name"]))
+        for kind, path in NOTIFICATION_KINDS.items():
+            entries.extend(metadata_entry(kind, body) for body in self.client.notifications(path))
+        entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
+        connections = set(self.client.resource_connections()) if roots else set()
+        for connection, folder in roots:
+            if connection in connections:
+                entries.extend(self._resources(connection, folder))
+        return Snapshot(entries, roots)
+
+    def _file(self, kind: Kind, key: str, size: int, stamp: Any,
+              download: Callable[[Path | None], str]) -> tuple[str, Path | None]:
+        cache_key = f"{kind}:{key}"
+        keep = self.keep_dir / spool_name(kind, key) if self.keep_dir else None
+        sha = self.cache.lookup(cache_key, size, stamp)
+        if sha is None:
+            sha = download(keep)
+            self.cache.record(cache_key, size, stamp, sha)
+            self.on_file()
+            return sha, keep
+        return sha, None
+
+    def _items(self, repo: str) -> list[Entry]:
+        found = []
+        for item in self.client.items(repo):
+            name = item["name"]
+            services = item.get("services")
+            if services is None:  # not every server version lists them with the item
+                services = self.client.services(repo, name)
+            services = [s["name"] if isinstance(s, dict) else str(s) for s in services]
+            size = int(item.get("totalFileSize") or 0)
+            stamp = item.get("lastPublishDate") or item.get("lastSaveDate")
+            sha, kept = self._file(Kind.ITEM, f"{repo}/{name}", size, stamp,
+                                   lambda dest, n=name: self.client.download_item(repo, n, dest))
+            found.append(file_entry(Kind.ITEM, f"{repo}/{name}", size, sha, services, kept))
+        return found
+
+    def _resources(self, connection: str, folder: str) -> list[Entry]:
+        found = []
+        try:
+            files = list(self.client.walk_resources(connection, folder))
+        except NotFoundError:
+            return []
+        for f in files:
+            path = f["path"]
+            key = f"{connection}:{path}"
+            size = int(f.get("size") or 0)
+            sha, kept = self._file(Kind.RESOURCE, key, size, f.get("date"),
+                                   lambda dest, p=path: self.client.download_resource(
+                                       connection, p, dest))
+            found.append(file_entry(Kind.RESOURCE, key, size, sha, local_path=kept))
+        return found

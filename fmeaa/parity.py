@@ -1,0 +1,64 @@
+"""Parity between nodes: for every entry, each node's digest against what that node must hold.
+Pure logic (used by `fmeaa verify` and by seeding)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fmeaa.plan import desired_for_node
+from fmeaa.snapshot import APPLY_ORDER, Kind, Snapshot
+
+
+@dataclass
+class ParityRow:
+    kind: Kind
+    key: str
+    cells: dict[str, str | None]  # node -> short digest (None: missing)
+    expected: dict[str, str | None]
+    status: str  # "in sync" | "drift" | "unmanaged" (not in the source, identical everywhere)
+    enabled_on: list[str] = field(default_factory=list)  # schedules: where it is enabled
+
+    @property
+    def drifted_nodes(self) -> list[str]:
+        return [n for n in self.cells if self.cells[n] != self.expected[n]]
+
+
+@dataclass
+class ParityReport:
+    nodes: list[str]
+    rows: list[ParityRow]
+    unreadable: dict[str, str]  # node -> why it could not be read
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.unreadable and all(r.status != "drift" for r in self.rows)
+
+    @property
+    def drift_count(self) -> int:
+        return sum(1 for r in self.rows if r.status == "drift")
+
+
+def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[str],
+           default_owner: str, unreadable: Mapping[str, str] | None = None) -> ParityReport:
+    readable = [n for n in nodes if n in actual]
+    wanted = {n: desired_for_node(desired, n, default_owner) for n in readable}
+    keys = set(desired)
+    for n in readable:
+        keys.update(k for k, e in actual[n].items()
+                    if e.kind is not Kind.RESOURCE or desired.covers_resource(e.key))
+    rank = {k: i for i, k in enumerate(APPLY_ORDER)}
+    rows = []
+    for kind, key in sorted(keys, key=lambda k: (rank[k[0]], k[1])):
+        cells = {n: (e.short if (e := actual[n].get((kind, key))) else None) for n in readable}
+        expected = {n: (e.short if (e := wanted[n].get((kind, key))) else None) for n in readable}
+        if (kind, key) in desired:
+            status = "in sync" if cells == expected else "drift"
+        else:  # not in the source: fine only if every node holds the very same thing
+            status = "unmanaged" if len(set(cells.values())) == 1 else "drift"
+        enabled_on = []
+        if kind is Kind.SCHEDULE:
+            enabled_on = [n for n in readable if (e := actual[n].get((kind, key)))
+                          and e.body.get("enabled")]
+        rows.append(ParityRow(kind, key, cells, expected, status, enabled_on))
+    return ParityReport(list(readable), rows, dict(unreadable or {}))

@@ -1,0 +1,120 @@
+"""The planner: desired content + each node's actual content → per-node actions. Pure logic,
+no I/O, so every rule is tested without servers.
+
+Per node and entry: create (missing), update (digest differs), unchanged, and for what the node
+holds beyond the desired content: delete with `prune`, else "extra" (reported, left alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from fmeaa.snapshot import APPLY_ORDER, Entry, Kind, Snapshot, schedule_for_node, split_item_key
+
+
+class Change(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    UNCHANGED = "unchanged"
+    EXTRA = "extra"  # on the node, not in the source; deleted only with --prune
+
+
+@dataclass(frozen=True)
+class Action:
+    change: Change
+    kind: Kind
+    key: str
+    desired: Entry | None = None
+    actual: Entry | None = None
+    detail: str = ""  # for updates: "file", "services" or "definition"
+
+    @property
+    def bytes_to_send(self) -> int:
+        if self.change in (Change.CREATE, Change.UPDATE) and self.detail != "services" \
+                and self.desired is not None and self.desired.kind in (Kind.ITEM, Kind.RESOURCE):
+            return self.desired.size
+        return 0
+
+
+@dataclass
+class NodePlan:
+    node: str
+    actions: list[Action] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[Action]:
+        """What apply will do, in a safe order: creates/updates by dependency, then deletes in
+        reverse dependency order."""
+        return [a for a in self.actions if a.change in (Change.CREATE, Change.UPDATE, Change.DELETE)]
+
+    def count(self, change: Change) -> int:
+        return sum(1 for a in self.actions if a.change is change)
+
+    @property
+    def bytes_to_send(self) -> int:
+        return sum(a.bytes_to_send for a in self.actions)
+
+
+@dataclass
+class ContentPlan:
+    nodes: dict[str, NodePlan]
+    prune: bool
+
+    @property
+    def has_changes(self) -> bool:
+        return any(p.changes for p in self.nodes.values())
+
+
+def _update_detail(desired: Entry, actual: Entry) -> str:
+    if desired.kind is Kind.ITEM and desired.file_sha256 == actual.file_sha256:
+        return "services"
+    return "file" if desired.kind in (Kind.ITEM, Kind.RESOURCE) else "definition"
+
+
+def desired_for_node(desired: Snapshot, node: str, default_owner: str) -> Snapshot:
+    """The desired snapshot as one node must hold it (schedule policies applied)."""
+    return desired.with_entries(schedule_for_node(e, node, default_owner)
+                                for e in desired.values())
+
+
+def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool) -> NodePlan:
+    rank = {kind: i for i, kind in enumerate(APPLY_ORDER)}
+    forward: list[Action] = []
+    for entry in sorted(desired.values(), key=lambda e: (rank[e.kind], e.key)):
+        have = actual.get(entry.id)
+        if have is None:
+            forward.append(Action(Change.CREATE, entry.kind, entry.key, entry, None))
+        elif have.digest != entry.digest:
+            forward.append(Action(Change.UPDATE, entry.kind, entry.key, entry, have,
+                                  _update_detail(entry, have)))
+        else:
+            forward.append(Action(Change.UNCHANGED, entry.kind, entry.key, entry, have))
+    leaving_repos = {e.key for e in actual.values()
+                     if e.kind is Kind.REPOSITORY and e.id not in desired}
+    backward: list[Action] = []
+    for entry in sorted(actual.values(), key=lambda e: (-rank[e.kind], e.key)):
+        if entry.id in desired:
+            continue
+        if entry.kind is Kind.RESOURCE and not desired.covers_resource(entry.key):
+            continue  # outside the folders this source manages: not ours to judge
+        if prune and entry.kind is Kind.ITEM and split_item_key(entry.key)[0] in leaving_repos:
+            continue  # deleting the repository deletes its items
+        backward.append(Action(Change.DELETE if prune else Change.EXTRA, entry.kind, entry.key,
+                               None, entry))
+    return NodePlan(node, forward + backward)
+
+
+def plan_content(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[str],
+                 prune: bool = False, default_owner: str | None = None) -> ContentPlan:
+    """Plan every node in `nodes` that has an actual snapshot. `default_owner` runs "one"
+    schedules that name no owner: the first node of the WHOLE inventory, even when only some
+    nodes are targeted (seeding a new node must not move schedules to it)."""
+    default_owner = default_owner or (nodes[0] if nodes else "")
+    return ContentPlan(
+        {n: plan_node(n, desired_for_node(desired, n, default_owner), actual[n], prune)
+         for n in nodes if n in actual},
+        prune,
+    )

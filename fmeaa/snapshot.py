@@ -1,0 +1,165 @@
+"""What one FME node holds (or should hold), as comparable entries with content digests.
+
+The same shape describes the desired content (from a content directory or a reference node)
+and each node's actual content, so the planner compares like with like. Metadata bodies are
+reduced to the fields fme-aa manages ("canonical" bodies) before digesting, so server-added
+fields (ids, timestamps) never look like drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Kind(StrEnum):
+    REPOSITORY = "repository"
+    TOPIC = "topic"
+    ITEM = "item"
+    RESOURCE = "resource"
+    SUBSCRIPTION = "subscription"
+    PUBLICATION = "publication"
+    SCHEDULE = "schedule"
+
+
+# Creation order: what an entry depends on comes first (an item needs its repository, a
+# subscription its topics, a schedule its workspace). Deletion runs in the reverse order.
+APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.ITEM, Kind.RESOURCE, Kind.SUBSCRIPTION,
+               Kind.PUBLICATION, Kind.SCHEDULE)
+FILE_KINDS = (Kind.ITEM, Kind.RESOURCE)
+
+# The fields of each metadata kind that fme-aa manages, with the server's defaults.
+CANONICAL_FIELDS: dict[Kind, dict[str, Any]] = {
+    Kind.REPOSITORY: {"name": "", "description": ""},
+    Kind.TOPIC: {"name": "", "description": ""},
+    Kind.SUBSCRIPTION: {"name": "", "description": "", "subscriberName": "", "topics": [],
+                        "properties": {}},
+    Kind.PUBLICATION: {"name": "", "description": "", "publisherName": "", "topics": [],
+                       "properties": {}},
+    Kind.SCHEDULE: {"name": "", "category": "", "description": "", "enabled": True,
+                    "recurrence": "cron", "cron": "", "repository": "", "workspace": "",
+                    "request": {}},
+}
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical_body(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+    fields = CANONICAL_FIELDS[kind]
+    result = {k: body.get(k, default) for k, default in fields.items()}
+    if "topics" in result:
+        result["topics"] = sorted(result["topics"] or [])
+    return result
+
+
+def body_digest(kind: Kind, body: Mapping[str, Any]) -> str:
+    # Repositories have no update call in the API: only their existence is compared.
+    if kind is Kind.REPOSITORY:
+        return sha256_text(str(body.get("name", "")))
+    return sha256_text(json.dumps(canonical_body(kind, body), sort_keys=True, default=str))
+
+
+def item_digest(file_sha256: str, services: Iterable[str]) -> str:
+    return sha256_text(f"{file_sha256}|{','.join(sorted(services))}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One piece of content. `key` is unique within its kind:
+    repository `R`, item `R/name`, resource `CONNECTION:/path`, topic/subscription/publication
+    `name`, schedule `category/name`."""
+
+    kind: Kind
+    key: str
+    digest: str
+    size: int = 0
+    file_sha256: str | None = None
+    services: tuple[str, ...] = ()
+    body: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    local_path: Path | None = field(default=None, compare=False, hash=False)
+    policy: str | None = None  # schedules: "all" | "one"
+    owner: str | None = None  # schedules with policy "one": the node where it is enabled
+
+    @property
+    def id(self) -> tuple[Kind, str]:
+        return (self.kind, self.key)
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+
+def metadata_entry(kind: Kind, body: Mapping[str, Any], **extra: Any) -> Entry:
+    canonical = canonical_body(kind, body)
+    key = f"{canonical['category']}/{canonical['name']}" if kind is Kind.SCHEDULE \
+        else str(canonical["name"])
+    return Entry(kind, key, body_digest(kind, canonical), body=canonical, **extra)
+
+
+def file_entry(kind: Kind, key: str, size: int, file_sha256: str,
+               services: Iterable[str] = (), local_path: Path | None = None) -> Entry:
+    services = tuple(sorted(services))
+    digest = item_digest(file_sha256, services) if kind is Kind.ITEM else file_sha256
+    return Entry(kind, key, digest, size=size, file_sha256=file_sha256, services=services,
+                 local_path=local_path)
+
+
+def split_item_key(key: str) -> tuple[str, str]:
+    repo, _, name = key.partition("/")
+    return repo, name
+
+
+def split_resource_key(key: str) -> tuple[str, str]:
+    connection, _, path = key.partition(":")
+    return connection, path
+
+
+class Snapshot(Mapping[tuple[Kind, str], Entry]):
+    """Entries by (kind, key), plus which resource folders the snapshot covers."""
+
+    def __init__(self, entries: Iterable[Entry] = (),
+                 resource_roots: Iterable[tuple[str, str]] = ()) -> None:
+        self._entries = {e.id: e for e in entries}
+        self.resource_roots = frozenset(resource_roots)  # (connection, "/folder")
+
+    def __getitem__(self, key: tuple[Kind, str]) -> Entry:
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[tuple[Kind, str]]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def of(self, kind: Kind) -> list[Entry]:
+        return sorted((e for e in self._entries.values() if e.kind is kind), key=lambda e: e.key)
+
+    def covers_resource(self, key: str) -> bool:
+        """True if the resource lies in a folder this (desired) snapshot manages."""
+        connection, path = split_resource_key(key)
+        for root_connection, folder in self.resource_roots:
+            if connection == root_connection and (folder == "/" or path == folder
+                                                  or path.startswith(folder.rstrip("/") + "/")):
+                return True
+        return False
+
+    def with_entries(self, entries: Iterable[Entry]) -> Snapshot:
+        return Snapshot(entries, self.resource_roots)
+
+
+def schedule_for_node(entry: Entry, node: str, default_owner: str) -> Entry:
+    """A schedule as `node` must hold it: with policy "one", enabled only on its owner, since a
+    schedule enabled on N nodes fires N times."""
+    if entry.kind is not Kind.SCHEDULE or entry.policy != "one":
+        return entry
+    owner = entry.owner or default_owner
+    enabled = bool(entry.body.get("enabled", True)) and node == owner
+    body = {**entry.body, "enabled": enabled}
+    return replace(entry, body=body, digest=body_digest(Kind.SCHEDULE, body), owner=owner)
