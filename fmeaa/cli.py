@@ -12,6 +12,10 @@ from __future__ import annotations
 import typer
 
 from fmeaa.commands.content import plan, sync, verify
+from fmeaa.commands.demo import demo
+from fmeaa.commands.export import export
+from fmeaa.commands.nodes import nodes
+from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
 
 app = typer.Typer(
@@ -21,10 +25,14 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
+app.command("nodes")(nodes)
 app.command("plan")(plan)
 app.command("sync")(sync)
 app.command("verify")(verify)
+app.command("export")(export)
+app.command("publish")(publish)
 app.command("sandbox")(sandbox)
+app.command("demo")(demo)
 
 
 @app.callback()

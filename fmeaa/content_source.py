@@ -68,17 +68,21 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     return Snapshot(entries, roots)
 
 
-class DirectorySource:
+class LocalFiles:
+    """Files already on local disk: each desired entry carries its own path."""
+
+    def file_for(self, entry: Entry) -> Path:
+        assert entry.local_path is not None
+        return entry.local_path
+
+
+class DirectorySource(LocalFiles):
     """Desired content from a version-controlled content directory."""
 
     def __init__(self, content: ContentDirectory) -> None:
         self.content = content
         self.label = f"content directory {content.root}"
         self.node: str | None = None
-
-    def file_for(self, entry: Entry) -> Path:
-        assert entry.local_path is not None
-        return entry.local_path
 
 
 class NodeSource:

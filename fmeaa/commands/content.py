@@ -249,18 +249,22 @@ def plan(
     with reported_errors():
         job = _job(source, inventory, cluster, region, secret_id, node, allow_http, parallel,
                    timeout, cache_dir, policy=schedule_policy)
-        with ProgressObserver(not as_json) as progress, job.engine(progress) as engine:
-            desired = job.load_desired(engine)
-            targets = job.target_names()
-            engine.connect(targets)
-            content_plan = engine.plan(desired, targets, prune)
-    document = plan_document(content_plan, engine, targets, job.source.label)
+        document = run_plan(job, prune, show_progress=not as_json)
     emit_json(document) if as_json else print_plan(document, show_unchanged)
     if any(n["status"] != "ok" for n in document["nodes"].values()):
         raise typer.Exit(EXIT_FAILED)
-    if detailed_exitcode and content_plan.has_changes:
+    if detailed_exitcode and document["changes"]:
         raise typer.Exit(EXIT_CHANGES)
     raise typer.Exit(EXIT_OK)
+
+
+def run_plan(job: Job, prune: bool, show_progress: bool = False) -> dict:
+    with ProgressObserver(show_progress) as progress, job.engine(progress) as engine:
+        desired = job.load_desired(engine)
+        targets = job.target_names()
+        engine.connect(targets)
+        content_plan = engine.plan(desired, targets, prune)
+        return plan_document(content_plan, engine, targets, job.source.label)
 
 
 def sync(

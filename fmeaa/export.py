@@ -1,0 +1,115 @@
+"""Write one node's content as a content directory (manifest + files).
+
+Round-trips: exporting node A, syncing the directory to an empty node B and exporting B gives
+the same directory. Property values whose names look secret are written as `env:` references,
+never as values; the names of the variables to set are returned.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from config.content import MANIFEST_NAME
+from fmeaa.client import FmeClient
+from fmeaa.digest_cache import DigestCache
+from fmeaa.node_reader import NodeReader
+from fmeaa.snapshot import Entry, Kind, Snapshot, split_item_key, split_resource_key
+
+_SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    files: int = 0
+    bytes: int = 0
+    secret_variables: list[str] = field(default_factory=list)
+
+
+def _env_name(*parts: str) -> str:
+    return "FMEAA_SECRET_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
+
+
+def _properties(owner: str, properties: dict[str, Any], result: ExportResult) -> dict[str, Any]:
+    out = {}
+    for name, value in sorted(properties.items()):
+        if _SECRET_NAME.search(name) and not isinstance(value, dict):
+            variable = _env_name(owner, name)
+            result.secret_variables.append(variable)
+            out[name] = {"secret": f"env:{variable}"}
+        else:
+            out[name] = value
+    return out
+
+
+def _place(entry: Entry, dest: Path, fetch: Any) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if entry.local_path is not None and entry.local_path.exists():
+        shutil.move(str(entry.local_path), dest)
+    else:
+        fetch(dest)
+
+
+def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...],
+                spool: Path) -> ExportResult:
+    snapshot: Snapshot = NodeReader(client, DigestCache(None, enabled=False), keep_dir=spool).read(
+        (c, "/") for c in connections)
+    result = ExportResult(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    repositories: dict[str, dict[str, Any]] = {}
+    for repo in snapshot.of(Kind.REPOSITORY):
+        repositories[repo.key] = {"name": repo.key, "description": repo.body.get("description", ""),
+                                  "items": []}
+    for item in snapshot.of(Kind.ITEM):
+        repo, name = split_item_key(item.key)
+        relative = PurePosixPath("repositories", repo, name)
+        _place(item, directory / relative,
+               lambda dest, r=repo, n=name: client.download_item(r, n, dest))
+        repositories[repo]["items"].append({"file": str(relative), "services": list(item.services)})
+        result.files += 1
+        result.bytes += item.size
+    resources = []
+    for connection in connections:
+        base = PurePosixPath("resources", connection)
+        files = [e for e in snapshot.of(Kind.RESOURCE) if split_resource_key(e.key)[0] == connection]
+        for f in files:
+            path = split_resource_key(f.key)[1]
+            _place(f, directory / base / path.lstrip("/"),
+                   lambda dest, p=path, c=connection: client.download_resource(c, p, dest))
+            result.files += 1
+            result.bytes += f.size
+        (directory / base).mkdir(parents=True, exist_ok=True)
+        resources.append({"connection": connection, "source": str(base), "target": "/"})
+    manifest: dict[str, Any] = {"version": 1, "repositories": list(repositories.values())}
+    manifest["topics"] = [{"name": t.key, "description": t.body.get("description", "")}
+                          for t in snapshot.of(Kind.TOPIC)]
+    for kind, section, protocol in ((Kind.SUBSCRIPTION, "subscriptions", "subscriberName"),
+                                    (Kind.PUBLICATION, "publications", "publisherName")):
+        manifest[section] = [
+            {"name": e.key, "description": e.body.get("description", ""),
+             protocol: e.body.get(protocol, ""), "topics": list(e.body.get("topics", [])),
+             "properties": _properties(e.key, dict(e.body.get("properties") or {}), result)}
+            for e in snapshot.of(kind)]
+    schedules = []
+    for s in snapshot.of(Kind.SCHEDULE):
+        b = s.body
+        enabled = bool(b.get("enabled", True))
+        # An enabled schedule runs on one node (the target inventory's first, by default); a
+        # disabled one is kept disabled everywhere.
+        schedules.append({"name": b["name"], "category": b["category"],
+                          "repository": b["repository"], "workspace": b["workspace"],
+                          "cron": b["cron"], "description": b.get("description", ""),
+                          "enabled": enabled, "policy": "one" if enabled else "all",
+                          "request": b.get("request") or {}})
+    manifest["schedules"] = schedules
+    manifest["resources"] = resources
+    header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n")
+    (directory / MANIFEST_NAME).write_text(
+        header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100))
+    return result
