@@ -108,7 +108,8 @@ class SyncEngine:
                 client = connect(name, node.rest_url, username=creds.username,
                                  password=creds.password, token=creds.token,
                                  api=self.settings.api,  # type: ignore[arg-type]
-                                 timeout=self.settings.timeout_s)
+                                 timeout=self.settings.timeout_s,
+                                 read_retries=self.settings.retry.attempts - 1)
                 client.ensure_token()
                 if creds.token and not creds.password:
                     client.info()  # a token-only login is proven by one authenticated call

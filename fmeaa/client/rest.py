@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from fmeaa.client.errors import (
+    TRANSIENT,
     AuthenticationError,
     FmeApiError,
     NodeTimeoutError,
@@ -26,6 +28,7 @@ from fmeaa.client.errors import (
     error_for_status,
 )
 
+T = TypeVar("T")
 V3 = "/fmerest/v3"
 V4 = "/fmeapiv4"
 PAGE_SIZE = 100
@@ -52,8 +55,10 @@ class FmeClient:
 
     def __init__(self, node: str, base_url: str, *, username: str | None = None,
                  password: str | None = None, token: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 read_retries: int = 0) -> None:
         self.node = node
+        self.read_retries = read_retries
         self.base_url = base_url.rstrip("/")
         self._username, self._password = username, password
         self._token = token
@@ -101,11 +106,31 @@ class FmeClient:
                                            f"connection broken mid-request ({type(exc).__name__})"
                                            ) from None
 
+    def _idempotent(self, call: Callable[[], T]) -> T:
+        """Run a call that is safe to repeat (reads, token requests), retrying transient
+        failures `read_retries` times with backoff. Writes are retried by the sync's applier,
+        which knows how to recover from a write whose answer was lost."""
+        if not self.read_retries:
+            return call()
+        for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
+                                stop=stop_after_attempt(self.read_retries + 1),
+                                wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
+            with attempt:
+                return call()
+        raise AssertionError("unreachable")
+
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, data: dict[str, Any] | None = None,
                 file: Path | None = None, headers: dict[str, str] | None = None,
                 ok: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
-        """One call; on 401 with a token we obtained ourselves, log in again once and retry."""
+        """One call; on 401 with a token we obtained ourselves, log in again once and retry.
+        GETs are also retried on transient failures (see `_idempotent`)."""
+        once = lambda: self._request_once(method, path, params, json, data, file, headers, ok)  # noqa: E731
+        return self._idempotent(once) if method == "GET" else once()
+
+    def _request_once(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
+                      data: dict[str, Any] | None, file: Path | None,
+                      headers: dict[str, str] | None, ok: tuple[int, ...]) -> httpx.Response:
         for attempt in (1, 2):
             with self._transport_errors(method, path):
                 if file is not None:
@@ -151,6 +176,9 @@ class FmeClient:
     # --- auth, health, info -------------------------------------------------------------------
     def login(self) -> None:
         """Exchange user/password (HTTP Basic) for a token: POST /tokens → 201 (fmeflow-cli)."""
+        self._idempotent(self._login_once)
+
+    def _login_once(self) -> None:
         if not self._can_login:
             raise AuthenticationError(self.node, "POST", self._token_path, None,
                                       "no credentials to log in with")
@@ -308,6 +336,9 @@ class FmeClient:
         self.request("DELETE", self._fs(connection, path))
 
     def _download(self, path: str, dest: Path | None) -> str:
+        return self._idempotent(lambda: self._download_once(path, dest))
+
+    def _download_once(self, path: str, dest: Path | None) -> str:
         digest = hashlib.sha256()
         for attempt in (1, 2):
             with self._transport_errors("GET", path), self._http.stream(
@@ -386,9 +417,10 @@ class FmeClientV4(FmeClient):
 
 def connect(node: str, base_url: str, *, username: str | None = None, password: str | None = None,
             token: str | None = None, api: Literal["auto", "v3", "v4"] = "auto",
-            timeout: float = 30.0) -> FmeClient:
+            timeout: float = 30.0, read_retries: int = 0) -> FmeClient:
     """A client for one node; with api="auto", v4 when the node answers the v4 health check."""
-    kwargs: dict[str, Any] = dict(username=username, password=password, token=token, timeout=timeout)
+    kwargs: dict[str, Any] = dict(username=username, password=password, token=token, timeout=timeout,
+                                  read_retries=read_retries)
     if api == "v3":
         return FmeClient(node, base_url, **kwargs)
     if api == "v4":

@@ -15,8 +15,15 @@ import typer
 from rich.rule import Rule
 
 from fmeaa.commands.common import EXIT_FAILED, EXIT_OK, reported_errors, stdout
-from fmeaa.commands.content import (Job, print_parity, print_plan, print_results, run_plan,
-                                    run_sync, run_verify)
+from fmeaa.commands.content import (
+    Job,
+    print_parity,
+    print_plan,
+    print_results,
+    run_plan,
+    run_sync,
+    run_verify,
+)
 from fmeaa.credentials import PASSWORD_ENV, USERNAME_ENV
 from fmeaa.emulator import Sandbox
 from fmeaa.engine import EngineSettings

@@ -9,9 +9,21 @@ from typing import Annotated
 import typer
 
 from fmeaa.client import connect
-from fmeaa.commands.common import (AllowHttpOpt, ClusterOpt, InventoryOpt, JsonOpt, RegionOpt,
-                                   SecretOpt, TimeoutOpt, emit_json, fail, reported_errors,
-                                   resolve_credentials, resolve_inventory, stdout)
+from fmeaa.commands.common import (
+    AllowHttpOpt,
+    ClusterOpt,
+    InventoryOpt,
+    JsonOpt,
+    RegionOpt,
+    SecretOpt,
+    TimeoutOpt,
+    emit_json,
+    fail,
+    reported_errors,
+    resolve_credentials,
+    resolve_inventory,
+    stdout,
+)
 from fmeaa.content_source import DEFAULT_NODE_CONNECTIONS
 from fmeaa.export import export_node
 

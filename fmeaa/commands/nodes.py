@@ -9,9 +9,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table
 
 from fmeaa.client import FmeApiError, connect
-from fmeaa.commands.common import (AllowHttpOpt, ClusterOpt, InventoryOpt, JsonOpt, RegionOpt,
-                                   SecretOpt, TimeoutOpt, emit_json, reported_errors,
-                                   resolve_credentials, resolve_inventory, stdout)
+from fmeaa.commands.common import (
+    AllowHttpOpt,
+    ClusterOpt,
+    InventoryOpt,
+    JsonOpt,
+    RegionOpt,
+    SecretOpt,
+    TimeoutOpt,
+    emit_json,
+    reported_errors,
+    resolve_credentials,
+    resolve_inventory,
+    stdout,
+)
 from fmeaa.credentials import CredentialsError, CredentialSource
 from fmeaa.inventory import Inventory, NodeTarget
 from fmeaa.target_group import target_states

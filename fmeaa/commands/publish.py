@@ -8,10 +8,26 @@ from typing import Annotated
 import typer
 
 from config.content import KNOWN_SERVICES, ContentError
-from fmeaa.commands.common import (EXIT_FAILED, EXIT_OK, AllowHttpOpt, CacheDirOpt, ClusterOpt,
-                                   InventoryOpt, JsonOpt, OnlyOpt, ParallelOpt, ProgressObserver,
-                                   RegionOpt, SecretOpt, TimeoutOpt, emit_json, reported_errors,
-                                   resolve_credentials, resolve_inventory, settings)
+from fmeaa.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    AllowHttpOpt,
+    CacheDirOpt,
+    ClusterOpt,
+    InventoryOpt,
+    JsonOpt,
+    OnlyOpt,
+    ParallelOpt,
+    ProgressObserver,
+    RegionOpt,
+    SecretOpt,
+    TimeoutOpt,
+    emit_json,
+    reported_errors,
+    resolve_credentials,
+    resolve_inventory,
+    settings,
+)
 from fmeaa.commands.content import print_results, results_document
 from fmeaa.content_source import LocalFiles
 from fmeaa.digest_cache import file_sha256

@@ -88,6 +88,9 @@ def _filename(disposition: str | None) -> str | None:
 class FmeRequestHandler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes; without TCP_NODELAY, Nagle's algorithm and
+    # delayed ACKs add ~40 ms to every keep-alive response on loopback.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests own stdout
         return

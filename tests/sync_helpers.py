@@ -1,0 +1,60 @@
+"""Helpers for end-to-end tests that drive the real `fmeaa` CLI against emulated nodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from fmeaa.cli import app
+from fmeaa.emulator import Sandbox
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "content"
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def fmeaa(*args: str | Path) -> Run:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def copy_example(dest: Path) -> Path:
+    shutil.copytree(EXAMPLE, dest)
+    return dest
+
+
+def node_items(box: Sandbox, name: str) -> dict[str, tuple[int, str, list[str]]]:
+    """`repo/item` → (size, sha256, services), read straight from the emulator's state."""
+    state = box.node(name).state
+    return {f"{r.name}/{i.name}": (i.file.size, i.file.sha256, sorted(i.services))
+            for r in state.repositories.values() for i in r.items.values()}
+
+
+def snapshot_state(box: Sandbox) -> dict[str, Any]:
+    """Everything each emulated node holds (to prove that nothing was touched)."""
+    result = {}
+    for node in box.nodes:
+        s = node.state
+        files = sorted(str(p.relative_to(s.data_dir / "resources"))
+                       for p in (s.data_dir / "resources").rglob("*"))
+        result[node.name] = (node_items(box, node.name), sorted(s.repositories), sorted(s.schedules),
+                             sorted(s.topics), sorted(s.subscriptions), sorted(s.publications),
+                             files)
+    return result
