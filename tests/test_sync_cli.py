@@ -214,7 +214,7 @@ def test_concurrent_sync_is_refused(env: tuple[Sandbox, Path, Path], tmp_path: P
 
 
 def test_export_round_trips(env: tuple[Sandbox, Path, Path], tmp_path: Path) -> None:
-    box, inv, content = env
+    _, inv, content = env
     assert fmeaa("sync", "-s", content, "-i", inv).code == 0
     first = tmp_path / "export-1"
     assert fmeaa("export", "--from", "fme-1", first, "-i", inv).code == 0
@@ -226,8 +226,8 @@ def test_export_round_trips(env: tuple[Sandbox, Path, Path], tmp_path: Path) -> 
     files_1 = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
     files_2 = {p.relative_to(second): p.read_bytes() for p in second.rglob("*") if p.is_file()}
     manifest = Path("fmeaa-content.yaml")
-    header_1, body_1 = files_1.pop(manifest).split(b"\n", 1)
-    header_2, body_2 = files_2.pop(manifest).split(b"\n", 1)
+    _, body_1 = files_1.pop(manifest).split(b"\n", 1)
+    _, body_2 = files_2.pop(manifest).split(b"\n", 1)
     assert body_1 == body_2 and files_1 == files_2
     assert len(files_1) == 8  # 5 workspaces + 3 resource files
 
