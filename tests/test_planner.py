@@ -1,0 +1,95 @@
+"""The planner is pure: desired + actual snapshots → actions. No servers here."""
+
+from __future__ import annotations
+
+from fmeaa.plan import Change, plan_content, plan_node
+from fmeaa.snapshot import Kind, Snapshot, file_entry, metadata_entry
+
+
+def repo(name: str):
+    return metadata_entry(Kind.REPOSITORY, {"name": name})
+
+
+def item(key: str, sha: str, services=("fmejobsubmitter",), size: int = 10):
+    return file_entry(Kind.ITEM, key, size, sha, services)
+
+
+def schedule(name: str, policy: str = "one", owner: str | None = None, enabled: bool = True):
+    body = {"name": name, "category": "C", "repository": "R", "workspace": "w.fmw",
+            "cron": "0 0 2 * * ?", "enabled": enabled}
+    return metadata_entry(Kind.SCHEDULE, body, policy=policy, owner=owner)
+
+
+def changes(plan) -> list[tuple[str, str, str, str]]:
+    return [(a.change.value, a.kind.value, a.key, a.detail) for a in plan.actions
+            if a.change is not Change.UNCHANGED]
+
+
+def test_create_update_unchanged_by_digest() -> None:
+    desired = Snapshot([repo("R"), item("R/a.fmw", "aa"), item("R/b.fmw", "bb")])
+    actual = Snapshot([repo("R"), item("R/a.fmw", "aa"), item("R/b.fmw", "old")])
+    assert changes(plan_node("n", desired, actual, prune=False)) == [
+        ("update", "item", "R/b.fmw", "file")]
+    assert changes(plan_node("n", desired, Snapshot(), prune=False)) == [
+        ("create", "repository", "R", ""), ("create", "item", "R/a.fmw", ""),
+        ("create", "item", "R/b.fmw", "")]
+
+
+def test_services_only_change_sends_no_bytes() -> None:
+    desired = Snapshot([repo("R"), item("R/a.fmw", "aa", ("fmedatadownload",), size=999)])
+    actual = Snapshot([repo("R"), item("R/a.fmw", "aa", ("fmejobsubmitter",), size=999)])
+    plan = plan_node("n", desired, actual, prune=False)
+    assert changes(plan) == [("update", "item", "R/a.fmw", "services")]
+    assert plan.bytes_to_send == 0
+
+
+def test_extra_only_deleted_with_prune_and_in_reverse_dependency_order() -> None:
+    desired = Snapshot([repo("R")])
+    actual = Snapshot([repo("R"), repo("Old"), item("Old/x.fmw", "xx"), item("R/y.fmw", "yy"),
+                       metadata_entry(Kind.TOPIC, {"name": "T"}),
+                       metadata_entry(Kind.SUBSCRIPTION, {"name": "S", "topics": ["T"]})])
+    report = plan_node("n", desired, actual, prune=False)
+    assert {c[0] for c in changes(report)} == {"extra"}
+    assert report.changes == []
+    pruned = plan_node("n", desired, actual, prune=True)
+    # Subscriptions before topics, items before repositories; Old's items go with Old.
+    assert changes(pruned) == [("delete", "subscription", "S", ""), ("delete", "item", "R/y.fmw", ""),
+                               ("delete", "topic", "T", ""), ("delete", "repository", "Old", "")]
+
+
+def test_resources_outside_managed_folders_are_not_judged() -> None:
+    managed = file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/ref/a.csv", 1, "aa")
+    desired = Snapshot([managed], resource_roots=[("FME_SHAREDRESOURCE_DATA", "/ref")])
+    actual = Snapshot([managed,
+                       file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/ref/old.csv", 1, "o"),
+                       file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/other/x.csv", 1, "x"),
+                       file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/reference.csv", 1, "r")])
+    assert changes(plan_node("n", desired, actual, prune=True)) == [
+        ("delete", "resource", "FME_SHAREDRESOURCE_DATA:/ref/old.csv", "")]
+
+
+def test_one_policy_schedule_enabled_only_on_owner() -> None:
+    desired = Snapshot([schedule("s1"), schedule("s2", owner="b"), schedule("s3", policy="all"),
+                        schedule("s4", enabled=False)])
+    empty = {n: Snapshot() for n in ("a", "b", "c")}
+    plan = plan_content(desired, empty, ["a", "b", "c"])
+    enabled = {n: {a.key: a.desired.body["enabled"] for a in p.actions}
+               for n, p in plan.nodes.items()}
+    assert enabled["a"] == {"C/s1": True, "C/s2": False, "C/s3": True, "C/s4": False}
+    assert enabled["b"] == {"C/s1": False, "C/s2": True, "C/s3": True, "C/s4": False}
+    assert enabled["c"] == {"C/s1": False, "C/s2": False, "C/s3": True, "C/s4": False}
+
+
+def test_seeding_a_subset_keeps_the_inventory_default_owner() -> None:
+    desired = Snapshot([schedule("s1")])
+    plan = plan_content(desired, {"d": Snapshot()}, ["d"], default_owner="a")
+    assert plan.nodes["d"].actions[0].desired.body["enabled"] is False
+
+
+def test_server_added_fields_are_not_drift() -> None:
+    mine = metadata_entry(Kind.TOPIC, {"name": "T", "description": "x"})
+    theirs = metadata_entry(Kind.TOPIC, {"name": "T", "description": "x", "id": 17,
+                                         "created": "2026-01-01"})
+    assert mine.digest == theirs.digest
+    other = metadata_entry(Kind.TOPIC, {"name": "T", "description": "y"})
+    assert other.digest != mine.digest
