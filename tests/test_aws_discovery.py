@@ -12,7 +12,7 @@ import pytest
 from fmeaa.emulator import Sandbox
 from fmeaa.inventory import discover_inventory
 from fmeaa.target_group import target_states
-from tests.aws_server import REGION, aws, moto_endpoint  # noqa: F401  (fixtures)
+from tests.aws_server import REGION
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import copy_example, fmeaa, node_items
 
