@@ -10,6 +10,7 @@ Secrets never appear in a manifest: a property value may be a reference
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -210,8 +211,11 @@ def _format(manifest: Path, error: ValidationError) -> str:
 
 
 def _inside(root: Path, relative: str) -> Path | None:
-    candidate = (root / relative).resolve()
-    return candidate if root.resolve() in candidate.parents or candidate == root.resolve() else None
+    """`root/relative`, or None when `..` or an absolute path leads out of `root` (lexically:
+    no filesystem calls, so checking 1,000 files stays cheap)."""
+    base = os.path.normpath(os.path.abspath(root))
+    candidate = os.path.normpath(os.path.join(base, relative))
+    return Path(candidate) if candidate == base or candidate.startswith(base + os.sep) else None
 
 
 class ContentDirectory:
@@ -222,12 +226,12 @@ class ContentDirectory:
         self.manifest = manifest
 
     def item_path(self, item: Item) -> Path:
-        return (self.root / item.file).resolve()
+        return Path(os.path.normpath(os.path.join(self.root, item.file)))
 
     def resource_files(self, folder: ResourceFolder) -> list[tuple[str, Path]]:
         """(path inside the connection, local file) for every file below the folder, sorted.
         Hidden files (.git, editor swap files) are skipped."""
-        base = (self.root / folder.source).resolve()
+        base = Path(os.path.normpath(os.path.join(self.root, folder.source)))
         target = "/" + folder.target.strip("/")
         found = []
         for path in sorted(base.rglob("*")):
@@ -246,7 +250,9 @@ def load_content_dir(root: Path) -> ContentDirectory:
         raise ContentError(f"{root}: no {MANIFEST_NAME} (run `fmeaa export` to create one "
                            "from a node)")
     try:
-        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8")) or {}
+        # libyaml's loader when PyYAML has it: a 1,000-item manifest parses ~10x faster.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        raw = yaml.load(manifest_path.read_text(encoding="utf-8"), Loader=loader) or {}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -275,6 +281,6 @@ def load_content_dir(root: Path) -> ContentDirectory:
     if problems:
         raise ContentError(f"{manifest_path}: {len(problems)} problem(s):\n"
                            + "\n".join(f"  - {p}" for p in problems))
-    return ContentDirectory(root, manifest)
+    return ContentDirectory(Path(os.path.abspath(root)), manifest)
 
 

@@ -5,8 +5,10 @@ Both produce a Snapshot plus a way to get each file's bytes as a local path for 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,11 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     """The desired snapshot of a validated content directory. Secret references are resolved
     here, in memory, and only ever sent to nodes."""
     m = content.manifest
+    files = [content.item_path(i) for r in m.repositories for i in r.items]
+    files += [local for folder in m.resources for _, local in content.resource_files(folder)]
+    # hashlib releases the GIL on large buffers: hash on all cores while the nodes wait.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        digests = dict(zip(files, pool.map(lambda p: file_sha256(p, cache), files), strict=True))
     entries: list[Entry] = []
     for repo in m.repositories:
         entries.append(metadata_entry(Kind.REPOSITORY, {"name": repo.name,
@@ -43,8 +50,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         for item in repo.items:
             path = content.item_path(item)
             entries.append(file_entry(Kind.ITEM, f"{repo.name}/{item.item_name}",
-                                      path.stat().st_size, file_sha256(path, cache),
-                                      item.services, path))
+                                      path.stat().st_size, digests[path], item.services, path))
     for topic in m.topics:
         entries.append(metadata_entry(Kind.TOPIC, topic.model_dump(by_alias=True)))
     for kind, notifiers in ((Kind.SUBSCRIPTION, m.subscriptions), (Kind.PUBLICATION, m.publications)):
@@ -63,8 +69,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         roots.append((folder.connection, target))
         for path, local in content.resource_files(folder):
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
-                                      local.stat().st_size, file_sha256(local, cache),
-                                      local_path=local))
+                                      local.stat().st_size, digests[local], local_path=local))
     return Snapshot(entries, roots)
 
 

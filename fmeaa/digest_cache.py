@@ -64,7 +64,7 @@ class DigestCache:
 def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
     """sha256 of a local file, streamed; cached by (size, mtime_ns)."""
     stat = path.stat()
-    key = str(path.resolve())
+    key = str(path)  # callers pass absolute paths
     if cache is not None and (hit := cache.lookup(key, stat.st_size, stat.st_mtime_ns)):
         return hit
     digest = hashlib.sha256()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -277,10 +278,13 @@ def sync(
     """Make every node hold the source's content: each node directly, in parallel (bounded),
     retrying transient errors. A node that fails never stops the others; re-run to converge.
     Exit 1 if any node failed or is not in sync afterwards."""
+    started = time.perf_counter()
     with reported_errors():
         job = _job(source, inventory, cluster, region, secret_id, node, allow_http, parallel,
                    timeout, cache_dir, policy=schedule_policy)
         document = run_sync(job, prune, show_progress=not as_json)
+    # From validating the input to the last check; excludes only interpreter start-up.
+    document["seconds"] = round(time.perf_counter() - started, 3)
     emit_json(document) if as_json else print_results(document)
     raise typer.Exit(EXIT_OK if document["ok"] else EXIT_FAILED)
 

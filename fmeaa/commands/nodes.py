@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table
 
 from fmeaa.client import FmeApiError, connect
@@ -63,6 +62,8 @@ def collect(inventory: Inventory, credentials: CredentialSource | None, timeout:
             ) -> list[dict[str, Any]]:
     with ThreadPoolExecutor(max_workers=min(8, len(inventory.nodes))) as pool:
         rows = list(pool.map(lambda n: node_status(n, credentials, timeout), inventory.nodes))
+    from botocore.exceptions import BotoCoreError, ClientError  # only AWS calls need botocore
+
     try:
         states = target_states(inventory)
         lb_error = None

@@ -25,6 +25,7 @@ class EmulatedNode:
         self.state = NodeState(data_dir, persist=persist, password=password)
         self.faults = Faults()
         self.request_count = 0
+        self.uploaded_bytes = 0  # file bytes received by item and resource uploads
         self.port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -66,8 +66,11 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
-    """FME's list envelope; limit/offset of -1 mean "everything" (v3 convention)."""
+def _page(items: list[Any], query: dict[str, str],
+          render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """FME's list envelope; limit/offset of -1 mean "everything" (v3 convention). `render`
+    turns only the chosen page into JSON, as a database LIMIT would (listing 1,000 items page by
+    page must not cost 1,000 renders per page)."""
     try:
         limit = int(query.get("limit", "100"))
         offset = int(query.get("offset", "0"))
@@ -75,6 +78,8 @@ def _page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
         raise ApiError(400, "limit and offset must be integers") from None
     start = max(offset, 0)
     chosen = items[start:] if limit < 0 else items[start:start + limit]
+    if render is not None:
+        chosen = [render(i) for i in chosen]
     return {"offset": offset, "limit": limit, "totalCount": len(items), "items": chosen}
 
 
@@ -275,6 +280,13 @@ def _changed(h: FmeRequestHandler) -> None:
     _state(h).save()
 
 
+# --- emulator-only: counters for tests and the benchmark (not part of FME's API) -------------
+@route("GET", "/__emulator__/stats", public=True)
+def emulator_stats(h: FmeRequestHandler) -> Any:
+    node = h.server.node
+    return {"node": node.name, "requests": node.request_count, "uploadedBytes": node.uploaded_bytes}
+
+
 # --- health, info, tokens ------------------------------------------------------------------------
 @route("GET", f"{V3}/healthcheck", public=True)
 def v3_health(h: FmeRequestHandler) -> Any:
@@ -414,9 +426,9 @@ def list_items(h: FmeRequestHandler, repo: str) -> Any:
     r = _repo(h, repo)
     wanted = h.query.get("type")
     with _state(h).lock:
-        items = [_item_json(r, i) for i in sorted(r.items.values(), key=lambda i: i.name)
+        items = [i for i in sorted(r.items.values(), key=lambda i: i.name)
                  if not wanted or i.type == wanted.upper()]
-    return _page(items, h.query)
+        return _page(items, h.query, lambda i: _item_json(r, i))
 
 
 def _upload_item(h: FmeRequestHandler, repo: str, name: str | None, replace: bool) -> Response:
@@ -432,6 +444,7 @@ def _upload_item(h: FmeRequestHandler, repo: str, name: str | None, replace: boo
     if not replace and exists:
         raise ApiError(409, f"Item '{filename}' already exists in repository '{repo}'")
     stored = _state(h).store_stream(h.body_chunks())  # a dropped upload leaves nothing behind
+    h.server.node.uploaded_bytes += stored.size
     with _state(h).lock:
         old = r.items.get(filename)
         services = old.services if old else ["fmejobsubmitter"]  # UNCONFIRMED default service
@@ -755,6 +768,7 @@ def upload_resource(h: FmeRequestHandler, connection: str, path: str = "") -> An
     if target.exists() and not overwrite:
         raise ApiError(409, f"'{filename}' already exists (overwrite=false)")
     size = _state(h).write_resource(target, h.body_chunks())
+    h.server.node.uploaded_bytes += size
     return Response(201, {"name": filename, "type": "FILE", "size": size})
 
 
