@@ -1,12 +1,15 @@
 """fme-aa Pulumi program: load and validate config, build the cluster, export the inventory."""
 
+from pathlib import Path
+
 import pulumi
 
 from components.cluster import Cluster
 from config import load_stack_config
 
-config = load_stack_config()  # raises with every problem listed before any resource exists
-cluster = Cluster(config.cluster_name, config)
+PROJECT_DIR = Path(__file__).resolve().parent
+config = load_stack_config(project_dir=PROJECT_DIR)  # every problem listed, before any resource
+cluster = Cluster(config.cluster_name, config, project_dir=PROJECT_DIR)
 
 # `pulumi stack output --json > nodes.json` is the node inventory `fmeaa --inventory` reads.
 inventory = cluster.inventory

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
@@ -9,8 +11,10 @@ from components.fme_node import FmeNode, FmeNodeArgs
 from components.image import FmeImage, FmeImageArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
+from components.node_seed import NodeSeed, NodeSeedArgs
 from components.tagging import resource_tags
-from config.stack import StackConfig
+from config.stack import SeedMode, StackConfig
+from fmeaa.seeding import content_digest
 
 INVENTORY_VERSION = 1
 
@@ -21,7 +25,8 @@ class Cluster(pulumi.ComponentResource):
     inventory: pulumi.Output[dict]
     nodes: dict[str, FmeNode]
 
-    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None,
+                 project_dir: Path | None = None):
         super().__init__("fme-aa:index:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cluster, tags, fme = config.cluster_name, config.tags, config.fme.resolved()
@@ -47,6 +52,7 @@ class Cluster(pulumi.ComponentResource):
             security_group_id=network.alb_security_group_id,
             settings=config.load_balancer, fme=fme, tags=tags), opts=child)
 
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         zone_count = len(network.private_subnet_ids)
         self.nodes = {}
         for spec in config.node_specs:
@@ -63,10 +69,10 @@ class Cluster(pulumi.ComponentResource):
                 db_parameter_group_name=params.name, fme=fme,
                 websocket=config.load_balancer.websocket, admin_cidr=config.admin_cidr,
                 tags=tags), opts=child)
-            lb.attach(spec.name, node.instance_id, depends_on=[node])
             self.nodes[spec.name] = node
+        for node_name, node in self.nodes.items():  # after all nodes: a reference node's URL exists
+            self._serve(node_name, node, config, lb, region, project_dir)
 
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         node_entries = [
             pulumi.Output.all(
                 instanceId=n.instance_id, privateIp=n.private_ip, restUrl=n.rest_url,
@@ -93,3 +99,31 @@ class Cluster(pulumi.ComponentResource):
         })
         self.image_id = image.image_id
         self.register_outputs({"inventory": self.inventory})
+
+    def _serve(self, node_name: str, node: FmeNode, config: StackConfig, lb: LoadBalancer,
+               region: pulumi.Output[str], project_dir: Path | None) -> None:
+        """Register the node with the ALB — after seeding it (mode pulumi), or never (mode
+        manual: `fmeaa seed NODE` registers it once it holds the content)."""
+        seed = config.seed
+        if seed.mode is SeedMode.MANUAL:
+            return
+        source = seed.source
+        reference_url = None
+        if source.startswith("node:"):
+            reference = source.removeprefix("node:")
+            if reference == node_name:  # the source itself: users publish to it
+                lb.attach(node_name, node.instance_id, depends_on=[node])
+                return
+            reference_url = self.nodes[reference].rest_url
+        else:
+            source = str(((project_dir or Path.cwd()) / source).resolve())
+        seeded = NodeSeed(f"{node_name}-seed", NodeSeedArgs(
+            cluster=config.cluster_name, node=node_name, instance_id=node.instance_id,
+            rest_url=node.rest_url, default_owner=config.node_specs[0].name, source=source,
+            content_digest=content_digest(source), credentials_secret_id=seed.credentials_secret_id or "",
+            region=region, license_mode=config.license.mode.value,
+            serial_secret_id=config.license.serial_secret_id, allow_http=seed.allow_http,
+            timeout_s=seed.timeout_seconds, reference_url=reference_url),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node]))
+        # The target id comes from the seed's output: no attachment before the seed succeeded.
+        lb.attach(node_name, seeded.instance_id, depends_on=[node, seeded])

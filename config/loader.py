@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as pulumi_runtime_config
 from pydantic import ValidationError
 
-from config.stack import StackConfig
+from config.stack import SeedMode, StackConfig
 
 
 class StackConfigError(pulumi.RunError):
@@ -63,7 +64,29 @@ def parse_stack_config(raw: Mapping[str, Any], namespace: str = "fme-aa") -> Sta
         raise StackConfigError(format_validation_error(namespace, exc)) from None
 
 
-def load_stack_config(namespace: str | None = None) -> StackConfig:
+def check_seed_source(config: StackConfig, project_dir: Path, namespace: str = "fme-aa") -> None:
+    """Seeding's content must be valid now, before any resource is declared: a broken manifest
+    found while seeding would leave a half-built node out of service."""
+    if config.seed.mode is not SeedMode.PULUMI:
+        return
+    source = config.seed.source
+    if source.startswith("node:"):
+        names = [n.name for n in config.node_specs]
+        if source.removeprefix("node:") not in names:
+            raise StackConfigError(f"{namespace}:seed.source: {source!r} is not one of the stack's "
+                                   f"nodes ({', '.join(names)})")
+        return
+    from config.content import ContentError, load_content_dir
+
+    try:
+        load_content_dir(project_dir / source)
+    except ContentError as exc:
+        raise StackConfigError(f"{namespace}:seed.source: {exc}") from None
+
+
+def load_stack_config(namespace: str | None = None, project_dir: Path | None = None) -> StackConfig:
     """Read `<project>:*` config and validate it; raises StackConfigError with every problem."""
     namespace = namespace or pulumi.get_project()
-    return parse_stack_config(_raw_namespace(namespace), namespace)
+    config = parse_stack_config(_raw_namespace(namespace), namespace)
+    check_seed_source(config, project_dir or Path.cwd(), namespace)
+    return config

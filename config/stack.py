@@ -293,6 +293,53 @@ class ResolvedFme(BaseModel):
     share_owner_uid: int
 
 
+class SeedMode(StrEnum):
+    PULUMI = "pulumi"  # `pulumi up` syncs each new node, then registers it with the ALB
+    MANUAL = "manual"  # Pulumi never registers nodes; `fmeaa seed NODE` syncs, then registers
+
+
+class SeedConfig(_Model):
+    """Seed-before-serve: a node joins the load balancer only once it holds the content."""
+
+    mode: SeedMode = SeedMode.PULUMI
+    source: str = Field(default="content", description="Content directory (relative to the "
+                        "Pulumi project) or node:NAME (a reference node).")
+    # The FME admin credentials live in Secrets Manager; only the secret's id is config.
+    credentials_secret_id: str | None = None
+    timeout_seconds: int = Field(default=1800, ge=60, le=7200)
+    # The node REST URLs are http://<private ip>:<web port> inside the VPC.
+    allow_http: bool = True
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SeedConfig:
+        if self.mode is SeedMode.PULUMI and not self.credentials_secret_id:
+            raise ValueError("seed.mode 'pulumi' needs seed.credentialsSecretId (an AWS Secrets "
+                             "Manager secret with the FME admin username and password), or use "
+                             "seed.mode 'manual'")
+        if self.source.startswith("node:") and not re.match(NODE_NAME_PATTERN,
+                                                            self.source.removeprefix("node:")):
+            raise ValueError(f"seed.source {self.source!r}: node:NAME needs a node name")
+        return self
+
+
+class LicenseMode(StrEnum):
+    MARKETPLACE = "marketplace"  # pay-as-you-go AMI: licensed by AWS Marketplace, nothing to do
+    BYOL = "byol"  # bring your own licence: each clone requests its licence when seeded
+
+
+class LicenseConfig(_Model):
+    mode: LicenseMode = LicenseMode.MARKETPLACE
+    # Secrets Manager secret holding {"serialNumber": ..., "email"?, "company"?}.
+    serial_secret_id: str | None = None
+
+    @model_validator(mode="after")
+    def _serial(self) -> LicenseConfig:
+        if self.mode is LicenseMode.BYOL and not self.serial_secret_id:
+            raise ValueError("license.mode 'byol' needs license.serialSecretId (a Secrets Manager "
+                             "secret holding the FME serial number)")
+        return self
+
+
 class StackConfig(_Model):
     """The whole stack: validated once, before the first resource is declared."""
 
@@ -307,6 +354,8 @@ class StackConfig(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
     fme: FmeConfig = Field(default_factory=FmeConfig)
+    seed: SeedConfig = Field(default_factory=lambda: SeedConfig(mode=SeedMode.MANUAL))
+    license: LicenseConfig = Field(default_factory=LicenseConfig)
     # Where operators (and the fmeaa sync) reach each node's REST port directly, bypassing the ALB.
     admin_cidr: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)

@@ -73,6 +73,9 @@ class SyncEngine:
         self.status: dict[str, NodeStatus] = {n.name: NodeStatus(n.name, n.rest_url)
                                               for n in inventory.nodes}
         self._caches: dict[str, DigestCache] = {}
+        # Runs "one" schedules that name no owner: the whole cluster's first node, even when
+        # this engine only sees some nodes (seeding passes it in).
+        self.default_owner = inventory.nodes[0].name
         self._spool: tempfile.TemporaryDirectory[str] | None = None
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -169,9 +172,8 @@ class SyncEngine:
     # --- phase 4: plan ------------------------------------------------------------------------
     def plan(self, desired: Snapshot, targets: Sequence[str], prune: bool) -> ContentPlan:
         actual = self.read_nodes(targets, desired.resource_roots)
-        default_owner = self.inventory.nodes[0].name
         return plan_content(desired, actual, [n for n in targets if n in actual], prune,
-                            default_owner=default_owner)
+                            default_owner=self.default_owner)
 
     # --- phase 5: apply -----------------------------------------------------------------------
     def apply(self, plan: ContentPlan, files: Any) -> dict[str, NodeResult]:

@@ -41,7 +41,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Resource] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._ips = 10
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -49,9 +48,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         t, name = args.typ, args.name
         rid = _fake_id(name, "id")
         if t == "aws:ec2/instance:Instance":
-            self._ips += 1
+            # From the name, not a counter: a node's IP must not move when another node goes.
+            crc = zlib.crc32(name.encode())
             rid = _fake_id(name, "i")
-            out["privateIp"] = f"10.40.128.{self._ips}"
+            out["privateIp"] = f"10.40.{128 + crc % 64}.{10 + (crc >> 8) % 240}"
         elif t == "aws:rds/instance:Instance":
             host = f"{inputs['identifier']}.abc123.{REGION}.rds.amazonaws.com"
             out.update(address=host, port=5432, endpoint=f"{host}:5432",

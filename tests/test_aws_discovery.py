@@ -12,48 +12,9 @@ import pytest
 from fmeaa.emulator import Sandbox
 from fmeaa.inventory import discover_inventory
 from fmeaa.target_group import target_states
-from tests.aws_server import REGION
+from tests.aws_server import REGION, make_cluster
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import copy_example, fmeaa, node_items
-
-
-def make_cluster(name: str, nodes: list[str], other_cluster: bool = True) -> dict:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    elbv2 = boto3.client("elbv2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
-                                 AvailabilityZone=f"{REGION}{z}")["Subnet"]["SubnetId"]
-               for i, z in ((1, "a"), (2, "b"))]
-
-    def tags(**kv: str) -> list[dict[str, str]]:
-        return [{"Key": k, "Value": v} for k, v in kv.items()]
-
-    ids = {}
-    for node in nodes + (["stranger"] if other_cluster else []):
-        cluster = name if node != "stranger" else "other"
-        instance = ec2.run_instances(
-            ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="m6i.xlarge",
-            SubnetId=subnets[0],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                {"Key": "fme-aa:cluster", "Value": cluster}, {"Key": "fme-aa:node", "Value": node},
-                {"Key": "fme-aa:role", "Value": "fme-node"},
-                {"Key": "fme-aa:web-port", "Value": "8080"}]}])["Instances"][0]
-        ids[node] = instance["InstanceId"]
-    lb = elbv2.create_load_balancer(Name=f"{name}-alb", Subnets=subnets, Scheme="internet-facing",
-                                    Type="application",
-                                    Tags=tags(**{"fme-aa:cluster": name, "Name": f"{name}-alb"})
-                                    )["LoadBalancers"][0]
-    web = elbv2.create_target_group(Name=f"{name}-web", Protocol="HTTP", Port=8080, VpcId=vpc,
-                                    TargetType="instance",
-                                    Tags=tags(**{"fme-aa:cluster": name, "Name": f"{name}-web"})
-                                    )["TargetGroups"][0]
-    ws = elbv2.create_target_group(Name=f"{name}-ws", Protocol="HTTP", Port=7078, VpcId=vpc,
-                                   TargetType="instance",
-                                   Tags=tags(**{"fme-aa:cluster": name, "Name": f"{name}-ws"})
-                                   )["TargetGroups"][0]
-    elbv2.register_targets(TargetGroupArn=web["TargetGroupArn"],
-                           Targets=[{"Id": ids[n], "Port": 8080} for n in nodes[:-1]])
-    return {"ids": ids, "lb": lb, "web": web["TargetGroupArn"], "ws": ws["TargetGroupArn"]}
 
 
 def test_discovery_by_ec2_tags(aws: str) -> None:

@@ -27,6 +27,7 @@ UNTAGGABLE = {
     "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:efs/mountTarget:MountTarget",
     "aws:ec2/volumeAttachment:VolumeAttachment", "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment", ATTACH,
+    "pulumi-python:dynamic:Resource",  # NodeSeed: not an AWS resource
     "aws:efs/backupPolicy:BackupPolicy", "aws:efs/fileSystemPolicy:FileSystemPolicy",
 }
 

@@ -375,6 +375,18 @@ class FmeClient:
     def license_status(self) -> dict[str, Any]:
         return self._json("GET", f"{V3}/licensing/license/status")
 
+    def request_license(self, serial_number: str, **contact: str) -> None:
+        """Ask Safe's licensing server for this machine's licence (asynchronous: poll
+        `license_request_status`). `contact`: firstName, lastName, email, company…"""
+        self.request("POST", f"{V3}/licensing/request",
+                     data={"serialNumber": serial_number, **contact}, ok=(200, 202, 204))
+
+    def refresh_license(self) -> None:
+        self.request("POST", f"{V3}/licensing/refresh", ok=(200, 202, 204))
+
+    def license_request_status(self) -> dict[str, Any]:
+        return self._json("GET", f"{V3}/licensing/request/status")
+
 
 class FmeClientV4(FmeClient):
     """FME Flow (REST v4) adapter: v4 for what v4 offers here (tokens, health, repositories);

@@ -74,6 +74,10 @@ def reported_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except FmeApiError as exc:
         raise fail(str(exc)) from None
+    except Exception as exc:  # AWS API errors: say which call failed, without a traceback
+        if type(exc).__module__.startswith("botocore"):
+            raise fail(f"AWS: {exc}") from None
+        raise
 
 
 def resolve_inventory(inventory: Path | None, cluster: str | None, region: str | None,

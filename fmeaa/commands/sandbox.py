@@ -21,14 +21,17 @@ USERNAME = "admin"
 
 def parse_fault(spec: str) -> tuple[str, str, float | None]:
     """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`,
-    `fme-1:token_ttl=5` (tokens expire after 5 s) or `fme-1:down`."""
+    `fme-1:token_ttl=5` (tokens expire after 5 s), `fme-1:down`, `fme-4:unlicensed` (a BYOL
+    clone that must request its licence) or `fme-2:jobs=3` (3 running jobs)."""
     node, _, rest = spec.partition(":")
     kind, _, value = rest.partition("=")
-    if not node or kind not in ("latency", "error_rate", "drop_upload_after", "token_ttl", "down"):
+    if not node or kind not in ("latency", "error_rate", "drop_upload_after", "token_ttl", "down",
+                                "unlicensed", "jobs"):
         raise typer.BadParameter(
             f"{spec!r}: use NODE:latency=SECONDS, NODE:error_rate=0..1, "
-            "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS or NODE:down")
-    if kind == "down":
+            "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS, NODE:down, NODE:unlicensed "
+            "or NODE:jobs=N")
+    if kind in ("down", "unlicensed"):
         return node, kind, None
     try:
         return node, kind, float(value)
@@ -72,6 +75,11 @@ def sandbox(
                 raise typer.BadParameter(f"no node named {node_name!r}") from None
             if kind == "down":
                 node.stop()
+            elif kind == "unlicensed":
+                node.state.unlicense()
+            elif kind == "jobs":
+                node.state.running_jobs = [{"id": i + 1, "workspace": "emulated.fmw",
+                                            "status": "RUNNING"} for i in range(int(value or 0))]
             elif kind == "token_ttl":
                 node.state.token_ttl_s = value
             else:

@@ -790,7 +790,37 @@ def running_jobs(h: FmeRequestHandler) -> Any:
 
 @route("GET", f"{V3}/licensing/license/status")
 def license_status(h: FmeRequestHandler) -> Any:
-    return {k: v for k, v in _state(h).license.items() if k != "serialNumber"}
+    return {k: v for k, v in _state(h).license_view().items() if k != "serialNumber"}
+
+
+# Licensing is asynchronous: a request is answered 202 and completes later (fmeflow-cli
+# request.go polls request/status). Status codes and field names here are UNCONFIRMED.
+SERIAL = re.compile(r"^[A-Z0-9]{4}(-[A-Z0-9]{4}){2,3}$")
+
+
+@route("POST", f"{V3}/licensing/request")
+def license_request(h: FmeRequestHandler) -> Any:
+    form = h.form_body()
+    serial = form.get("serialNumber", [""])[0]
+    if not serial:
+        raise ApiError(422, "serialNumber is required")
+    _state(h).start_license_request(serial, valid=bool(SERIAL.match(serial)))
+    return Response(202, {"status": "REQUESTING"})
+
+
+@route("POST", f"{V3}/licensing/refresh")
+def license_refresh(h: FmeRequestHandler) -> Any:
+    state = _state(h)
+    if not state.license.get("serialNumber"):
+        raise ApiError(409, "no serial number on record: request a licence first")
+    state.start_license_request(state.license["serialNumber"], valid=True)
+    return Response(202, {"status": "REQUESTING"})
+
+
+@route("GET", f"{V3}/licensing/request/status")
+def license_request_status(h: FmeRequestHandler) -> Any:
+    view = _state(h).license_view()
+    return {"status": view["requestStatus"], "message": view.get("requestMessage", "")}
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

@@ -100,6 +100,8 @@ class NodeState:
         self.running_jobs: list[dict[str, Any]] = []
         self.license: dict[str, Any] = {"isLicensed": True, "expiryDate": "2027-12-31T00:00:00Z",
                                         "serialNumber": "", "requestStatus": "SUCCESS"}
+        self.license_delay_s = 0.2  # how long a licence request takes to complete
+        self._license_done_at: float | None = None
         (data_dir / "blobs").mkdir(parents=True, exist_ok=True)
         for connection in DEFAULT_RESOURCE_CONNECTIONS:
             (data_dir / "resources" / connection).mkdir(parents=True, exist_ok=True)
@@ -110,6 +112,30 @@ class NodeState:
                 self.repositories[name] = Repository(name, "Sample workspaces")
             for name in DEFAULT_TOPICS:
                 self.topics[name] = {"name": name, "description": "Sample topic"}
+
+    # --- licensing ---------------------------------------------------------------------------
+    def unlicense(self) -> None:
+        """A clone of a BYOL image: new machine identity, so its old licence no longer applies."""
+        with self.lock:
+            self.license = {"isLicensed": False, "expiryDate": None, "serialNumber": "",
+                            "requestStatus": "NONE"}
+
+    def start_license_request(self, serial: str, valid: bool) -> None:
+        with self.lock:
+            self.license.update(serialNumber=serial, requestStatus="REQUESTING", valid=valid)
+            self._license_done_at = time.time() + self.license_delay_s
+
+    def license_view(self) -> dict[str, Any]:
+        with self.lock:
+            if self._license_done_at is not None and time.time() >= self._license_done_at:
+                self._license_done_at = None
+                if self.license.pop("valid", True):
+                    self.license.update(isLicensed=True, requestStatus="SUCCESS",
+                                        expiryDate="2027-12-31T00:00:00Z", requestMessage="")
+                else:
+                    self.license.update(requestStatus="FAILED",
+                                        requestMessage="Invalid serial number")
+            return {k: v for k, v in self.license.items() if k != "valid"}
 
     # --- tokens ------------------------------------------------------------------------------
     def issue_token(self, seconds: int) -> tuple[str, float]:

@@ -1,0 +1,173 @@
+"""Seed before serve: bring one new node to the cluster's content, licensed and healthy, and
+prove parity — before anything registers it with the load balancer.
+
+Used by the Pulumi dynamic resource `components/node_seed.py` (during `pulumi up`) and by
+`fmeaa seed NODE` (manual mode). Raises SeedError, with a message that never holds a secret,
+when the node cannot be made ready in time.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.content import load_content_dir
+from fmeaa.client import FmeApiError, FmeClient, connect
+from fmeaa.content_source import DirectorySource, NodeSource, snapshot_of_directory
+from fmeaa.credentials import CredentialsError, CredentialSource, resolve_secret_ref
+from fmeaa.digest_cache import DigestCache, file_sha256
+from fmeaa.engine import EngineSettings, SyncEngine
+from fmeaa.inventory import Inventory, NodeTarget, check_targets
+from fmeaa.parity import parity
+
+
+class SeedError(RuntimeError):
+    """The node could not be seeded; it must not take traffic."""
+
+
+@dataclass(frozen=True)
+class SeedRequest:
+    node: str
+    rest_url: str
+    default_owner: str  # the cluster's first node: owner of "one" schedules without an owner
+    source: str  # absolute content directory, or node:NAME
+    reference_url: str | None = None  # with node:NAME
+    credentials_secret_id: str | None = None
+    region: str | None = None
+    license_mode: str = "marketplace"
+    serial_secret_id: str | None = None
+    allow_http: bool = True
+    timeout_s: float = 1800.0
+    cluster: str = "cluster"
+
+
+def content_digest(source: str) -> str:
+    """What the seed depends on: the content directory's manifest and every file's digest
+    (a change makes `pulumi up` re-seed). A reference node has no static digest."""
+    if source.startswith("node:"):
+        return source
+    content = load_content_dir(Path(source))
+    import hashlib
+
+    digest = hashlib.sha256((content.root / "fmeaa-content.yaml").read_bytes())
+    m = content.manifest
+    files = [content.item_path(i) for r in m.repositories for i in r.items]
+    files += [local for folder in m.resources for _, local in content.resource_files(folder)]
+    for path in files:
+        digest.update(f"{path.relative_to(content.root)}={file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def wait_until(check: Callable[[], str | None], timeout_s: float, poll_s: float, what: str) -> None:
+    """Poll `check` (None = done, else the reason it is not) until done or `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    reason = "not checked"
+    while True:
+        reason = check() or ""
+        if not reason:
+            return
+        if time.monotonic() >= deadline:
+            raise SeedError(f"{what}: still not ready after {timeout_s:.0f} s ({reason})")
+        time.sleep(poll_s)
+
+
+def _healthy(client: FmeClient) -> Callable[[], str | None]:
+    def check() -> str | None:
+        try:
+            client.health()
+            return None
+        except FmeApiError as exc:
+            return exc.detail if exc.status is None else f"health check answered {exc.status}"
+    return check
+
+
+def ensure_licensed(client: FmeClient, serial: dict[str, Any], timeout_s: float,
+                    poll_s: float) -> dict[str, Any]:
+    """Request (or refresh) this machine's licence with the BYOL serial and wait for it."""
+    status = client.license_status()
+    if status.get("isLicensed"):
+        return status
+    contact = {k: str(v) for k, v in serial.items() if k != "serialNumber"}
+    client.request_license(str(serial["serialNumber"]), **contact)
+
+    def done() -> str | None:
+        request = client.license_request_status()
+        if request.get("status") == "FAILED":
+            raise SeedError(f"{client.node}: licence request failed: {request.get('message')}")
+        return None if client.license_status().get("isLicensed") else \
+            f"licence request {request.get('status', 'pending')}"
+    wait_until(done, timeout_s, poll_s, f"{client.node}: licence")
+    return client.license_status()
+
+
+def _serial(request: SeedRequest) -> dict[str, Any]:
+    assert request.serial_secret_id
+    raw = resolve_secret_ref(f"aws-sm:{request.serial_secret_id}", region=request.region)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = {"serialNumber": raw.strip()}
+    if not isinstance(value, dict) or not value.get("serialNumber"):
+        raise SeedError(f"secret {request.serial_secret_id!r} holds no serialNumber")
+    return value
+
+
+def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
+              serial: dict[str, Any] | None = None, cache_dir: Path | None = None,
+              poll_s: float = 5.0) -> dict[str, Any]:
+    """Wait for health → licence (BYOL) → sync → prove parity, for ONE node."""
+    nodes = [NodeTarget(name=request.node, rest_url=request.rest_url)]
+    reference = request.source.removeprefix("node:") if request.source.startswith("node:") else None
+    if reference and reference != request.node:
+        if not request.reference_url:
+            raise SeedError(f"seeding from node:{reference} needs its REST URL")
+        nodes.append(NodeTarget(name=reference, rest_url=request.reference_url))
+    inventory = check_targets(Inventory(cluster_name=request.cluster, region=request.region,
+                                        nodes=nodes), allow_http=request.allow_http)
+    try:
+        credentials = credentials or CredentialSource.from_secrets_manager(
+            request.credentials_secret_id or "", request.region)
+        creds = credentials.for_node(request.node)
+    except CredentialsError as exc:
+        raise SeedError(str(exc)) from None
+    started = time.monotonic()
+    remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
+    with connect(request.node, request.rest_url, username=creds.username, password=creds.password,
+                 token=creds.token, api="v3", timeout=30) as probe:
+        wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
+        probe.ensure_token()
+        licence = None
+        if request.license_mode == "byol":
+            licence = ensure_licensed(probe, serial or _serial(request), remaining(), poll_s)
+    if reference == request.node:  # the reference node is the source: nothing to copy
+        return {"node": request.node, "applied": 0, "bytesSent": 0, "licence": licence}
+    settings = EngineSettings(parallel=1, timeout_s=60,
+                              cache_dir=cache_dir or Path(tempfile.gettempdir()) / "fmeaa-seed")
+    with SyncEngine(inventory, credentials, settings) as engine:
+        engine.default_owner = request.default_owner
+        files: NodeSource | DirectorySource
+        if reference:
+            files = NodeSource(reference)
+            desired = engine.read_reference(files)
+        else:
+            files = DirectorySource(load_content_dir(Path(request.source)))
+            desired = snapshot_of_directory(files.content, DigestCache(None, enabled=False),
+                                            lambda ref: resolve_secret_ref(ref, region=request.region))
+        engine.connect([request.node])
+        plan = engine.plan(desired, [request.node], prune=False)
+        if request.node not in plan.nodes:
+            raise SeedError(f"{request.node}: unreachable ({engine.status[request.node].error})")
+        result = engine.apply(plan, files)
+        actual = engine.read_nodes([request.node], desired.resource_roots)
+        report = parity(desired, actual, [request.node], request.default_owner)
+    if not result[request.node].ok or not report.in_sync:
+        problems = [f"{a}: {e}" for a, e in result[request.node].failures]
+        problems += [f"{r.kind} {r.key} differs" for r in report.rows if r.status == "drift"]
+        raise SeedError(f"{request.node}: not in sync after seeding: " + "; ".join(problems[:10]))
+    return {"node": request.node, "applied": result[request.node].applied,
+            "bytesSent": result[request.node].bytes_sent, "licence": licence}

@@ -1,0 +1,163 @@
+"""Drain, undrain, scale-in check, seeding and rolling maintenance: moto in server mode for the
+load balancer, emulated nodes for FME."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from fmeaa.credentials import CredentialSource
+from fmeaa.emulator import Sandbox
+from fmeaa.inventory import load_inventory
+from fmeaa.seeding import SeedError, SeedRequest, seed_node
+from fmeaa.target_group import TargetGroups
+from tests.aws_server import REGION, make_cluster, sandbox_inventory
+from tests.conftest import TEST_PASSWORD
+from tests.sync_helpers import EXAMPLE, fmeaa, node_items
+
+FAST = ["--poll", "0.05"]
+
+
+@pytest.fixture
+def cluster(aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[tuple[Sandbox, Path, dict]]:
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+    made = make_cluster("sandbox", ["fme-1", "fme-2", "fme-3"], other_cluster=False,
+                        registered=["fme-1", "fme-2", "fme-3"])
+    with Sandbox(3, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        yield box, sandbox_inventory(box, made, tmp_path / "nodes.json"), made
+
+
+def registered(inv: Path) -> dict[str, str]:
+    return TargetGroups(load_inventory(inv)).in_service()
+
+
+def test_drain_and_undrain_change_registration(cluster: tuple[Sandbox, Path, dict]) -> None:
+    _, inv, made = cluster
+    assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
+    assert fmeaa("drain", "fme-2", "-i", inv, *FAST).code == 0
+    assert registered(inv) == {"fme-1": "healthy", "fme-3": "healthy"}
+    ws = boto3.client("elbv2", region_name=REGION).describe_target_health(
+        TargetGroupArn=made["ws"])["TargetHealthDescriptions"]
+    assert made["ids"]["fme-2"] not in {d["Target"]["Id"] for d in ws}  # websocket group too
+    nodes = {r["name"]: r for r in fmeaa("nodes", "-i", inv, "--json").json["nodes"]}
+    assert nodes["fme-2"]["inLoadBalancer"] == "not registered"
+    assert nodes["fme-1"]["inLoadBalancer"] == "healthy"
+    # A second node may not go while one is out: the cluster would drop below N-1.
+    refused = fmeaa("drain", "fme-3", "-i", inv, *FAST)
+    assert refused.code == 1 and "fewer than N−1 = 2" in refused.err and "fme-2" in refused.err
+    assert "fme-3" in registered(inv)
+    assert fmeaa("undrain", "fme-2", "-i", inv, *FAST).code == 0
+    assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
+
+
+def test_drain_waits_for_running_jobs_then_times_out_clearly(
+        cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    box.node("fme-1").state.running_jobs = [{"id": 41, "status": "RUNNING"},
+                                            {"id": 42, "status": "RUNNING"}]
+    result = fmeaa("drain", "fme-1", "-i", inv, "--wait-jobs", "--job-timeout", "1", *FAST)
+    assert result.code == 1
+    assert "fme-1 still runs 2 job(s) after 1 s (ids 41, 42)" in result.err
+    assert "fme-1" not in registered(inv)  # drained anyway: no new work reaches it
+    box.node("fme-1").state.running_jobs = []
+    assert fmeaa("drain", "fme-1", "-i", inv, "--wait-jobs", "--force", *FAST).code == 0
+
+
+def test_scale_in_check(cluster: tuple[Sandbox, Path, dict], tmp_path: Path) -> None:
+    box, inv, _ = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0  # fme-1 owns the 'one' schedules
+    first = fmeaa("scale-in-check", "fme-1", "-i", inv, "--json")
+    assert first.code == 1
+    checks = {c["check"]: c for c in first.json["checks"]}
+    assert not checks["out of the load balancer"]["ok"]
+    assert not checks["owns no 'one' schedules"]["ok"]
+    assert "Parcels/nightly-parcels" in checks["owns no 'one' schedules"]["detail"]
+    # fme-3 owns nothing; once drained and idle it is safe.
+    box.node("fme-3").state.running_jobs = [{"id": 7}]
+    assert fmeaa("drain", "fme-3", "-i", inv, *FAST).code == 0
+    busy = fmeaa("scale-in-check", "fme-3", "-i", inv, "--json")
+    assert busy.code == 1 and [c["ok"] for c in busy.json["checks"]] == [True, False, True]
+    box.node("fme-3").state.running_jobs = []
+    assert fmeaa("scale-in-check", "fme-3", "-i", inv).code == 0
+
+
+def test_seeding_a_fresh_byol_clone_before_it_is_registered(
+        cluster: tuple[Sandbox, Path, dict], tmp_path: Path) -> None:
+    box, inv, made = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    new = box.add_node()  # fme-4: an empty clone with a new machine identity
+    new.state.unlicense()
+    ec2 = boto3.client("ec2", region_name=REGION)
+    made["ids"]["fme-4"] = ec2.run_instances(ImageId="ami-12345678", MinCount=1,
+                                             MaxCount=1)["Instances"][0]["InstanceId"]
+    sandbox_inventory(box, made, inv)
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    secrets.create_secret(Name="fme-aa/admin", SecretString=json.dumps(
+        {"username": "admin", "password": TEST_PASSWORD}))
+    secrets.create_secret(Name="fme-aa/serial", SecretString=json.dumps(
+        {"serialNumber": "ABCD-EFGH-JKLM", "email": "ops@example.com"}))
+    request = SeedRequest(node="fme-4", rest_url=new.url, default_owner="fme-1",
+                          source=str(EXAMPLE), credentials_secret_id="fme-aa/admin", region=REGION,
+                          license_mode="byol", serial_secret_id="fme-aa/serial", timeout_s=30)
+    report = seed_node(request, poll_s=0.05)  # what the Pulumi NodeSeed runs
+    assert report["applied"] == 15 and report["licence"]["isLicensed"] is True
+    assert "fme-4" not in registered(inv)  # seeding never registers: the attachment does
+    # Parity holds before the node takes traffic; schedules stay owned by fme-1.
+    verify = fmeaa("verify", "-s", EXAMPLE, "-i", inv, "--json")
+    assert verify.code == 0, verify.out
+    row = next(r for r in verify.json["rows"] if r["key"] == "Parcels/nightly-parcels")
+    assert row["enabledOn"] == ["fme-1"]
+    # `fmeaa seed` (manual mode) then registers it.
+    assert fmeaa("seed", "fme-4", "-s", EXAMPLE, "-i", inv, *FAST).code == 0
+    assert registered(inv)["fme-4"] == "healthy"
+    nodes = {r["name"]: r for r in fmeaa("nodes", "-i", inv, "--json").json["nodes"]}
+    assert nodes["fme-4"]["licensed"] is True and nodes["fme-4"]["licenseExpiry"]
+
+
+def test_seeding_failures_leave_the_node_out(cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    assert fmeaa("drain", "fme-3", "-i", inv, *FAST).code == 0
+    box.node("fme-3").state.unlicense()
+    credentials = CredentialSource.from_env()
+    bad_serial = SeedRequest(node="fme-3", rest_url=box.node("fme-3").url, default_owner="fme-1",
+                             source=str(EXAMPLE), license_mode="byol", timeout_s=5)
+    with pytest.raises(SeedError, match="licence request failed: Invalid serial number"):
+        seed_node(bad_serial, credentials, serial={"serialNumber": "nope"}, poll_s=0.05)
+    box.node("fme-3").stop()
+    down = fmeaa("seed", "fme-3", "-s", EXAMPLE, "-i", inv, "--wait", "1", *FAST)
+    assert down.code == 1 and "FME health check: still not ready after 1 s" in down.err
+    assert "fme-3" not in registered(inv)
+    assert len(node_items(box, "fme-3")) == 0
+
+
+def test_rolling_maintenance_keeps_n_minus_1(cluster: tuple[Sandbox, Path, dict],
+                                             tmp_path: Path) -> None:
+    box, inv, made = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    log = tmp_path / "in-service.log"
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import boto3, os, sys\n"
+        f"d = boto3.client('elbv2', region_name='{REGION}').describe_target_health("
+        f"TargetGroupArn='{made['web']}')['TargetHealthDescriptions']\n"
+        f"open({str(log)!r}, 'a').write(f\"{{os.environ['FMEAA_NODE']}} {{len(d)}}\\n\")\n")
+    # The "maintenance": count nodes in service, and wipe the node's content (as a rebuild would).
+    wipe = box.node("fme-2")
+    result = fmeaa("rolling", "--exec", f"{sys.executable} {probe} {{node}}", "-s", EXAMPLE,
+                   "-i", inv, *FAST)
+    assert result.code == 0, result.err
+    assert log.read_text().split("\n")[:-1] == ["fme-1 2", "fme-2 2", "fme-3 2"]
+    assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
+    assert len(node_items(box, wipe.name)) == 5
+    assert fmeaa("verify", "-s", EXAMPLE, "-i", inv).code == 0
+    failing = fmeaa("rolling", "--exec", f"{sys.executable} -c 'raise SystemExit(3)'", "-s",
+                    EXAMPLE, "-i", inv, *FAST)
+    assert failing.code == 1 and "--exec failed on fme-1 (exit 3); it stays drained" in failing.err
+    assert "fme-1" not in registered(inv) and len(registered(inv)) == 2

@@ -1,0 +1,108 @@
+"""Seed before serve in the Pulumi program (under Pulumi's mocks): no node is attached to the
+load balancer before its seeding step, and seeding inputs carry no secret."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from components.node_seed import NodeSeedProvider
+from config import StackConfigError
+from fmeaa.seeding import content_digest
+from fmeaa.stack_preview import ROOT, RecordingMocks, run_program
+from tests.stack_fixtures import example
+from tests.sync_helpers import copy_example
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+ATTACH = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+
+
+class SeedMarkingMocks(RecordingMocks):
+    """Like the recording mocks, but a seed's `instance_id` output is marked, so an attachment
+    whose target id carries the mark provably took it from the seed."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        rid, out = super().new_resource(args)
+        if args.typ == DYNAMIC:
+            out = {**out, "instance_id": f"{args.inputs['instance_id']}#seeded"}
+            self.resources[-1].outputs = out
+        return rid, out
+
+
+def test_every_attachment_takes_its_target_from_the_nodes_seed() -> None:
+    mocks = SeedMarkingMocks()
+    run = run_program(example(nodeCount=3), mocks=mocks)
+    seeds = {r.name: r for r in run.of_type(DYNAMIC)}
+    assert sorted(seeds) == ["fme-1-seed", "fme-2-seed", "fme-3-seed"]
+    order = [r.name for r in run.resources]
+    attachments = run.of_type(ATTACH)
+    assert len(attachments) == 6  # web + websocket per node
+    for a in attachments:
+        node = a.name.rsplit("-", 2)[0]
+        seed = seeds[f"{node}-seed"]
+        instance = run.named(node)
+        assert a.inputs["targetId"] == f"{instance.id}#seeded"
+        assert order.index(seed.name) < order.index(a.name)
+        assert seed.inputs["instance_id"] == instance.id
+        assert seed.inputs["rest_url"] == f"http://{instance.outputs['privateIp']}:8080"
+
+
+def test_seed_inputs_hold_secret_ids_only() -> None:
+    run = run_program(example(license={"mode": "byol", "serialSecretId": "fme-aa/serial"}))
+    for seed in run.of_type(DYNAMIC):
+        inputs = {k: v for k, v in seed.inputs.items() if k != "__provider"}
+        assert inputs["credentials_secret_id"] == "fme-aa/fme-admin"
+        assert inputs["serial_secret_id"] == "fme-aa/serial"
+        assert inputs["license_mode"] == "byol"
+        assert not [k for k in inputs if "password" in k.lower() or k.lower() == "serialnumber"]
+        assert inputs["source"] == str(ROOT / "examples" / "content")
+        assert inputs["content_digest"] == content_digest(str(ROOT / "examples" / "content"))
+        assert inputs["default_owner"] == "fme-1"
+        assert json.dumps(inputs)  # plain data, nothing opaque besides the provider
+
+
+def test_manual_mode_never_attaches() -> None:
+    run = run_program(example(seed={"mode": "manual"}))
+    assert run.of_type(ATTACH) == [] and run.of_type(DYNAMIC) == []
+    assert run.exports["inventory"]["loadBalancer"]["targetGroupArn"]
+
+
+def test_reference_node_source() -> None:
+    run = run_program(example(seed={"mode": "pulumi", "source": "node:fme-2",
+                                    "credentialsSecretId": "fme-aa/fme-admin"}))
+    seeds = {r.name: r for r in run.of_type(DYNAMIC)}
+    assert sorted(seeds) == ["fme-1-seed", "fme-3-seed"]  # fme-2 is the source itself
+    fme2 = run.named("fme-2")
+    assert seeds["fme-1-seed"].inputs["reference_url"] == f"http://{fme2.outputs['privateIp']}:8080"
+    fme2_targets = [a for a in run.of_type(ATTACH) if a.name.startswith("fme-2-")]
+    assert [a.inputs["targetId"] for a in fme2_targets] == [fme2.id, fme2.id]
+
+
+@pytest.mark.parametrize("seed, message", [
+    ({"mode": "pulumi", "source": "examples/content"}, "needs seed.credentialsSecretId"),
+    ({"mode": "pulumi", "source": "no/such/dir", "credentialsSecretId": "x"}, "not a directory"),
+    ({"mode": "pulumi", "source": "node:fme-9", "credentialsSecretId": "x"}, "not one of the stack"),
+])
+def test_bad_seed_config_fails_before_any_resource(seed: dict, message: str) -> None:
+    mocks = RecordingMocks()
+    with pytest.raises(StackConfigError, match=message):
+        run_program(example(seed=seed), mocks=mocks)
+    assert mocks.resources == []
+
+
+def test_a_content_change_reseeds_and_nothing_else_does(tmp_path: Path) -> None:
+    content = copy_example(tmp_path / "c")
+    before = content_digest(str(content))
+    assert content_digest(str(content)) == before
+    (content / "workspaces/roads/clip_roads.fmw").write_text("#! changed\n")
+    after = content_digest(str(content))
+    assert after != before
+    provider = NodeSeedProvider()
+    olds = {"node": "fme-1", "content_digest": before, "rest_url": "http://10.0.0.1:8080",
+            "instance_id": "i-1", "timeout_s": 1800}
+    assert provider.diff("x", olds, {**olds, "content_digest": after}).changes is True
+    assert provider.diff("x", olds, {**olds, "timeout_s": 600}).changes is False
+    assert provider.diff("x", olds, {**olds, "node": "fme-9"}).replaces == ["node"]
