@@ -53,6 +53,10 @@ class Cluster(pulumi.ComponentResource):
             settings=config.load_balancer, fme=fme, tags=tags), opts=child)
 
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        if config.seed.mode is SeedMode.PULUMI and not config.admin_cidr:
+            pulumi.log.warn("seed.mode is 'pulumi' but adminCidr is not set: seeding reaches each "
+                            "node's web port from where `pulumi up` runs, so that network must be "
+                            "admitted (adminCidr), or run inside the VPC")
         zone_count = len(network.private_subnet_ids)
         self.nodes = {}
         for spec in config.node_specs:

@@ -106,3 +106,9 @@ def test_a_content_change_reseeds_and_nothing_else_does(tmp_path: Path) -> None:
     assert provider.diff("x", olds, {**olds, "content_digest": after}).changes is True
     assert provider.diff("x", olds, {**olds, "timeout_s": 600}).changes is False
     assert provider.diff("x", olds, {**olds, "node": "fme-9"}).replaces == ["node"]
+
+
+def test_pulumi_seeding_without_admin_cidr_warns() -> None:
+    run = run_program(example(adminCidr=None))
+    assert any("adminCidr is not set" in w for w in run.warnings)
+    assert not run_program(example()).warnings
