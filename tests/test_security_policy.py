@@ -1,0 +1,173 @@
+"""Infrastructure policy: the Pulumi resources (under mocks) against the applicable AWS
+Foundational Security Best Practices controls. Prints the table of controls checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fmeaa.stack_preview import ProgramRun, run_program
+from tests.stack_fixtures import CERT, example
+
+RECOMMENDED_TLS = {"ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+                   "ELBSecurityPolicy-TLS13-1-3-2021-06"}
+
+
+def _instances(run: ProgramRun) -> list[Any]:
+    return run.of_type("aws:ec2/instance:Instance")
+
+
+def ec2_8(run: ProgramRun) -> list[str]:
+    return [i.name for i in _instances(run)
+            if (i.inputs.get("metadataOptions") or {}).get("httpTokens") != "required"]
+
+
+def ec2_3(run: ProgramRun) -> list[str]:
+    bad = [v.name for v in run.of_type("aws:ebs/volume:Volume") if v.inputs.get("encrypted") is not True]
+    return bad + [i.name for i in _instances(run)
+                  if (i.inputs.get("rootBlockDevice") or {}).get("encrypted") is not True]
+
+
+def efs_1(run: ProgramRun) -> list[str]:
+    return [f.name for f in run.of_type("aws:efs/fileSystem:FileSystem")
+            if f.inputs.get("encrypted") is not True]
+
+
+def _rds(run: ProgramRun, check: Callable[[dict], bool]) -> list[str]:
+    return [d.name for d in run.of_type("aws:rds/instance:Instance") if not check(d.inputs)]
+
+
+def rds_3(run: ProgramRun) -> list[str]:
+    return _rds(run, lambda i: i.get("storageEncrypted") is True)
+
+
+def rds_2(run: ProgramRun) -> list[str]:
+    return _rds(run, lambda i: i.get("publiclyAccessible") is False)
+
+
+def rds_11(run: ProgramRun) -> list[str]:
+    return _rds(run, lambda i: float(i.get("backupRetentionPeriod") or 0) >= 7)
+
+
+def rds_8(run: ProgramRun) -> list[str]:
+    return _rds(run, lambda i: i.get("deletionProtection") is True)
+
+
+def _listeners(run: ProgramRun) -> list[Any]:
+    return run.of_type("aws:lb/listener:Listener")
+
+
+def elb_1(run: ProgramRun) -> list[str]:
+    bad = []
+    for listener in _listeners(run):
+        if listener.inputs.get("protocol") == "HTTP":
+            action = listener.inputs["defaultActions"][0]
+            if action.get("type") != "redirect" or action["redirect"].get("protocol") != "HTTPS":
+                bad.append(listener.name)
+    return bad
+
+
+def elb_17(run: ProgramRun) -> list[str]:
+    return [listener.name for listener in _listeners(run) if listener.inputs.get("protocol") == "HTTPS"
+            and listener.inputs.get("sslPolicy") not in RECOMMENDED_TLS]
+
+
+def elb_4(run: ProgramRun) -> list[str]:
+    return [b.name for b in run.of_type("aws:lb/loadBalancer:LoadBalancer")
+            if b.inputs.get("dropInvalidHeaderFields") is not True]
+
+
+def ec2_18(run: ProgramRun) -> list[str]:
+    """0.0.0.0/0 (or ::/0) only to the ALB's security group, only on its listener ports."""
+    listener_ports = {int(listener.inputs["port"]) for listener in _listeners(run)}
+    alb_groups = {sg for b in run.of_type("aws:lb/loadBalancer:LoadBalancer")
+                  for sg in b.inputs.get("securityGroups", [])}
+    bad = []
+    for rule in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        if rule.inputs.get("cidrIpv4") == "0.0.0.0/0" or rule.inputs.get("cidrIpv6") == "::/0":
+            ports = set(range(int(rule.inputs["fromPort"]), int(rule.inputs["toPort"]) + 1))
+            if rule.inputs["securityGroupId"] not in alb_groups or not ports <= listener_ports:
+                bad.append(rule.name)
+    return bad
+
+
+def iam_21(run: ProgramRun) -> list[str]:
+    """Inline (customer) policies: no wildcard actions, no `Resource: *`."""
+    bad = []
+    for policy in run.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) \
+                else [statement["Resource"]]
+            if statement["Effect"] == "Allow" and (any("*" in a for a in actions) or "*" in resources):
+                bad.append(f"{policy.name}:{statement.get('Sid')}")
+    return bad
+
+
+CONTROLS: list[tuple[str, str, Callable[[ProgramRun], list[str]]]] = [
+    ("EC2.8", "EC2 instances use IMDSv2 (httpTokens=required)", ec2_8),
+    ("EC2.3", "EBS volumes (share and root) encrypted at rest", ec2_3),
+    ("EFS.1", "EFS file systems encrypted at rest", efs_1),
+    ("RDS.3", "RDS storage encrypted at rest", rds_3),
+    ("RDS.2", "RDS instances not publicly accessible", rds_2),
+    ("RDS.11", "RDS automatic backups (retention >= 7 days)", rds_11),
+    ("RDS.8", "RDS deletion protection", rds_8),
+    ("ELB.1", "ALB redirects HTTP to HTTPS", elb_1),
+    ("ELB.17", "HTTPS listeners use a recommended (TLS 1.2+/1.3) policy", elb_17),
+    ("ELB.4", "ALB drops invalid HTTP headers", elb_4),
+    ("EC2.18", "0.0.0.0/0 ingress only on the ALB's listener ports", ec2_18),
+    ("IAM.21", "inline IAM policies without wildcard actions or resources", iam_21),
+]
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, ProgramRun]:
+    https = {"certificateArn": CERT, "allowedCidrs": ["0.0.0.0/0"]}
+    return {"ebs": run_program(example(loadBalancer=https)),
+            "efs": run_program(example(loadBalancer=https, share={"kind": "efs"}))}
+
+
+def test_foundational_security_best_practices(runs: dict[str, ProgramRun],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    rows, failures = [], {}
+    for control, title, check in CONTROLS:
+        for variant, run in runs.items():
+            bad = check(run)
+            if bad:
+                failures[f"{control} ({variant})"] = bad
+        rows.append((control, title, "pass" if not any(k.startswith(control + " ") for k in failures)
+                     else "FAIL"))
+    with capsys.disabled():
+        print("\nAWS Foundational Security Best Practices, checked on the Pulumi resources "
+              "(EBS and EFS variants, HTTPS):")
+        for control, title, result in rows:
+            print(f"  {control:<7} {result:<5} {title}")
+    assert not failures, failures
+
+
+def test_the_checks_catch_violations(runs: dict[str, ProgramRun]) -> None:
+    """Each check fails on a resource that breaks its control (so a pass means something)."""
+    run = runs["efs"]
+    instance = _instances(run)[0]
+    instance.inputs["metadataOptions"] = {"httpTokens": "optional"}
+    assert ec2_8(run) == [instance.name]
+    instance.inputs["metadataOptions"] = {"httpTokens": "required"}
+    rule = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")[-1]
+    saved = dict(rule.inputs)
+    rule.inputs.update(cidrIpv4="0.0.0.0/0", fromPort=22, toPort=22)
+    assert rule.name in ec2_18(run)
+    rule.inputs.clear()
+    rule.inputs.update(saved)
+    policy = run.of_type("aws:iam/rolePolicy:RolePolicy")[0]
+    original = policy.inputs["policy"]
+    policy.inputs["policy"] = json.dumps({"Statement": [{"Sid": "x", "Effect": "Allow",
+                                                         "Action": "s3:*", "Resource": "*"}]})
+    assert iam_21(run) == [f"{policy.name}:x"]
+    policy.inputs["policy"] = original
+    database = run.of_type("aws:rds/instance:Instance")[0]
+    database.inputs["publiclyAccessible"] = True
+    assert rds_2(run) == [database.name]
+    database.inputs["publiclyAccessible"] = False
