@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from fmeaa.cli import app
 from fmeaa.emulator import Sandbox
 from tests.conftest import ROOT
+from tests.secret_scan import record
 
 EXAMPLE = ROOT / "examples" / "content"
 
@@ -29,7 +30,10 @@ class Run:
 
 
 def fmeaa(*args: str | Path) -> Run:
+    """Run the real CLI in-process; its stdout and stderr go to the secret scanner."""
     result = CliRunner().invoke(app, [str(a) for a in args])
+    record(f"fmeaa {args[0]} stdout", result.stdout)
+    record(f"fmeaa {args[0]} stderr", result.stderr)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Run(result.exit_code, result.stdout, result.stderr)

@@ -176,17 +176,32 @@ def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: 
     assert snapshot_state(box) == before
 
 
-def test_load_balancer_address_is_refused(env: tuple[Sandbox, Path, Path]) -> None:
+@pytest.mark.parametrize("change, message", [
+    ("lb", "node 'fme-2': http://127.0.0.2:9 is the load balancer's address"),
+    ("duplicate-name", "node name 'fme-1' appears twice"),
+    ("duplicate-url", "nodes 'fme-1' and 'fme-2' have the same URL"),
+    ("plain-http", "is plain HTTP, so credentials would cross the network unencrypted"),
+])
+def test_bad_inventory_touches_no_node(env: tuple[Sandbox, Path, Path], change: str,
+                                       message: str) -> None:
     box, inv, content = env
     import json
 
     doc = json.loads(inv.read_text())
-    doc["nodes"][1]["restUrl"] = doc["loadBalancer"]["url"]
+    second = doc["nodes"][1]
+    if change == "lb":
+        second["restUrl"] = doc["loadBalancer"]["url"]
+    elif change == "duplicate-name":
+        second["name"] = "fme-1"
+    elif change == "duplicate-url":
+        second["restUrl"] = doc["nodes"][0]["restUrl"]
+    else:
+        second["restUrl"] = "http://10.20.30.40:8080"
     inv.write_text(json.dumps(doc))
     requests = [n.request_count for n in box.nodes]
     result = fmeaa("sync", "-s", content, "-i", inv)
     assert result.code == 1
-    assert "fme-2" in result.err and "load balancer" in result.err
+    assert message in result.err
     assert [n.request_count for n in box.nodes] == requests
 
 

@@ -1,0 +1,143 @@
+"""Faults during a sync, against emulated nodes: every run reports per node, never loses
+anything, and a re-run converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fmeaa.emulator import Sandbox
+from tests.conftest import ROOT, TEST_PASSWORD
+from tests.sync_helpers import copy_example, fmeaa, node_items
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox, Path, Path]]:
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+    content = copy_example(tmp_path / "content")
+    # Two bigger workspaces, so uploads take many chunks (for the dropped-connection fault).
+    for name in ("big_a.fmw", "big_b.fmw"):
+        (content / "workspaces/roads" / name).write_bytes(os.urandom(300_000))
+    manifest = content / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      - file: workspaces/roads/validate_roads.fmw\n",
+        "      - file: workspaces/roads/validate_roads.fmw\n"
+        "      - file: workspaces/roads/big_a.fmw\n      - file: workspaces/roads/big_b.fmw\n"))
+    with Sandbox(3, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        yield box, box.write_inventory(tmp_path / "nodes.json"), content
+
+
+def half_written(box: Sandbox) -> list[Path]:
+    return [p for p in box.root.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_node_going_down_during_the_sync(env: tuple[Sandbox, Path, Path]) -> None:
+    box, inv, content = env
+    victim = box.node("fme-3")
+    victim.faults.latency_s = 0.02
+    stop_after = victim.request_count + 15
+
+    def kill_when_busy() -> None:
+        deadline = time.monotonic() + 20
+        while victim.request_count < stop_after and time.monotonic() < deadline:
+            time.sleep(0.005)
+        victim.stop()
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    killer.join()
+    assert result.code == 1
+    nodes = result.json["nodes"]
+    assert nodes["fme-1"]["inSync"] and nodes["fme-2"]["inSync"]
+    assert nodes["fme-3"]["status"] == "unreachable" and not nodes["fme-3"]["inSync"]
+    victim.faults.latency_s = 0
+    victim.start()
+    again = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert again.code == 0 and again.json["nodes"]["fme-1"]["applied"] == 0
+    assert fmeaa("verify", "-s", content, "-i", inv).code == 0
+    assert half_written(box) == []
+
+
+def test_connection_dropped_mid_upload(env: tuple[Sandbox, Path, Path]) -> None:
+    box, inv, content = env
+    box.node("fme-2").faults.drop_upload_after = 100_000  # every big upload breaks midway
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert result.code == 1
+    fme2 = result.json["nodes"]["fme-2"]
+    assert fme2["status"] == "failed"
+    assert {f["action"] for f in fme2["failures"]} == {"create item Roads/big_a.fmw",
+                                                        "create item Roads/big_b.fmw"}
+    assert all("connection broken mid-request" in f["error"] for f in fme2["failures"])
+    items = node_items(box, "fme-2")
+    assert "Roads/big_a.fmw" not in items and len(items) == 5  # the rest arrived, whole
+    assert half_written(box) == []
+    assert result.json["nodes"]["fme-1"]["inSync"] and result.json["nodes"]["fme-3"]["inSync"]
+    box.node("fme-2").faults.drop_upload_after = None
+    assert fmeaa("sync", "-s", content, "-i", inv).code == 0
+    assert fmeaa("verify", "-s", content, "-i", inv, "--deep").code == 0
+
+
+def test_a_node_ten_times_slower_is_bounded(env: tuple[Sandbox, Path, Path]) -> None:
+    box, inv, content = env
+    box.node("fme-3").faults.latency_s = 1.0  # far beyond the 0.25 s per-call timeout
+    started = time.monotonic()
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json", "--timeout", "0.25")
+    elapsed = time.monotonic() - started
+    assert result.code == 1
+    nodes = result.json["nodes"]
+    assert nodes["fme-1"]["inSync"] and nodes["fme-2"]["inSync"]
+    assert nodes["fme-3"]["status"] == "unreachable" and "no answer in time" in nodes["fme-3"]["error"]
+    assert elapsed < 15, elapsed  # bounded: 4 tries of 0.25 s plus backoff, not 1 s x every call
+
+
+def test_token_expiry_mid_run(env: tuple[Sandbox, Path, Path]) -> None:
+    box, inv, content = env
+    node = box.node("fme-1")
+    node.state.token_ttl_s = 0.15  # tokens die during the run: one re-login each time
+    node.faults.latency_s = 0.01
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert result.code == 0, result.out
+    assert result.json["nodes"]["fme-1"]["inSync"]
+    node.state.token_ttl_s = 0.000001  # every token is dead on arrival: re-login once, then stop
+    node.faults.latency_s = 0
+    failed = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert failed.code == 1
+    error = failed.json["nodes"]["fme-1"]["error"]
+    assert "401" in error and "expired token" in error
+    assert failed.json["nodes"]["fme-2"]["inSync"]
+
+
+def test_killed_mid_sync_then_rerun_converges(env: tuple[Sandbox, Path, Path],
+                                              tmp_path: Path) -> None:
+    box, inv, content = env
+    for n in box.nodes:
+        n.faults.latency_s = 0.03
+    env_vars = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "fmeaa", "sync", "-s", str(content), "-i",
+                             str(inv), "--json"], env=env_vars, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while sum(len(node_items(box, n.name)) for n in box.nodes) < 4:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    partial = sum(len(node_items(box, n.name)) for n in box.nodes)
+    assert 4 <= partial < 21  # killed part-way
+    for n in box.nodes:
+        n.faults.latency_s = 0
+    time.sleep(0.2)  # let the emulator finish requests the dead client left behind
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")  # the lock died with the process
+    assert result.code == 0, result.err
+    assert fmeaa("verify", "-s", content, "-i", inv, "--deep").code == 0
+    assert half_written(box) == []
