@@ -34,6 +34,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FMEAA_CACHE_DIR") or Path.home() / ".cache" / "fmeaa")
 
 
+def local_digest_cache(settings: EngineSettings) -> DigestCache:
+    """Digests of content-directory files, remembered by (size, mtime)."""
+    return DigestCache(settings.cache_dir / "local-files.json", enabled=not settings.deep)
+
+
 class CredentialsRejectedError(RuntimeError):
     """A node rejected the credentials: nothing was changed anywhere."""
 
@@ -89,9 +94,6 @@ class SyncEngine:
             path = self.settings.cache_dir / self.inventory.cluster_name / f"{node}-{tag}.json"
             self._caches[node] = DigestCache(path, enabled=not self.settings.deep)
         return self._caches[node]
-
-    def local_cache(self) -> DigestCache:
-        return DigestCache(self.settings.cache_dir / "local-files.json", enabled=not self.settings.deep)
 
     @property
     def lock_path(self) -> Path:

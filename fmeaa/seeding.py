@@ -8,6 +8,7 @@ when the node cannot be made ready in time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -52,8 +53,6 @@ def content_digest(source: str) -> str:
     if source.startswith("node:"):
         return source
     content = load_content_dir(Path(source))
-    import hashlib
-
     digest = hashlib.sha256((content.root / "fmeaa-content.yaml").read_bytes())
     m = content.manifest
     files = [content.item_path(i) for r in m.repositories for i in r.items]
@@ -139,7 +138,16 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
     remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
     with connect(request.node, request.rest_url, username=creds.username, password=creds.password,
                  token=creds.token, api="v3", timeout=30) as probe:
-        wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
+        try:
+            wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
+        except SeedError as exc:
+            if "cannot connect" in str(exc) or "no answer in time" in str(exc):
+                raise SeedError(
+                    f"{exc}. Can this machine reach {request.rest_url}? Seeding runs where "
+                    "`pulumi up` (or `fmeaa seed`) runs: run it from inside the VPC with adminCidr "
+                    "admitting it, or use seed.mode 'manual' and `fmeaa seed` through SSM port "
+                    "forwarding (README, \"Seed before serve\")") from None
+            raise
         probe.ensure_token()
         licence = None
         if request.license_mode == "byol":

@@ -133,6 +133,7 @@ def test_seeding_failures_leave_the_node_out(cluster: tuple[Sandbox, Path, dict]
     box.node("fme-3").stop()
     down = fmeaa("seed", "fme-3", "-s", EXAMPLE, "-i", inv, "--wait", "1", *FAST)
     assert down.code == 1 and "FME health check: still not ready after 1 s" in down.err
+    assert "Can this machine reach" in down.err and "seed.mode" in down.err
     assert "fme-3" not in registered(inv)
     assert len(node_items(box, "fme-3")) == 0
 

@@ -105,8 +105,8 @@ def resolve_credentials(inventory: Inventory, secret_id: str | None) -> Credenti
     return CredentialSource.from_env(nodes=[n.name for n in inventory.nodes])
 
 
-def resolve_source(source: str, inventory: Inventory, region: str | None
-                   ) -> DirectorySource | NodeSource:
+def resolve_source(source: str, inventory: Inventory) -> DirectorySource | NodeSource:
+    """`node:NAME` (a node of the inventory) or a content directory, validated now."""
     if source.startswith("node:"):
         name = source.removeprefix("node:")
         inventory.node(name)  # must exist

@@ -40,7 +40,7 @@ from fmeaa.commands.common import (
 )
 from fmeaa.content_source import DirectorySource, NodeSource, snapshot_of_directory
 from fmeaa.credentials import CredentialSource
-from fmeaa.engine import EngineSettings, SyncEngine
+from fmeaa.engine import EngineSettings, SyncEngine, local_digest_cache
 from fmeaa.parity import ParityReport, parity
 from fmeaa.plan import Change, ContentPlan
 from fmeaa.snapshot import Kind, Snapshot
@@ -59,7 +59,7 @@ class Job:
         whole, chosen = resolve_inventory(inventory, cluster, region, allow_http, only)
         self.targets = Targets(whole, chosen)
         self.region = region or whole.region
-        self.source = resolve_source(source, whole, region)
+        self.source = resolve_source(source, whole)
         self.credentials: CredentialSource = resolve_credentials(whole, secret_id)
         self.settings = engine_settings
         if policy not in ("one", "all"):
@@ -75,7 +75,7 @@ class Job:
             if s.owner and s.owner not in names:
                 raise ContentError(f"schedules[{s.key}]: owner {s.owner!r} is not a node of the "
                                    f"inventory ({', '.join(sorted(names))})")
-        cache = SyncEngine(self.targets.whole, self.credentials, self.settings).local_cache()
+        cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache,
                                          secret_resolver(self.region if self.region != "local"
                                                          else None))
