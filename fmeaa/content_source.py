@@ -40,9 +40,18 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     m = content.manifest
     files = [content.item_path(i) for r in m.repositories for i in r.items]
     files += [local for folder in m.resources for _, local in content.resource_files(folder)]
-    # hashlib releases the GIL on large buffers: hash on all cores while the nodes wait.
+    digests = {}
+    misses = []
+    for path in files:  # remembered digests first: a no-op run hashes nothing
+        stat = path.stat()
+        hit = cache.lookup(str(path), stat.st_size, stat.st_mtime_ns) if cache else None
+        if hit:
+            digests[path] = hit
+        else:
+            misses.append(path)
+    # hashlib releases the GIL on large buffers: hash the rest on all cores.
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        digests = dict(zip(files, pool.map(lambda p: file_sha256(p, cache), files), strict=True))
+        digests.update(zip(misses, pool.map(lambda p: file_sha256(p, cache), misses), strict=True))
     entries: list[Entry] = []
     for repo in m.repositories:
         entries.append(metadata_entry(Kind.REPOSITORY, {"name": repo.name,

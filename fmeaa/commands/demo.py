@@ -25,7 +25,6 @@ from fmeaa.commands.content import (
     run_verify,
 )
 from fmeaa.credentials import PASSWORD_ENV, USERNAME_ENV
-from fmeaa.emulator import Sandbox
 from fmeaa.engine import EngineSettings
 
 EXAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "examples" / "content"
@@ -38,6 +37,8 @@ def demo(
     """Rehearse the whole job on emulated FME nodes on 127.0.0.1: sync a content directory to
     every node, prove parity, then scale out by one node and seed it before it would take
     traffic. Everything is torn down at the end."""
+    from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
+
     started = time.monotonic()
     ok = True
     with tempfile.TemporaryDirectory(prefix="fmeaa-demo-") as tmp, \

@@ -13,8 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fmeaa.emulator import Sandbox
-
 PASSWORD_ENV = "FMEAA_PASSWORD"
 USERNAME = "admin"
 
@@ -59,6 +57,8 @@ def sandbox(
     The admin password comes from $FMEAA_PASSWORD, or is generated and written to
     <state-dir>/credentials.env (mode 600). It is never printed.
     """
+    from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
+
     faults = [parse_fault(f) for f in fault or []]
     state_dir.mkdir(parents=True, exist_ok=True)
     password = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(18)
