@@ -273,7 +273,17 @@ def test_nodes_lists_health_version_and_licence(env: tuple[Sandbox, Path, Path])
     assert rows["fme-3"]["inLoadBalancer"] == "no target group"
 
 
-def test_demo_rehearsal_passes() -> None:
+def test_demo_rehearsal_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setenv("FMEAA_PASSWORD", "operator-own-value")
     result = fmeaa("demo")
     assert result.code == 0, result.out
     assert "rehearsal passed" in result.out and "verify all 4 nodes" in result.out
+    assert os.environ["FMEAA_PASSWORD"] == "operator-own-value"  # restored after the demo
+    machine = fmeaa("demo", "--json")
+    assert machine.code == 0 and machine.json["ok"] is True
+    steps = machine.json["steps"]
+    assert len(steps) == 7 and steps[5]["result"]["nodes"]["fme-4"]["created"] == 15
+    assert steps[6]["result"]["inSync"] and steps[6]["result"]["nodes"] == [
+        "fme-1", "fme-2", "fme-3", "fme-4"]

@@ -155,6 +155,16 @@ class ProgressObserver(Observer):
             self.progress.advance(self.task)
 
 
+@contextmanager
+def working(message: str, enabled: bool) -> Iterator[None]:
+    """A spinner on stderr while a long step runs (hidden off a terminal and with --json)."""
+    if not enabled:
+        yield
+        return
+    with stderr.status(message):
+        yield
+
+
 @dataclass
 class Targets:
     whole: Inventory

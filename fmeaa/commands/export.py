@@ -23,6 +23,7 @@ from fmeaa.commands.common import (
     resolve_credentials,
     resolve_inventory,
     stdout,
+    working,
 )
 from fmeaa.content_source import DEFAULT_NODE_CONNECTIONS
 from fmeaa.export import export_node
@@ -52,8 +53,9 @@ def export(
                      token=creds.token, timeout=timeout) as client, \
                 tempfile.TemporaryDirectory(prefix="fmeaa-export-") as spool:
             client.ensure_token()
-            result = export_node(client, directory, tuple(connection or DEFAULT_NODE_CONNECTIONS),
-                                 Path(spool))
+            with working(f"exporting {from_node}…", not as_json):
+                    result = export_node(client, directory,
+                                     tuple(connection or DEFAULT_NODE_CONNECTIONS), Path(spool))
     document = {"directory": str(directory), "node": from_node, "files": result.files,
                 "bytes": result.bytes, "secretVariables": result.secret_variables}
     if as_json:

@@ -30,6 +30,7 @@ from fmeaa.commands.common import (
     resolve_credentials,
     resolve_inventory,
     stdout,
+    working,
 )
 from fmeaa.credentials import CredentialSource
 from fmeaa.engine import default_cache_dir
@@ -76,9 +77,11 @@ def drain_command(
         whole, groups = _context(inventory, cluster, region, allow_http)
         target = whole.node(node)
         try:
-            drain(groups, whole, target, wait, force=force, poll_s=poll)
+            with working(f"draining {node}…", not as_json):
+                drain(groups, whole, target, wait, force=force, poll_s=poll)
             if wait_jobs:
-                with _client(target, resolve_credentials(whole, secret_id), timeout) as client:
+                with _client(target, resolve_credentials(whole, secret_id), timeout) as client, \
+                        working(f"waiting for {node}'s running jobs…", not as_json):
                     wait_for_jobs(client, job_timeout, poll)
         except LifecycleError as exc:
             raise fail(str(exc)) from None
@@ -96,7 +99,8 @@ def undrain_command(
     with reported_errors():
         whole, groups = _context(inventory, cluster, region, allow_http)
         try:
-            undrain(groups, whole.node(node), wait, poll)
+            with working(f"registering {node} and waiting until healthy…", not as_json):
+                undrain(groups, whole.node(node), wait, poll)
         except LifecycleError as exc:
             raise fail(str(exc)) from None
     emit_json({"node": node, "healthy": True}) if as_json else stdout.print(
@@ -163,11 +167,13 @@ def seed_command(
                               allow_http=allow_http or target.host in ("127.0.0.1", "localhost"),
                               timeout_s=wait, cluster=whole.cluster_name)
         try:
-            result = seed_node(request, credentials, cache_dir=cache_dir or default_cache_dir(),
-                               poll_s=poll)
+            with working(f"seeding {node}: health, licence, sync, parity…", not as_json):
+                result = seed_node(request, credentials,
+                                   cache_dir=cache_dir or default_cache_dir(), poll_s=poll)
             registered = False
             if register and groups.present:
-                undrain(groups, target, wait, poll)
+                with working(f"registering {node}…", not as_json):
+                    undrain(groups, target, wait, poll)
                 registered = True
         except (SeedError, LifecycleError) as exc:
             raise fail(str(exc)) from None
@@ -198,6 +204,8 @@ def rolling(
         credentials = resolve_credentials(whole, secret_id)
         for target in whole.nodes:
             try:
+                if not as_json:
+                    stdout.print(f"[bold]{target.name}[/]: drain → exec → seed → undrain")
                 drain(groups, whole, target, wait, poll_s=poll)
                 with _client(target, credentials, 30) as client:
                     wait_for_jobs(client, job_timeout, poll)
