@@ -38,16 +38,16 @@ CHUNK = 64 * 1024
 NotificationKind = Literal["topics", "subscriptions", "publications"]
 
 
-_SSL_CONTEXT: ssl.SSLContext | None = None
+_SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
 
 
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: building one costs ~20 ms (loading the CA
-    bundle), and a sync opens a client per node."""
-    global _SSL_CONTEXT
-    if _SSL_CONTEXT is None:
-        _SSL_CONTEXT = httpx.create_ssl_context()
-    return _SSL_CONTEXT
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per kind for every client: building one costs 3–20 ms (the CA bundle),
+    and a sync opens a client per node. Plain-http nodes never use theirs (no TLS, redirects
+    are not followed); httpx only insists on having one."""
+    if verify not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
+    return _SSL_CONTEXTS[verify]
 
 
 def _quote(segment: str) -> str:
@@ -77,10 +77,7 @@ class FmeClient:
         self._token = token
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
                                   follow_redirects=False,
-                                  # Plain-http nodes use no TLS at all (redirects are not
-                                  # followed), so skip loading the CA bundle for them.
-                                  verify=_ssl_context() if self.base_url.startswith("https:")
-                                  else False)
+                                  verify=_ssl_context(self.base_url.startswith("https:")))
 
     def close(self) -> None:
         self._http.close()
