@@ -105,6 +105,31 @@ class Publication(_Notifier):
     publisher_name: str = Field(description="Protocol, e.g. email, SNS, HTTP.")
 
 
+# Parameter names that hold credentials: in a manifest they must be secret references, and
+# nodes never return their values (fmeflow-cli's connection samples omit the password).
+SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|priv|key", re.IGNORECASE)
+
+
+class Connection(_Model):
+    """An FME Flow (REST v4) connection: database, web service… Credentials only as references."""
+
+    name: str = Field(pattern=_NAME)
+    category: str = Field(description="e.g. database, webservice, oauthV2")
+    type: str = Field(description="e.g. PostgreSQL")
+    parameters: dict[str, PropertyValue] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _secrets_by_reference(cls, value: dict[str, PropertyValue]) -> dict[str, PropertyValue]:
+        plain = sorted(k for k, v in value.items()
+                       if SECRET_PARAMETER.search(k) and not isinstance(v, SecretRef) and v != "")
+        if plain:
+            raise ValueError(f"parameter(s) {plain} hold credentials: give them as secret "
+                             "references ({secret: 'env:NAME'} or {secret: 'aws-sm:ID#key'}), "
+                             "never as values")
+        return value
+
+
 class SchedulePolicy(StrEnum):
     ALL = "all"  # enabled on every node: fires N times (use only for node-local work)
     ONE = "one"  # enabled on one owner node, present but disabled on the others
@@ -164,6 +189,9 @@ class ContentManifest(_Model):
     publications: list[Publication] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)
     resources: list[ResourceFolder] = Field(default_factory=list)
+    # None (no `connections:` key): connections are not managed, never pruned. A list, even
+    # empty, manages them: `--prune` then deletes connections that are not listed.
+    connections: list[Connection] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ContentManifest:
@@ -175,6 +203,7 @@ class ContentManifest(_Model):
         _unique(problems, "subscriptions", [s.name for s in self.subscriptions])
         _unique(problems, "publications", [p.name for p in self.publications])
         _unique(problems, "schedules", [s.key for s in self.schedules])
+        _unique(problems, "connections", [c.name for c in self.connections or []])
         topics = {t.name for t in self.topics}
         for kind, notifiers in (("subscriptions", self.subscriptions),
                                 ("publications", self.publications)):

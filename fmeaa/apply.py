@@ -17,9 +17,17 @@ from typing import Any, Protocol
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from fmeaa.client import TRANSIENT, ConflictError, FmeApiError, FmeClient, NodeUnreachableError, NotFoundError
+from fmeaa.client import (
+    TRANSIENT,
+    ConflictError,
+    FmeApiError,
+    FmeClient,
+    InvalidRequestError,
+    NodeUnreachableError,
+    NotFoundError,
+)
 from fmeaa.digest_cache import DigestCache
-from fmeaa.node_reader import NOTIFICATION_KINDS
+from fmeaa.node_reader import NOTIFICATION_KINDS, WRITTEN
 from fmeaa.plan import Action, Change, NodePlan
 from fmeaa.snapshot import Entry, Kind, split_item_key, split_resource_key
 
@@ -101,6 +109,8 @@ class NodeApplier:
             self._put_item(action, entry)
         elif entry.kind is Kind.RESOURCE:
             self._put_resource(entry)
+        elif entry.kind is Kind.CONNECTION:
+            self._put_connection(action.change, entry)
         elif entry.kind is Kind.SCHEDULE:
             category, name = entry.body["category"], entry.body["name"]
             self._upsert(action.change,
@@ -148,6 +158,17 @@ class NodeApplier:
         if current is None or current_names != wanted:
             self.client.set_services(repo, name, wanted)
 
+    def _put_connection(self, change: Change, entry: Entry) -> None:
+        if self.client.api_version != "v4":
+            raise InvalidRequestError(self.client.node, "POST", "/fmeapiv4/connections", None,
+                                      "connections need FME Flow's REST v4 (2023.2+); this node "
+                                      "serves v3 only")
+        client: Any = self.client
+        self._upsert(change, lambda: client.create_connection(dict(entry.body)),
+                     lambda: client.replace_connection(entry.key, dict(entry.body)))
+        # Remember what credentials we wrote: the node will never show them again.
+        self.cache.record(f"{Kind.CONNECTION}:{entry.key}", 0, WRITTEN, entry.secret_digest or "")
+
     def _put_resource(self, entry: Entry) -> None:
         connection, path = split_resource_key(entry.key)
         directory, _, name = path.rpartition("/")
@@ -164,6 +185,8 @@ class NodeApplier:
             self.client.delete_resource(*split_resource_key(entry.key))
         elif entry.kind is Kind.SCHEDULE:
             self.client.delete_schedule(entry.body["category"], entry.body["name"])
+        elif entry.kind is Kind.CONNECTION:
+            self.client.delete_connection(entry.key)  # type: ignore[attr-defined]
         else:
             self.client.delete_notification(NOTIFICATION_KINDS[entry.kind], entry.key)  # type: ignore[arg-type]
 

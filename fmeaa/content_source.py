@@ -22,6 +22,7 @@ from fmeaa.snapshot import (
     Snapshot,
     file_entry,
     metadata_entry,
+    secret_parameters_digest,
     split_item_key,
     split_resource_key,
 )
@@ -72,6 +73,11 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
                 "enabled": s.enabled, "recurrence": "cron", "cron": s.cron,
                 "repository": s.repository, "workspace": s.workspace, "request": s.request}
         entries.append(metadata_entry(Kind.SCHEDULE, body, policy=s.policy.value, owner=s.owner))
+    for c in m.connections or []:
+        parameters = _resolve_properties(c.parameters, resolve_secret)
+        body = {"name": c.name, "category": c.category, "type": c.type, "parameters": parameters}
+        entries.append(metadata_entry(Kind.CONNECTION, body,
+                                      secret_digest=secret_parameters_digest(parameters)))
     roots = []
     for folder in m.resources:
         target = "/" + folder.target.strip("/")
@@ -79,7 +85,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         for path, local in content.resource_files(folder):
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
                                       local.stat().st_size, digests[local], local_path=local))
-    return Snapshot(entries, roots)
+    return Snapshot(entries, roots, unmanaged=[Kind.CONNECTION] if m.connections is None else [])
 
 
 class LocalFiles:
@@ -120,10 +126,12 @@ class NodeSource:
             (c, "/") for c in self.connections)
         entries = []
         for e in actual.values():
+            if e.kind is Kind.CONNECTION:
+                continue  # a node never returns credentials: connections need a content dir
             if e.kind is Kind.SCHEDULE:
                 e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
             entries.append(e)
-        return actual.with_entries(entries)
+        return Snapshot(entries, actual.resource_roots, unmanaged=[Kind.CONNECTION])
 
     def file_for(self, entry: Entry) -> Path:
         assert self.client is not None and self.spool is not None

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from config.content import MANIFEST_NAME
+from config.content import MANIFEST_NAME, SECRET_PARAMETER
 from fmeaa.client import FmeClient
 from fmeaa.digest_cache import DigestCache
 from fmeaa.node_reader import NodeReader
@@ -30,6 +30,7 @@ class ExportResult:
     files: int = 0
     bytes: int = 0
     secret_variables: list[str] = field(default_factory=list)
+    connections: list[str] = field(default_factory=list)  # exported without their credentials
 
 
 def _env_name(*parts: str) -> str:
@@ -109,6 +110,16 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
                           "request": b.get("request") or {}})
     manifest["schedules"] = schedules
     manifest["resources"] = resources
+    if client.api_version == "v4":
+        # Nodes never return credential values: each connection is written with what the node
+        # shows, and the operator adds its credentials as secret references.
+        manifest["connections"] = [
+            {"name": c.key, "category": c.body.get("category", ""), "type": c.body.get("type", ""),
+             "parameters": {k: ({"secret": f"env:{_env_name(c.key, k)}"} if v else v)
+                            if SECRET_PARAMETER.search(k) else v
+                            for k, v in sorted(dict(c.body.get("parameters") or {}).items())}}
+            for c in snapshot.of(Kind.CONNECTION)]
+        result.connections = [c.key for c in snapshot.of(Kind.CONNECTION)]
     header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n")
     (directory / MANIFEST_NAME).write_text(
         header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100))

@@ -16,6 +16,7 @@ from fmeaa.client import FmeClient, NotFoundError
 from fmeaa.digest_cache import DigestCache
 from fmeaa.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
 
+WRITTEN = "written-by-fmeaa"  # the cache stamp of a connection's last written credentials
 NOTIFICATION_KINDS = {Kind.TOPIC: "topics", Kind.SUBSCRIPTION: "subscriptions",
                       Kind.PUBLICATION: "publications"}
 
@@ -41,11 +42,22 @@ class NodeReader:
         for kind, path in NOTIFICATION_KINDS.items():
             entries.extend(metadata_entry(kind, body) for body in self.client.notifications(path))
         entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
+        if self.client.api_version == "v4":  # FME Flow 2023.2+; FME Server has no connections API
+            entries.extend(self._connections())
         connections = set(self.client.resource_connections()) if roots else set()
         for connection, folder in roots:
             if connection in connections:
                 entries.extend(self._resources(connection, folder))
         return Snapshot(entries, roots)
+
+    def _connections(self) -> list[Entry]:
+        """Connections as the node returns them (credential values are never returned): their
+        secret digest is what fme-aa last wrote there, or "unknown" (→ re-sent once)."""
+        found = []
+        for body in self.client.connections():
+            written = self.cache.lookup(f"{Kind.CONNECTION}:{body['name']}", 0, WRITTEN)
+            found.append(metadata_entry(Kind.CONNECTION, body, secret_digest=written or "unknown"))
+        return found
 
     def _file(self, kind: Kind, key: str, size: int, stamp: Any,
               download: Callable[[Path | None], str]) -> tuple[str, Path | None]:

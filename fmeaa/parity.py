@@ -45,8 +45,7 @@ def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[st
     wanted = {n: desired_for_node(desired, n, default_owner) for n in readable}
     keys = set(desired)
     for n in readable:
-        keys.update(k for k, e in actual[n].items()
-                    if e.kind is not Kind.RESOURCE or desired.covers_resource(e.key))
+        keys.update(k for k, e in actual[n].items() if desired.manages(e))
     rank = {k: i for i, k in enumerate(APPLY_ORDER)}
     rows = []
     for kind, key in sorted(keys, key=lambda k: (rank[k[0]], k[1])):

@@ -98,8 +98,8 @@ def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool) -> No
     for entry in sorted(actual.values(), key=lambda e: (-rank[e.kind], e.key)):
         if entry.id in desired:
             continue
-        if entry.kind is Kind.RESOURCE and not desired.covers_resource(entry.key):
-            continue  # outside the folders this source manages: not ours to judge
+        if not desired.manages(entry):
+            continue  # outside what this source speaks for: not ours to judge
         if prune and entry.kind is Kind.ITEM and split_item_key(entry.key)[0] in leaving_repos:
             continue  # deleting the repository deletes its items
         backward.append(Action(Change.DELETE if prune else Change.EXTRA, entry.kind, entry.key,

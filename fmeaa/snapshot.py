@@ -16,10 +16,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from config.content import SECRET_PARAMETER
+
 
 class Kind(StrEnum):
     REPOSITORY = "repository"
     TOPIC = "topic"
+    CONNECTION = "connection"
     ITEM = "item"
     RESOURCE = "resource"
     SUBSCRIPTION = "subscription"
@@ -29,8 +32,8 @@ class Kind(StrEnum):
 
 # Creation order: what an entry depends on comes first (an item needs its repository, a
 # subscription its topics, a schedule its workspace). Deletion runs in the reverse order.
-APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.ITEM, Kind.RESOURCE, Kind.SUBSCRIPTION,
-               Kind.PUBLICATION, Kind.SCHEDULE)
+APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.CONNECTION, Kind.ITEM, Kind.RESOURCE,
+               Kind.SUBSCRIPTION, Kind.PUBLICATION, Kind.SCHEDULE)
 FILE_KINDS = (Kind.ITEM, Kind.RESOURCE)
 
 # The fields of each metadata kind that fme-aa manages, with the server's defaults.
@@ -41,6 +44,7 @@ CANONICAL_FIELDS: dict[Kind, dict[str, Any]] = {
                         "properties": {}},
     Kind.PUBLICATION: {"name": "", "description": "", "publisherName": "", "topics": [],
                        "properties": {}},
+    Kind.CONNECTION: {"name": "", "category": "", "type": "", "parameters": {}},
     Kind.SCHEDULE: {"name": "", "category": "", "description": "", "enabled": True,
                     "recurrence": "cron", "cron": "", "repository": "", "workspace": "",
                     "request": {}},
@@ -59,11 +63,26 @@ def canonical_body(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def body_digest(kind: Kind, body: Mapping[str, Any]) -> str:
+def body_digest(kind: Kind, body: Mapping[str, Any], secret_digest: str = "") -> str:
     # Repositories have no update call in the API: only their existence is compared.
     if kind is Kind.REPOSITORY:
         return sha256_text(str(body.get("name", "")))
-    return sha256_text(json.dumps(canonical_body(kind, body), sort_keys=True, default=str))
+    canonical = canonical_body(kind, body)
+    if kind is Kind.CONNECTION:
+        # Nodes never return credential values, so those are compared through `secret_digest`
+        # (desired: of the resolved values; actual: what fme-aa last wrote, remembered locally).
+        canonical["parameters"] = public_parameters(canonical["parameters"])
+        return sha256_text(json.dumps(canonical, sort_keys=True, default=str) + "|" + secret_digest)
+    return sha256_text(json.dumps(canonical, sort_keys=True, default=str))
+
+
+def public_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in parameters.items() if not SECRET_PARAMETER.search(k)}
+
+
+def secret_parameters_digest(parameters: Mapping[str, Any]) -> str:
+    secret = {k: v for k, v in parameters.items() if SECRET_PARAMETER.search(k)}
+    return sha256_text(json.dumps(secret, sort_keys=True, default=str))
 
 
 def item_digest(file_sha256: str, services: Iterable[str]) -> str:
@@ -84,6 +103,7 @@ class Entry:
     services: tuple[str, ...] = ()
     body: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     local_path: Path | None = field(default=None, compare=False, hash=False)
+    secret_digest: str | None = None  # connections: digest of the credential parameters
     policy: str | None = None  # schedules: "all" | "one"
     owner: str | None = None  # schedules with policy "one": the node where it is enabled
 
@@ -96,11 +116,13 @@ class Entry:
         return self.digest[:12]
 
 
-def metadata_entry(kind: Kind, body: Mapping[str, Any], **extra: Any) -> Entry:
+def metadata_entry(kind: Kind, body: Mapping[str, Any], secret_digest: str = "",
+                   **extra: Any) -> Entry:
     canonical = canonical_body(kind, body)
     key = f"{canonical['category']}/{canonical['name']}" if kind is Kind.SCHEDULE \
         else str(canonical["name"])
-    return Entry(kind, key, body_digest(kind, canonical), body=canonical, **extra)
+    return Entry(kind, key, body_digest(kind, canonical, secret_digest), body=canonical,
+                 secret_digest=secret_digest or None, **extra)
 
 
 def file_entry(kind: Kind, key: str, size: int, file_sha256: str,
@@ -125,9 +147,13 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
     """Entries by (kind, key), plus which resource folders the snapshot covers."""
 
     def __init__(self, entries: Iterable[Entry] = (),
-                 resource_roots: Iterable[tuple[str, str]] = ()) -> None:
+                 resource_roots: Iterable[tuple[str, str]] = (),
+                 unmanaged: Iterable[Kind] = ()) -> None:
         self._entries = {e.id: e for e in entries}
         self.resource_roots = frozenset(resource_roots)  # (connection, "/folder")
+        # Kinds this (desired) snapshot does not speak for: nodes' entries of these kinds are
+        # neither reported as extra nor pruned (e.g. connections, unless the manifest lists them).
+        self.unmanaged = frozenset(unmanaged)
 
     def __getitem__(self, key: tuple[Kind, str]) -> Entry:
         return self._entries[key]
@@ -141,6 +167,12 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
     def of(self, kind: Kind) -> list[Entry]:
         return sorted((e for e in self._entries.values() if e.kind is kind), key=lambda e: e.key)
 
+    def manages(self, entry: Entry) -> bool:
+        """Whether an entry a node holds is this (desired) snapshot's business."""
+        if entry.kind in self.unmanaged:
+            return False
+        return entry.kind is not Kind.RESOURCE or self.covers_resource(entry.key)
+
     def covers_resource(self, key: str) -> bool:
         """True if the resource lies in a folder this (desired) snapshot manages."""
         connection, path = split_resource_key(key)
@@ -151,7 +183,7 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         return False
 
     def with_entries(self, entries: Iterable[Entry]) -> Snapshot:
-        return Snapshot(entries, self.resource_roots)
+        return Snapshot(entries, self.resource_roots, self.unmanaged)
 
 
 def schedule_for_node(entry: Entry, node: str, default_owner: str) -> Entry:

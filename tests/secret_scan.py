@@ -19,7 +19,8 @@ import pytest
 
 # The secrets tests hand to fme-aa (passwords, serials, connection credentials).
 SECRETS = ("s3cret-Test-Pa55word-do-not-leak", "wrong-password-123", "ABCD-EFGH-JKLM",
-           "conn-secret-value", "node2-secret", "pw-xyz-secret")
+           "conn-secret-value", "node2-secret", "pw-xyz-secret", "pg-first-value",
+           "pg-rotated-value")
 TRANSCRIPT: list[tuple[str, str]] = []  # (where, text) produced during the current test
 
 

@@ -45,6 +45,9 @@ def test_example_content_is_valid() -> None:
      "secret references look like"),
     ("- name: Parcels\n", "- name: Roads\n", "repositories: 'Roads' appears twice"),
     ("file: workspaces/roads/clip_roads.fmw", "file: ../../etc/passwd", "outside the content"),
+    ("resources:\n", "connections:\n  - {name: pg, category: database, type: PostgreSQL,\n"
+     "     parameters: {HOST: db, PASSWORD: hunter2}}\nresources:\n",
+     "parameter(s) ['PASSWORD'] hold credentials"),
 ])
 def test_specific_errors(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(ContentError) as caught:

@@ -57,11 +57,16 @@ def export(
                     result = export_node(client, directory,
                                      tuple(connection or DEFAULT_NODE_CONNECTIONS), Path(spool))
     document = {"directory": str(directory), "node": from_node, "files": result.files,
-                "bytes": result.bytes, "secretVariables": result.secret_variables}
+                "bytes": result.bytes, "secretVariables": result.secret_variables,
+                "connectionsWithoutCredentials": result.connections}
     if as_json:
         emit_json(document)
         return
     stdout.print(f"exported {from_node}: {result.files} file(s), {result.bytes:,} bytes → {directory}")
+    if result.connections:
+        stdout.print("connections exported without credentials (nodes never return them); add "
+                     "each one's password/token as a secret reference before syncing: "
+                     + ", ".join(result.connections))
     if result.secret_variables:
         stdout.print("set these before syncing (secret values were not exported): "
                      + ", ".join(result.secret_variables))

@@ -658,10 +658,22 @@ def _valid_connection(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+# Credential parameters are never returned (fmeflow-cli's connection samples carry USER_NAME
+# but no PASSWORD); which names count is UNCONFIRMED.
+_HIDDEN_PARAMETER = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
+
+
+def _connection_view(body: dict[str, Any]) -> dict[str, Any]:
+    parameters = {k: v for k, v in (body.get("parameters") or {}).items()
+                  if not _HIDDEN_PARAMETER.search(k)}
+    return {**body, "owner": "admin", "shareable": True, "parameters": parameters}
+
+
 @route("GET", f"{V4}/connections")
 def list_connections(h: FmeRequestHandler) -> Any:
     with _state(h).lock:
-        return _page([v for _, v in sorted(_state(h).connections.items())], h.query)
+        return _page([v for _, v in sorted(_state(h).connections.items())], h.query,
+                     _connection_view)
 
 
 @route("POST", f"{V4}/connections")
@@ -677,7 +689,7 @@ def create_connection(h: FmeRequestHandler) -> Any:
 
 @route("GET", f"{V4}/connections/{{name}}")
 def get_connection(h: FmeRequestHandler, name: str) -> Any:
-    return _connection(h, name)
+    return _connection_view(_connection(h, name))
 
 
 @route("PUT", f"{V4}/connections/{{name}}")
