@@ -29,6 +29,10 @@ def entries(draw: st.DrawFn) -> list:
         found.append(metadata_entry(Kind.TOPIC, {"name": topic, "description": draw(names)}))
     for sub in draw(st.lists(names, max_size=2, unique=True)):
         found.append(metadata_entry(Kind.SUBSCRIPTION, {"name": sub, "subscriberName": draw(names)}))
+    for conn in draw(st.lists(names, max_size=2, unique=True)):
+        found.append(metadata_entry(Kind.CONNECTION, {"name": conn, "category": "database",
+                                                      "parameters": {"HOST": draw(names)}},
+                                    secret_digest=draw(shas)))
     for folder in ("/managed", "/elsewhere"):
         for f in draw(st.lists(names, max_size=2, unique=True)):
             found.append(file_entry(Kind.RESOURCE, f"DATA:{folder}/{f}.csv", 5, draw(shas)))
