@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Keep N independent FME Server / FME Flow nodes (Active-Active) identical: every "
          "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 app.command("nodes")(nodes)
 app.command("plan")(plan)
