@@ -25,6 +25,8 @@ app = typer.Typer(
          "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
+    epilog="Exit codes: 0 success / in sync · 1 error, failed or unreachable node, drift · "
+           "2 changes pending (plan --detailed-exitcode) or a usage error.",
 )
 app.command("nodes")(nodes)
 app.command("plan")(plan)
