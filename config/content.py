@@ -257,6 +257,12 @@ class ContentDirectory:
     def item_path(self, item: Item) -> Path:
         return Path(os.path.normpath(os.path.join(self.root, item.file)))
 
+    def files(self) -> list[Path]:
+        """Every local file the manifest names: items, then resource folders' files."""
+        m = self.manifest
+        found = [self.item_path(i) for r in m.repositories for i in r.items]
+        return found + [local for folder in m.resources for _, local in self.resource_files(folder)]
+
     def resource_files(self, folder: ResourceFolder) -> list[tuple[str, Path]]:
         """(path inside the connection, local file) for every file below the folder, sorted.
         Hidden files (.git, editor swap files) are skipped."""

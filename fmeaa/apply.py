@@ -26,6 +26,7 @@ from fmeaa.client import (
     NodeUnreachableError,
     NotFoundError,
 )
+from fmeaa.client.rest import service_names
 from fmeaa.digest_cache import DigestCache
 from fmeaa.node_reader import NOTIFICATION_KINDS, WRITTEN
 from fmeaa.plan import Action, Change, NodePlan
@@ -139,6 +140,7 @@ class NodeApplier:
 
     def _put_item(self, action: Action, entry: Entry) -> None:
         repo, name = split_item_key(entry.key)
+        current: list[str] | None = None  # the node's services, when the upload told us
         if action.detail != "services":
             path = self.files.file_for(entry)
             overwrite = action.change is Change.UPDATE
@@ -146,16 +148,14 @@ class NodeApplier:
                 info = self.client.upload_item(repo, path, name, overwrite=overwrite)
             except (ConflictError, NotFoundError):
                 info = self.client.upload_item(repo, path, name, overwrite=not overwrite)
-            current = sorted(info.get("services") or []) if isinstance(info, dict) else None
-            stamp = info.get("lastPublishDate") if isinstance(info, dict) else None
-            self.cache.record(f"{Kind.ITEM}:{entry.key}", entry.size, stamp,
+            info = info if isinstance(info, dict) else {}
+            if "services" in info:
+                current = service_names(info["services"] or [])
+            self.cache.record(f"{Kind.ITEM}:{entry.key}", entry.size, info.get("lastPublishDate"),
                               entry.file_sha256 or "")
-        else:
-            current = None
         # Set services only when the node does not already have exactly the wanted ones.
         wanted = sorted(entry.services)
-        current_names = [s["name"] if isinstance(s, dict) else s for s in (current or [])]
-        if current is None or current_names != wanted:
+        if current != wanted:
             self.client.set_services(repo, name, wanted)
 
     def _put_connection(self, change: Change, entry: Entry) -> None:

@@ -5,16 +5,14 @@ Both produce a Snapshot plus a way to get each file's bytes as a local path for 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from config.content import ContentDirectory, SecretRef
 from fmeaa.client import FmeClient
-from fmeaa.digest_cache import DigestCache, file_sha256
+from fmeaa.digest_cache import DigestCache, files_sha256
 from fmeaa.node_reader import NodeReader, spool_name
 from fmeaa.snapshot import (
     Entry,
@@ -39,20 +37,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     """The desired snapshot of a validated content directory. Secret references are resolved
     here, in memory, and only ever sent to nodes."""
     m = content.manifest
-    files = [content.item_path(i) for r in m.repositories for i in r.items]
-    files += [local for folder in m.resources for _, local in content.resource_files(folder)]
-    digests = {}
-    misses = []
-    for path in files:  # remembered digests first: a no-op run hashes nothing
-        stat = path.stat()
-        hit = cache.lookup(str(path), stat.st_size, stat.st_mtime_ns) if cache else None
-        if hit:
-            digests[path] = hit
-        else:
-            misses.append(path)
-    # hashlib releases the GIL on large buffers: hash the rest on all cores.
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        digests.update(zip(misses, pool.map(lambda p: file_sha256(p, cache), misses), strict=True))
+    digests = files_sha256(content.files(), cache)
     entries: list[Entry] = []
     for repo in m.repositories:
         entries.append(metadata_entry(Kind.REPOSITORY, {"name": repo.name,

@@ -28,6 +28,10 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
 
+    def login(self) -> dict[str, str | None]:
+        """The keyword arguments `fmeaa.client.connect` logs in with."""
+        return {"username": self.username, "password": self.password, "token": self.token}
+
 
 def _node_env(name: str, node: str) -> str:
     """FMEAA_PASSWORD_FME_2 for node fme-2: a per-node override."""

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CHUNK = 1024 * 1024
@@ -61,12 +62,19 @@ class DigestCache:
         tmp.replace(self.path)
 
 
+def _remembered(path: Path, cache: DigestCache | None) -> str | None:
+    if cache is None:
+        return None
+    stat = path.stat()
+    return cache.lookup(str(path), stat.st_size, stat.st_mtime_ns)  # callers pass absolute paths
+
+
 def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
     """sha256 of a local file, streamed; cached by (size, mtime_ns)."""
-    stat = path.stat()
-    key = str(path)  # callers pass absolute paths
-    if cache is not None and (hit := cache.lookup(key, stat.st_size, stat.st_mtime_ns)):
+    if hit := _remembered(path, cache):
         return hit
+    stat = path.stat()
+    key = str(path)
     digest = hashlib.sha256()
     with path.open("rb") as source:
         while chunk := source.read(CHUNK):
@@ -74,3 +82,13 @@ def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
     if cache is not None:
         cache.record(key, stat.st_size, stat.st_mtime_ns, digest.hexdigest())
     return digest.hexdigest()
+
+
+def files_sha256(paths: list[Path], cache: DigestCache | None = None) -> dict[Path, str]:
+    """Digests of many files: remembered ones first (a no-op run hashes nothing), the rest on
+    all cores (hashlib releases the GIL on large buffers)."""
+    digests = {p: hit for p in paths if (hit := _remembered(p, cache))}
+    misses = [p for p in paths if p not in digests]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        digests.update(zip(misses, pool.map(lambda p: file_sha256(p, cache), misses), strict=True))
+    return digests

@@ -110,8 +110,7 @@ class SyncEngine:
             node = self.inventory.node(name)
             creds = self.credentials.for_node(name)
             try:
-                client = connect(name, node.rest_url, username=creds.username,
-                                 password=creds.password, token=creds.token,
+                client = connect(name, node.rest_url, **creds.login(),
                                  api=self.settings.api,  # type: ignore[arg-type]
                                  timeout=self.settings.timeout_s,
                                  read_retries=self.settings.retry.attempts - 1)

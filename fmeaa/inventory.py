@@ -17,11 +17,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-CLUSTER_TAG = "fme-aa:cluster"  # same tags as components/tagging.py sets on every resource
-NODE_TAG = "fme-aa:node"
-ROLE_TAG = "fme-aa:role"
-NODE_ROLE = "fme-node"
-WEB_PORT_TAG = "fme-aa:web-port"
+# The tags the Pulumi components put on every resource (plain constants; no Pulumi import).
+from components.tagging import CLUSTER_TAG, NODE_ROLE, NODE_TAG, ROLE_TAG, WEB_PORT_TAG
+
 ELB_SUFFIXES = (".elb.amazonaws.com", ".elb.amazonaws.com.cn")
 
 
@@ -63,6 +61,11 @@ class Inventory(_Model):
     region: str | None = None
     load_balancer: LoadBalancerInfo = Field(default_factory=LoadBalancerInfo)
     nodes: list[NodeTarget]
+
+    @property
+    def aws_region(self) -> str | None:
+        """The region for AWS calls; None for the sandbox, whose region is "local"."""
+        return None if self.region == "local" else self.region
 
     def node(self, name: str) -> NodeTarget:
         for n in self.nodes:

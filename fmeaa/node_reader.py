@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmeaa.client import FmeClient, NotFoundError
+from fmeaa.client.rest import service_names
 from fmeaa.digest_cache import DigestCache
 from fmeaa.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
 
@@ -78,7 +79,7 @@ class NodeReader:
             services = item.get("services")
             if services is None:  # not every server version lists them with the item
                 services = self.client.services(repo, name)
-            services = [s["name"] if isinstance(s, dict) else str(s) for s in services]
+            services = service_names(services)
             size = int(item.get("totalFileSize") or 0)
             stamp = item.get("lastPublishDate") or item.get("lastSaveDate")
             sha, kept = self._file(Kind.ITEM, f"{repo}/{name}", size, stamp,

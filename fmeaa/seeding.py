@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.content import load_content_dir
+from config.content import MANIFEST_NAME, load_content_dir
 from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.content_source import DirectorySource, NodeSource, snapshot_of_directory
 from fmeaa.credentials import CredentialsError, CredentialSource, resolve_secret_ref
-from fmeaa.digest_cache import DigestCache, file_sha256
+from fmeaa.digest_cache import DigestCache, files_sha256
 from fmeaa.engine import EngineSettings, SyncEngine
 from fmeaa.inventory import Inventory, NodeTarget, check_targets
 from fmeaa.parity import parity
@@ -53,12 +53,9 @@ def content_digest(source: str) -> str:
     if source.startswith("node:"):
         return source
     content = load_content_dir(Path(source))
-    digest = hashlib.sha256((content.root / "fmeaa-content.yaml").read_bytes())
-    m = content.manifest
-    files = [content.item_path(i) for r in m.repositories for i in r.items]
-    files += [local for folder in m.resources for _, local in content.resource_files(folder)]
-    for path in files:
-        digest.update(f"{path.relative_to(content.root)}={file_sha256(path)}\n".encode())
+    digest = hashlib.sha256((content.root / MANIFEST_NAME).read_bytes())
+    for path, sha in files_sha256(content.files()).items():
+        digest.update(f"{path.relative_to(content.root)}={sha}\n".encode())
     return digest.hexdigest()
 
 
@@ -136,8 +133,7 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         raise SeedError(str(exc)) from None
     started = time.monotonic()
     remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
-    with connect(request.node, request.rest_url, username=creds.username, password=creds.password,
-                 token=creds.token, api="v3", timeout=30) as probe:
+    with connect(request.node, request.rest_url, **creds.login(), api="v3", timeout=30) as probe:
         try:
             wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
         except SeedError as exc:

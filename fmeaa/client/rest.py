@@ -50,6 +50,11 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     return _SSL_CONTEXTS[verify]
 
 
+def service_names(raw: list[Any]) -> list[str]:
+    """Sorted service names, whether a server lists them as names or as {name, …} objects."""
+    return sorted(s["name"] if isinstance(s, dict) else str(s) for s in raw)
+
+
 def _quote(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
@@ -270,12 +275,12 @@ class FmeClient:
 
     def services(self, repository: str, name: str) -> list[str]:
         path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}/services"
-        return sorted(s["name"] if isinstance(s, dict) else str(s) for s in self._json("GET", path))
+        return service_names(self._json("GET", path))
 
     def set_services(self, repository: str, name: str, services: list[str]) -> list[str]:
         path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}/services"
         result = self._json("PUT", path, data={"services": sorted(services)})
-        return sorted(s["name"] if isinstance(s, dict) else str(s) for s in result)
+        return service_names(result)
 
     # --- schedules ----------------------------------------------------------------------------
     def schedules(self) -> list[dict[str, Any]]:

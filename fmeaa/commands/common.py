@@ -100,8 +100,7 @@ def resolve_inventory(inventory: Path | None, cluster: str | None, region: str |
 
 def resolve_credentials(inventory: Inventory, secret_id: str | None) -> CredentialSource:
     if secret_id:
-        return CredentialSource.from_secrets_manager(secret_id, inventory.region
-                                                     if inventory.region != "local" else None)
+        return CredentialSource.from_secrets_manager(secret_id, inventory.aws_region)
     return CredentialSource.from_env(nodes=[n.name for n in inventory.nodes])
 
 

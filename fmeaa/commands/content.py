@@ -58,7 +58,7 @@ class Job:
                  allow_http: bool, engine_settings: EngineSettings, policy: str = "one") -> None:
         whole, chosen = resolve_inventory(inventory, cluster, region, allow_http, only)
         self.targets = Targets(whole, chosen)
-        self.region = region or whole.region
+        self.region = region or whole.aws_region
         self.source = resolve_source(source, whole)
         self.credentials: CredentialSource = resolve_credentials(whole, secret_id)
         self.settings = engine_settings
@@ -77,8 +77,7 @@ class Job:
                                    f"inventory ({', '.join(sorted(names))})")
         cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache,
-                                         secret_resolver(self.region if self.region != "local"
-                                                         else None))
+                                         secret_resolver(self.region))
         cache.save()
         return snapshot
 

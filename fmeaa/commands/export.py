@@ -49,8 +49,7 @@ def export(
         whole, _ = resolve_inventory(inventory, cluster, region, allow_http)
         node = whole.node(from_node)
         creds = resolve_credentials(whole, secret_id).for_node(from_node)
-        with connect(node.name, node.rest_url, username=creds.username, password=creds.password,
-                     token=creds.token, timeout=timeout) as client, \
+        with connect(node.name, node.rest_url, **creds.login(), timeout=timeout) as client, \
                 tempfile.TemporaryDirectory(prefix="fmeaa-export-") as spool:
             client.ensure_token()
             with working(f"exporting {from_node}…", not as_json):

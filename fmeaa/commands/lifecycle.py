@@ -47,10 +47,24 @@ PollOpt = Annotated[float, typer.Option(min=0.05, hidden=True, help="Seconds bet
 
 def _client(node: NodeTarget, credentials: CredentialSource, timeout: float) -> FmeClient:
     creds = credentials.for_node(node.name)
-    client = connect(node.name, node.rest_url, username=creds.username, password=creds.password,
-                     token=creds.token, api="v3", timeout=timeout, read_retries=3)
+    client = connect(node.name, node.rest_url, **creds.login(), api="v3", timeout=timeout,
+                     read_retries=3)
     client.ensure_token()
     return client
+
+
+def _seed_request(whole: Inventory, target: NodeTarget, source: str, wait: float,
+                  allow_http: bool) -> SeedRequest:
+    """Seeding `target` from `--source` (a content directory, or node:NAME of this inventory)."""
+    reference_url = None
+    if source.startswith("node:"):
+        reference_url = whole.node(source.removeprefix("node:")).rest_url
+    else:
+        source = str(Path(source).resolve())
+    return SeedRequest(node=target.name, rest_url=target.rest_url,
+                       default_owner=whole.nodes[0].name, source=source,
+                       reference_url=reference_url, region=whole.region, allow_http=allow_http,
+                       timeout_s=wait, cluster=whole.cluster_name)
 
 
 def _context(inventory: Path | None, cluster: str | None, region: str | None,
@@ -156,16 +170,7 @@ def seed_command(
         whole, groups = _context(inventory, cluster, region, allow_http)
         target = whole.node(node)
         credentials = resolve_credentials(whole, secret_id)
-        reference_url = None
-        if source.startswith("node:"):
-            reference_url = whole.node(source.removeprefix("node:")).rest_url
-        else:
-            source = str(Path(source).resolve())
-        request = SeedRequest(node=node, rest_url=target.rest_url,
-                              default_owner=whole.nodes[0].name, source=source,
-                              reference_url=reference_url, region=whole.region,
-                              allow_http=allow_http or target.host in ("127.0.0.1", "localhost"),
-                              timeout_s=wait, cluster=whole.cluster_name)
+        request = _seed_request(whole, target, source, wait, allow_http)
         try:
             with working(f"seeding {node}: health, licence, sync, parity…", not as_json):
                 result = seed_node(request, credentials,
@@ -217,14 +222,8 @@ def rolling(
                 if finished.returncode != 0:
                     raise LifecycleError(f"--exec failed on {target.name} (exit "
                                          f"{finished.returncode}); it stays drained")
-                reference = whole.node(source[5:]).rest_url if source.startswith("node:") else None
-                seed_node(SeedRequest(
-                    node=target.name, rest_url=target.rest_url, default_owner=whole.nodes[0].name,
-                    source=source if reference else str(Path(source).resolve()),
-                    reference_url=reference, region=whole.region,
-                    allow_http=allow_http or target.host in ("127.0.0.1", "localhost"),
-                    timeout_s=wait, cluster=whole.cluster_name), credentials,
-                    cache_dir=cache_dir or default_cache_dir(), poll_s=poll)
+                seed_node(_seed_request(whole, target, source, wait, allow_http), credentials,
+                          cache_dir=cache_dir or default_cache_dir(), poll_s=poll)
                 undrain(groups, target, wait, poll)
                 done.append(target.name)
             except (LifecycleError, SeedError) as exc:

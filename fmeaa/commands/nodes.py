@@ -37,9 +37,8 @@ def node_status(node: NodeTarget, credentials: CredentialSource | None, timeout:
     except CredentialsError:
         creds = None
     try:
-        with connect(node.name, node.rest_url, username=creds.username if creds else None,
-                     password=creds.password if creds else None,
-                     token=creds.token if creds else None, timeout=timeout) as client:
+        with connect(node.name, node.rest_url, **(creds.login() if creds else {}),
+                     timeout=timeout) as client:
             client.health()
             row["health"] = "healthy"
             if creds is None:
