@@ -12,9 +12,9 @@ from components.image import FmeImage, FmeImageArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.node_seed import NodeSeed, NodeSeedArgs
-from components.tagging import resource_tags
 from config.stack import SeedMode, StackConfig
-from fmeaa.seeding import content_digest
+from fmeaa.app.seed import content_digest
+from fmeaa.cluster.tags import resource_tags
 
 INVENTORY_VERSION = 1
 

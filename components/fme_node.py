@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.bootstrap import NodeBootstrap, render_bootstrap
-from components.tagging import NODE_ROLE, ROLE_TAG, WEB_PORT_TAG, resource_tags
 from config.stack import DatabaseConfig, ResolvedFme, ShareConfig, ShareKind
+from fmeaa.cluster.tags import NODE_ROLE, ROLE_TAG, WEB_PORT_TAG, resource_tags
 
 POSTGRES_PORT = 5432
 NFS_PORT = 2049

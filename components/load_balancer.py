@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.tagging import resource_tags
 from config.stack import LoadBalancerConfig, ResolvedFme
+from fmeaa.cluster.tags import resource_tags
 
 HTTP_PORT = 80
 HTTPS_PORT = 443

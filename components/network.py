@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.tagging import resource_tags
 from config.stack import ExistingVpc, NewVpc
+from fmeaa.cluster.tags import resource_tags
 
 
 @dataclass

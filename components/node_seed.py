@@ -23,7 +23,7 @@ RESEED_ON = ("content_digest", "rest_url", "instance_id", "source", "reference_u
 
 
 def _seed(props: dict[str, Any]) -> dict[str, Any]:
-    from fmeaa.seeding import SeedRequest, seed_node  # imported where the provider runs
+    from fmeaa.app.seed import SeedRequest, seed_node  # imported where the provider runs
 
     report = seed_node(SeedRequest(
         node=props["node"], rest_url=props["rest_url"], default_owner=props["default_owner"],

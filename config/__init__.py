@@ -1,7 +1,8 @@
-"""Pydantic models of the stack configuration (and, for the sync CLI, of content manifests).
+"""The Pulumi stack's typed settings (`fme-aa:*` keys): models in `stack.py`, reading and
+validating them in `loader.py`. The sync CLI's content manifest is not here: it lives beside the
+sync engine, in `fmeaa/sync/manifest.py`.
 
-Names are loaded lazily: the sync CLI needs `config.content` only, and importing the stack
-loader would pull in the Pulumi SDK (~0.2 s on every `fmeaa` start).
+Names are loaded lazily so that importing the models does not pull in the Pulumi SDK.
 """
 
 from __future__ import annotations

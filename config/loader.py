@@ -76,7 +76,7 @@ def check_seed_source(config: StackConfig, project_dir: Path, namespace: str = "
             raise StackConfigError(f"{namespace}:seed.source: {source!r} is not one of the stack's "
                                    f"nodes ({', '.join(names)})")
         return
-    from config.content import ContentError, load_content_dir
+    from fmeaa.sync.manifest import ContentError, load_content_dir
 
     try:
         load_content_dir(project_dir / source)

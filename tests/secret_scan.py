@@ -63,7 +63,7 @@ def _watch_exceptions() -> None:
 
 
 def _watch_pulumi() -> None:
-    from fmeaa.stack_preview import RecordingMocks
+    from components.preview import RecordingMocks
 
     original = RecordingMocks.new_resource
     if getattr(original, "_scanned", False):
@@ -79,8 +79,6 @@ def _watch_pulumi() -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    import fmeaa.cli
-    import fmeaa.seeding  # noqa: F401
 
     _watch_exceptions()
     _watch_pulumi()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fmeaa.stack_preview import ROOT, load_stack_file
+from components.preview import ROOT, load_stack_file
 
 EXAMPLE = load_stack_file(ROOT / "Pulumi.example.yaml")
 CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"

@@ -9,9 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from fmeaa.cluster.inventory import discover_inventory
+from fmeaa.cluster.target_group import target_states
 from fmeaa.emulator import Sandbox
-from fmeaa.inventory import discover_inventory
-from fmeaa.target_group import target_states
 from tests.aws_server import REGION, make_cluster
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import copy_example, fmeaa, node_items

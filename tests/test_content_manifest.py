@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.content import ContentError, load_content_dir
+from fmeaa.sync.manifest import ContentError, load_content_dir
 from tests.sync_helpers import EXAMPLE, copy_example
 
 

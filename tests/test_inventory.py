@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fmeaa.credentials import CredentialsError, CredentialSource
-from fmeaa.inventory import Inventory, InventoryError, check_targets, load_inventory
+from fmeaa.cluster.credentials import CredentialsError, CredentialSource
+from fmeaa.cluster.inventory import Inventory, InventoryError, check_targets, load_inventory
 
 
 def inventory(*urls: str, names: list[str] | None = None, lb: str = "fme-lb-1.eu-west-1.elb.amazonaws.com"

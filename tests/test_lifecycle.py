@@ -11,11 +11,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from fmeaa.credentials import CredentialSource
+from fmeaa.app.seed import SeedError, SeedRequest, seed_node
+from fmeaa.cluster.credentials import CredentialSource
+from fmeaa.cluster.inventory import load_inventory
+from fmeaa.cluster.target_group import TargetGroups
 from fmeaa.emulator import Sandbox
-from fmeaa.inventory import load_inventory
-from fmeaa.seeding import SeedError, SeedRequest, seed_node
-from fmeaa.target_group import TargetGroups
 from tests.aws_server import REGION, make_cluster, sandbox_inventory
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import EXAMPLE, fmeaa, node_items

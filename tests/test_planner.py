@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fmeaa.plan import Change, plan_content, plan_node
-from fmeaa.snapshot import Kind, Snapshot, file_entry, metadata_entry
+from fmeaa.sync.plan import Change, plan_content, plan_node
+from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 
 
 def repo(name: str):

@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmeaa.plan import Change, desired_for_node, plan_content
-from fmeaa.snapshot import Kind, Snapshot, file_entry, metadata_entry, split_item_key
+from fmeaa.sync.plan import Change, desired_for_node, plan_content
+from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry, split_item_key
 
 NODES = ["a", "b", "c"]
 names = st.sampled_from(["x", "y", "z", "w"])
@@ -46,7 +46,7 @@ def entries(draw: st.DrawFn) -> list:
 
 
 def apply(actual: Snapshot, plan, wanted: Snapshot) -> Snapshot:
-    """What a node holds after a perfect apply: the simulator of `fmeaa.apply`."""
+    """What a node holds after a perfect apply: the simulator of `fmeaa.sync.apply`."""
     held = dict(actual.items())
     for action in plan.changes:
         if action.change is Change.DELETE:

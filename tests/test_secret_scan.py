@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from components.preview import run_program
 from fmeaa.client import FmeApiError
 from fmeaa.emulator import Sandbox
-from fmeaa.stack_preview import run_program
 from tests import secret_scan
 from tests.conftest import TEST_PASSWORD
 from tests.stack_fixtures import example

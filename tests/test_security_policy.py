@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fmeaa.stack_preview import ProgramRun, run_program
+from components.preview import ProgramRun, run_program
 from tests.stack_fixtures import CERT, example
 
 RECOMMENDED_TLS = {"ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",

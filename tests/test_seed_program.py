@@ -10,9 +10,9 @@ import pulumi
 import pytest
 
 from components.node_seed import NodeSeedProvider
+from components.preview import ROOT, RecordingMocks, run_program
 from config import StackConfigError
-from fmeaa.seeding import content_digest
-from fmeaa.stack_preview import ROOT, RecordingMocks, run_program
+from fmeaa.app.seed import content_digest
 from tests.stack_fixtures import example
 from tests.sync_helpers import copy_example
 

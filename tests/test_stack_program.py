@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from components.preview import LOOKED_UP_AMI, ProgramRun, RecordingMocks, Resource, run_program
 from config import StackConfigError
-from fmeaa.stack_preview import LOOKED_UP_AMI, ProgramRun, RecordingMocks, Resource, run_program
 from tests.stack_fixtures import CERT, example, named_nodes
 
 INSTANCE = "aws:ec2/instance:Instance"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.emulator import Sandbox
-from fmeaa.sync_lock import SyncLock
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import copy_example, fmeaa, node_items, snapshot_state
 

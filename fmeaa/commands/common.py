@@ -15,14 +15,20 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.content import ContentError, load_content_dir
 from fmeaa.client import FmeApiError
-from fmeaa.content_source import DirectorySource, NodeSource
-from fmeaa.credentials import SECRET_ID_ENV, CredentialsError, CredentialSource, resolve_secret_ref
-from fmeaa.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
-from fmeaa.inventory import Inventory, InventoryError, check_targets, discover_inventory, load_inventory
-from fmeaa.plan import Action
-from fmeaa.sync_lock import SyncLockedError
+from fmeaa.cluster.credentials import SECRET_ID_ENV, CredentialsError, CredentialSource, resolve_secret_ref
+from fmeaa.cluster.inventory import (
+    Inventory,
+    InventoryError,
+    check_targets,
+    discover_inventory,
+    load_inventory,
+)
+from fmeaa.cluster.sync_lock import SyncLockedError
+from fmeaa.sync.content_source import DirectorySource, NodeSource
+from fmeaa.sync.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
+from fmeaa.sync.manifest import ContentError, load_content_dir
+from fmeaa.sync.plan import Action
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
 stdout = Console()

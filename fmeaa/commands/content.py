@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from config.content import ContentError
-from fmeaa.apply import NodeResult
+from fmeaa.cluster.credentials import CredentialSource
+from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.commands.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -38,13 +38,13 @@ from fmeaa.commands.common import (
     settings,
     stdout,
 )
-from fmeaa.content_source import DirectorySource, NodeSource, snapshot_of_directory
-from fmeaa.credentials import CredentialSource
-from fmeaa.engine import EngineSettings, SyncEngine, local_digest_cache
-from fmeaa.parity import ParityReport, parity
-from fmeaa.plan import Change, ContentPlan
-from fmeaa.snapshot import Kind, Snapshot
-from fmeaa.sync_lock import SyncLock
+from fmeaa.sync.apply import NodeResult
+from fmeaa.sync.content_source import DirectorySource, NodeSource, snapshot_of_directory
+from fmeaa.sync.engine import EngineSettings, SyncEngine, local_digest_cache
+from fmeaa.sync.manifest import ContentError
+from fmeaa.sync.parity import ParityReport, parity
+from fmeaa.sync.plan import Change, ContentPlan
+from fmeaa.sync.snapshot import Kind, Snapshot
 
 PruneOpt = Annotated[bool, typer.Option(
     help="Also delete what nodes hold beyond the source (in the folders it manages).")]

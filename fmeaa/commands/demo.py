@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.rule import Rule
 
+from fmeaa.cluster.credentials import PASSWORD_ENV, USERNAME_ENV
 from fmeaa.commands.common import EXIT_FAILED, EXIT_OK, JsonOpt, emit_json, reported_errors, stdout
 from fmeaa.commands.content import (
     Job,
@@ -25,8 +26,7 @@ from fmeaa.commands.content import (
     run_sync,
     run_verify,
 )
-from fmeaa.credentials import PASSWORD_ENV, USERNAME_ENV
-from fmeaa.engine import EngineSettings
+from fmeaa.sync.engine import EngineSettings
 
 EXAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "examples" / "content"
 

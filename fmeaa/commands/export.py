@@ -25,8 +25,8 @@ from fmeaa.commands.common import (
     stdout,
     working,
 )
-from fmeaa.content_source import DEFAULT_NODE_CONNECTIONS
-from fmeaa.export import export_node
+from fmeaa.sync.content_source import DEFAULT_NODE_CONNECTIONS
+from fmeaa.sync.export import export_node
 
 
 def export(

@@ -12,7 +12,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fmeaa.app.seed import SeedError, SeedRequest, seed_node
 from fmeaa.client import FmeClient, connect
+from fmeaa.cluster.credentials import CredentialSource
+from fmeaa.cluster.inventory import Inventory, NodeTarget
+from fmeaa.cluster.node_lifecycle import LifecycleError, drain, scale_in_report, undrain, wait_for_jobs
+from fmeaa.cluster.target_group import TargetGroups
 from fmeaa.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -32,12 +37,7 @@ from fmeaa.commands.common import (
     stdout,
     working,
 )
-from fmeaa.credentials import CredentialSource
-from fmeaa.engine import default_cache_dir
-from fmeaa.inventory import Inventory, NodeTarget
-from fmeaa.node_lifecycle import LifecycleError, drain, scale_in_report, undrain, wait_for_jobs
-from fmeaa.seeding import SeedError, SeedRequest, seed_node
-from fmeaa.target_group import TargetGroups
+from fmeaa.sync.engine import default_cache_dir
 
 NodeArg = Annotated[str, typer.Argument(help="The node's name in the inventory.")]
 WaitOpt = Annotated[float, typer.Option(

@@ -8,6 +8,9 @@ from typing import Any
 from rich.table import Table
 
 from fmeaa.client import FmeApiError, connect
+from fmeaa.cluster.credentials import CredentialsError, CredentialSource
+from fmeaa.cluster.inventory import Inventory, NodeTarget
+from fmeaa.cluster.target_group import target_states
 from fmeaa.commands.common import (
     AllowHttpOpt,
     ClusterOpt,
@@ -22,9 +25,6 @@ from fmeaa.commands.common import (
     resolve_inventory,
     stdout,
 )
-from fmeaa.credentials import CredentialsError, CredentialSource
-from fmeaa.inventory import Inventory, NodeTarget
-from fmeaa.target_group import target_states
 
 
 def node_status(node: NodeTarget, credentials: CredentialSource | None, timeout: float

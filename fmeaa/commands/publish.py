@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from config.content import KNOWN_SERVICES, ContentError
+from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,12 +29,12 @@ from fmeaa.commands.common import (
     settings,
 )
 from fmeaa.commands.content import print_results, results_document
-from fmeaa.content_source import LocalFiles
-from fmeaa.digest_cache import file_sha256
-from fmeaa.engine import SyncEngine
-from fmeaa.plan import Change, ContentPlan, NodePlan
-from fmeaa.snapshot import Kind, Snapshot, file_entry, metadata_entry
-from fmeaa.sync_lock import SyncLock
+from fmeaa.sync.content_source import LocalFiles
+from fmeaa.sync.digest_cache import file_sha256
+from fmeaa.sync.engine import SyncEngine
+from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError
+from fmeaa.sync.plan import Change, ContentPlan, NodePlan
+from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 
 
 def _only(plan: ContentPlan, desired: Snapshot) -> ContentPlan:

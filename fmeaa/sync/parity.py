@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fmeaa.plan import desired_for_node
-from fmeaa.snapshot import APPLY_ORDER, Kind, Snapshot
+from fmeaa.sync.plan import desired_for_node
+from fmeaa.sync.snapshot import APPLY_ORDER, Kind, Snapshot
 
 
 @dataclass

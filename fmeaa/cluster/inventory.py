@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 # The tags the Pulumi components put on every resource (plain constants; no Pulumi import).
-from components.tagging import CLUSTER_TAG, NODE_ROLE, NODE_TAG, ROLE_TAG, WEB_PORT_TAG
+from fmeaa.cluster.tags import CLUSTER_TAG, NODE_ROLE, NODE_TAG, ROLE_TAG, WEB_PORT_TAG
 
 ELB_SUFFIXES = (".elb.amazonaws.com", ".elb.amazonaws.com.cn")
 

@@ -1,7 +1,7 @@
 """Apply one node's plan through its REST client: ordered, retried, isolated.
 
 Creates and updates run in dependency order, deletes after them in reverse order (see
-`fmeaa.plan`). Transient failures (5xx, timeouts, dropped connections) are retried with
+`fmeaa.sync.plan`). Transient failures (5xx, timeouts, dropped connections) are retried with
 exponential backoff, a bounded number of times. Every call is idempotent in effect (a create
 that meets "already exists" replaces; a delete that meets "not found" is done), so a re-run
 after any interruption converges.
@@ -27,10 +27,10 @@ from fmeaa.client import (
     NotFoundError,
 )
 from fmeaa.client.rest import service_names
-from fmeaa.digest_cache import DigestCache
-from fmeaa.node_reader import NOTIFICATION_KINDS, WRITTEN
-from fmeaa.plan import Action, Change, NodePlan
-from fmeaa.snapshot import Entry, Kind, split_item_key, split_resource_key
+from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.node_reader import NOTIFICATION_KINDS, WRITTEN
+from fmeaa.sync.plan import Action, Change, NodePlan
+from fmeaa.sync.snapshot import Entry, Kind, split_item_key, split_resource_key
 
 
 class FileProvider(Protocol):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from fmeaa.snapshot import APPLY_ORDER, Entry, Kind, Snapshot, schedule_for_node, split_item_key
+from fmeaa.sync.snapshot import APPLY_ORDER, Entry, Kind, Snapshot, schedule_for_node, split_item_key
 
 
 class Change(StrEnum):

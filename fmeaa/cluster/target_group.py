@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fmeaa.inventory import Inventory
+from fmeaa.cluster.inventory import Inventory
 
 
 class TargetGroupError(RuntimeError):

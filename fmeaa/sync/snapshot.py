@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from config.content import SECRET_PARAMETER
+from fmeaa.sync.manifest import SECRET_PARAMETER
 
 
 class Kind(StrEnum):

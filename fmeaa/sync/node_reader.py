@@ -14,8 +14,8 @@ from typing import Any
 
 from fmeaa.client import FmeClient, NotFoundError
 from fmeaa.client.rest import service_names
-from fmeaa.digest_cache import DigestCache
-from fmeaa.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
+from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
 
 WRITTEN = "written-by-fmeaa"  # the cache stamp of a connection's last written credentials
 NOTIFICATION_KINDS = {Kind.TOPIC: "topics", Kind.SUBSCRIPTION: "subscriptions",

@@ -1,7 +1,7 @@
 """Offline stack preview: evaluate the real Pulumi program (`__main__.py` + components) under
 Pulumi's mocks, with no cloud account and no Pulumi CLI, and record every resource's inputs.
 
-Used by the test suite (assertions on resource inputs) and by `python -m fmeaa.stack_preview
+Used by the test suite (assertions on resource inputs) and by `python -m components.preview
 Pulumi.example.yaml`, which prints what `pulumi up` would create, per node. The mocks invent
 ids, IPs and ARNs; everything else is exactly what the program declares.
 """

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fmeaa.apply import NodeApplier, NodeResult, RetryPolicy
 from fmeaa.client import AuthenticationError, FmeApiError, FmeClient, connect
-from fmeaa.content_source import NodeSource
-from fmeaa.credentials import CredentialSource
-from fmeaa.digest_cache import DigestCache
-from fmeaa.inventory import Inventory
-from fmeaa.node_reader import NodeReader
-from fmeaa.plan import Action, ContentPlan, plan_content
-from fmeaa.snapshot import Snapshot
+from fmeaa.cluster.credentials import CredentialSource
+from fmeaa.cluster.inventory import Inventory
+from fmeaa.sync.apply import NodeApplier, NodeResult, RetryPolicy
+from fmeaa.sync.content_source import NodeSource
+from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.node_reader import NodeReader
+from fmeaa.sync.plan import Action, ContentPlan, plan_content
+from fmeaa.sync.snapshot import Snapshot
 
 
 def default_cache_dir() -> Path:

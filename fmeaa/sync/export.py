@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from config.content import MANIFEST_NAME, SECRET_PARAMETER
 from fmeaa.client import FmeClient
-from fmeaa.digest_cache import DigestCache
-from fmeaa.node_reader import NodeReader
-from fmeaa.snapshot import Entry, Kind, Snapshot, split_item_key, split_resource_key
+from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.manifest import MANIFEST_NAME, SECRET_PARAMETER
+from fmeaa.sync.node_reader import NodeReader
+from fmeaa.sync.snapshot import Entry, Kind, Snapshot, split_item_key, split_resource_key
 
 _SECRET_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.content import MANIFEST_NAME, load_content_dir
 from fmeaa.client import FmeApiError, FmeClient, connect
-from fmeaa.content_source import DirectorySource, NodeSource, snapshot_of_directory
-from fmeaa.credentials import CredentialsError, CredentialSource, resolve_secret_ref
-from fmeaa.digest_cache import DigestCache, files_sha256
-from fmeaa.engine import EngineSettings, SyncEngine
-from fmeaa.inventory import Inventory, NodeTarget, check_targets
-from fmeaa.parity import parity
+from fmeaa.cluster.credentials import CredentialsError, CredentialSource, resolve_secret_ref
+from fmeaa.cluster.inventory import Inventory, NodeTarget, check_targets
+from fmeaa.sync.content_source import DirectorySource, NodeSource, snapshot_of_directory
+from fmeaa.sync.digest_cache import DigestCache, files_sha256
+from fmeaa.sync.engine import EngineSettings, SyncEngine
+from fmeaa.sync.manifest import MANIFEST_NAME, load_content_dir
+from fmeaa.sync.parity import parity
 
 
 class SeedError(RuntimeError):

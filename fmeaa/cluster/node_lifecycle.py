@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 
 from fmeaa.client import FmeClient
-from fmeaa.inventory import Inventory, NodeTarget
-from fmeaa.target_group import TargetGroupError, TargetGroups
+from fmeaa.cluster.inventory import Inventory, NodeTarget
+from fmeaa.cluster.target_group import TargetGroupError, TargetGroups
 
 
 class LifecycleError(RuntimeError):

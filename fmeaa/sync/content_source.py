@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from config.content import ContentDirectory, SecretRef
 from fmeaa.client import FmeClient
-from fmeaa.digest_cache import DigestCache, files_sha256
-from fmeaa.node_reader import NodeReader, spool_name
-from fmeaa.snapshot import (
+from fmeaa.sync.digest_cache import DigestCache, files_sha256
+from fmeaa.sync.manifest import ContentDirectory, SecretRef
+from fmeaa.sync.node_reader import NodeReader, spool_name
+from fmeaa.sync.snapshot import (
     Entry,
     Kind,
     Snapshot,
