@@ -1,5 +1,6 @@
 """Contract: the JSON shapes and status codes the client relies on, pinned against the emulator
-(raw HTTP, no client code in between). Sources: ../shared/fme-rest-api.md."""
+(raw HTTP, no client code in between). Sources: Safe's REST API docs and
+safesoftware/fmeflow-cli `cmd/*_test.go`."""
 
 from __future__ import annotations
 

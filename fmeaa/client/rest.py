@@ -1,8 +1,9 @@
 """Typed client for the FME Server REST API v3, and a v4 adapter for FME Flow 2023.2+.
 
-One client talks to ONE node, directly (never the load balancer). Facts and sources for every
-path are in `../shared/fme-rest-api.md`. Uploads and downloads stream (64 KiB chunks), so memory
-does not grow with file size. A 401 on a token we obtained triggers one re-login, then an error.
+One client talks to ONE node, directly (never the load balancer). Paths and shapes follow Safe's
+REST API documentation and safesoftware/fmeflow-cli (`cmd/*.go`). Uploads and downloads stream
+(64 KiB chunks), so memory does not grow with file size. A 401 on a token
+we obtained triggers one re-login, then an error.
 """
 
 from __future__ import annotations

@@ -1,13 +1,12 @@
-"""What every content command shares: target and source options, input validation before any
-node is contacted, error reporting with documented exit codes, and output helpers."""
+"""What every command shares: the cluster and source options (turned into the operations'
+typed inputs), error reporting with documented exit codes, JSON output and progress display."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,19 +14,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fmeaa.app.seed import SeedError
+from fmeaa.app.targets import ClusterRef
 from fmeaa.client import FmeApiError
-from fmeaa.cluster.credentials import SECRET_ID_ENV, CredentialsError, CredentialSource, resolve_secret_ref
-from fmeaa.cluster.inventory import (
-    Inventory,
-    InventoryError,
-    check_targets,
-    discover_inventory,
-    load_inventory,
-)
+from fmeaa.cluster.credentials import SECRET_ID_ENV, CredentialsError
+from fmeaa.cluster.inventory import InventoryError
+from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.cluster.sync_lock import SyncLockedError
-from fmeaa.sync.content_source import DirectorySource, NodeSource
 from fmeaa.sync.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
-from fmeaa.sync.manifest import ContentError, load_content_dir
+from fmeaa.sync.manifest import ContentError
 from fmeaa.sync.plan import Action
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
@@ -76,7 +71,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except (ContentError, InventoryError, CredentialsError, CredentialsRejectedError,
-            SyncLockedError) as exc:
+            SyncLockedError, LifecycleError, SeedError) as exc:
         raise fail(str(exc)) from None
     except FmeApiError as exc:
         raise fail(str(exc)) from None
@@ -86,42 +81,12 @@ def reported_errors() -> Iterator[None]:
         raise
 
 
-def resolve_inventory(inventory: Path | None, cluster: str | None, region: str | None,
-                      allow_http: bool, only: list[str] | None = None) -> tuple[Inventory, Inventory]:
-    """(whole inventory, targeted part), both checked."""
-    if inventory is not None and cluster is not None:
-        raise InventoryError("give either --inventory or --cluster, not both")
-    if cluster is not None:
-        if not region:
-            raise InventoryError("--cluster needs --region (or $AWS_REGION)")
-        whole = discover_inventory(cluster, region)
-    elif inventory is not None:
-        whole = load_inventory(inventory)
-    else:
-        raise InventoryError("no nodes given: pass --inventory nodes.json (from `pulumi stack "
-                             "output --json` or `fmeaa sandbox`) or --cluster NAME --region R")
-    check_targets(whole, allow_http=allow_http)
-    return whole, (whole.only(only) if only else whole)
-
-
-def resolve_credentials(inventory: Inventory, secret_id: str | None) -> CredentialSource:
-    if secret_id:
-        return CredentialSource.from_secrets_manager(secret_id, inventory.aws_region)
-    return CredentialSource.from_env(nodes=[n.name for n in inventory.nodes])
-
-
-def resolve_source(source: str, inventory: Inventory) -> DirectorySource | NodeSource:
-    """`node:NAME` (a node of the inventory) or a content directory, validated now."""
-    if source.startswith("node:"):
-        name = source.removeprefix("node:")
-        inventory.node(name)  # must exist
-        return NodeSource(name)
-    content = load_content_dir(Path(source))
-    return DirectorySource(content)
-
-
-def secret_resolver(region: str | None) -> Callable[[str], str]:
-    return lambda reference: resolve_secret_ref(reference, region=region)
+def cluster_ref(inventory: Path | None, cluster: str | None, region: str | None,
+                secret_id: str | None = None, only: list[str] | None = None,
+                allow_http: bool = False) -> ClusterRef:
+    """The shared cluster options as the operations' typed input."""
+    return ClusterRef(inventory=inventory, cluster=cluster, region=region, secret_id=secret_id,
+                      only=tuple(only or ()), allow_http=allow_http)
 
 
 def settings(parallel: int, timeout: float, cache_dir: Path | None, deep: bool = False
@@ -159,22 +124,5 @@ class ProgressObserver(Observer):
         if self.task is not None:
             self.progress.advance(self.task)
 
-
-@contextmanager
-def working(message: str, enabled: bool) -> Iterator[None]:
-    """A spinner on stderr while a long step runs (hidden off a terminal and with --json)."""
-    if not enabled:
-        yield
-        return
-    with stderr.status(message):
-        yield
-
-
-@dataclass
-class Targets:
-    whole: Inventory
-    chosen: Inventory
-
-    @property
-    def names(self) -> list[str]:
-        return [n.name for n in self.chosen.nodes]
+    def note(self, message: str) -> None:
+        self.phase(message, None)  # type: ignore[arg-type]  # no total: an open-ended bar

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fmeaa.client import connect
+from fmeaa import app
 from fmeaa.commands.common import (
     AllowHttpOpt,
     ClusterOpt,
     InventoryOpt,
     JsonOpt,
+    ProgressObserver,
     RegionOpt,
     SecretOpt,
     TimeoutOpt,
+    cluster_ref,
     emit_json,
-    fail,
     reported_errors,
-    resolve_credentials,
-    resolve_inventory,
     stdout,
-    working,
 )
 from fmeaa.sync.content_source import DEFAULT_NODE_CONNECTIONS
-from fmeaa.sync.export import export_node
 
 
 def export(
@@ -43,29 +39,21 @@ def export(
     """Write a node's repositories, workspaces (with services), topics, subscriptions,
     publications, schedules and resource files as a content directory. Secret-looking
     properties become `env:` references."""
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise fail(f"{directory} is not empty; pass --force to write into it")
-    with reported_errors():
-        whole, _ = resolve_inventory(inventory, cluster, region, allow_http)
-        node = whole.node(from_node)
-        creds = resolve_credentials(whole, secret_id).for_node(from_node)
-        with connect(node.name, node.rest_url, **creds.login(), timeout=timeout) as client, \
-                tempfile.TemporaryDirectory(prefix="fmeaa-export-") as spool:
-            client.ensure_token()
-            with working(f"exporting {from_node}…", not as_json):
-                    result = export_node(client, directory,
-                                     tuple(connection or DEFAULT_NODE_CONNECTIONS), Path(spool))
-    document = {"directory": str(directory), "node": from_node, "files": result.files,
-                "bytes": result.bytes, "secretVariables": result.secret_variables,
-                "connectionsWithoutCredentials": result.connections}
+    request = app.ExportRequest(
+        directory=directory, from_node=from_node, force=force, timeout_s=timeout,
+        connections=tuple(connection or DEFAULT_NODE_CONNECTIONS),
+        cluster=cluster_ref(inventory, cluster, region, secret_id, allow_http=allow_http))
+    with reported_errors(), ProgressObserver(not as_json) as progress:
+        result = app.export(request, progress)
     if as_json:
-        emit_json(document)
+        emit_json(result.to_json())
         return
-    stdout.print(f"exported {from_node}: {result.files} file(s), {result.bytes:,} bytes → {directory}")
-    if result.connections:
+    stdout.print(f"exported {from_node}: {result.files} file(s), {result.bytes:,} bytes → "
+                 f"{directory}")
+    if result.connections_without_credentials:
         stdout.print("connections exported without credentials (nodes never return them); add "
                      "each one's password/token as a secret reference before syncing: "
-                     + ", ".join(result.connections))
+                     + ", ".join(result.connections_without_credentials))
     if result.secret_variables:
         stdout.print("set these before syncing (secret values were not exported): "
                      + ", ".join(result.secret_variables))

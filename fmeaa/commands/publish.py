@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fmeaa.cluster.sync_lock import SyncLock
+from fmeaa import app
 from fmeaa.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -22,26 +22,13 @@ from fmeaa.commands.common import (
     RegionOpt,
     SecretOpt,
     TimeoutOpt,
+    cluster_ref,
     emit_json,
     reported_errors,
-    resolve_credentials,
-    resolve_inventory,
     settings,
 )
-from fmeaa.commands.content import print_results, results_document
-from fmeaa.sync.content_source import LocalFiles
-from fmeaa.sync.digest_cache import file_sha256
-from fmeaa.sync.engine import SyncEngine
-from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError
-from fmeaa.sync.plan import Change, ContentPlan, NodePlan
-from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
-
-
-def _only(plan: ContentPlan, desired: Snapshot) -> ContentPlan:
-    """Keep the plan to the published entries: publish never judges anything else."""
-    return ContentPlan({n: NodePlan(n, [a for a in p.actions
-                                        if (a.kind, a.key) in desired and a.change != Change.EXTRA])
-                        for n, p in plan.nodes.items()}, prune=False)
+from fmeaa.commands.content import print_results
+from fmeaa.sync.manifest import KNOWN_SERVICES
 
 
 def publish(
@@ -59,28 +46,11 @@ def publish(
     """Publish one file to a repository on EVERY node (never through the load balancer) and
     register its services; nodes that already hold the same bytes and services are skipped.
     Add the file to your content directory too, or the next `sync --prune` removes it."""
-    services = sorted(set(service or ["fmejobsubmitter"]))
-    with reported_errors():
-        unknown = sorted(set(services) - set(KNOWN_SERVICES))
-        if unknown:
-            raise ContentError(f"unknown service(s) {unknown}; known: {', '.join(KNOWN_SERVICES)}")
-        whole, chosen = resolve_inventory(inventory, cluster, region, allow_http, node)
-        credentials = resolve_credentials(whole, secret_id)
-        item_name = name or file.name
-        desired = Snapshot([
-            metadata_entry(Kind.REPOSITORY, {"name": repo, "description": ""}),
-            file_entry(Kind.ITEM, f"{repo}/{item_name}", file.stat().st_size, file_sha256(file),
-                       services, file.resolve()),
-        ])
-        targets = [n.name for n in chosen.nodes]
-        with ProgressObserver(not as_json) as progress, \
-                SyncEngine(whole, credentials, settings(parallel, timeout, cache_dir),
-                           progress) as engine, SyncLock(engine.lock_path):
-            engine.connect(targets)
-            content_plan = _only(engine.plan(desired, targets, prune=False), desired)
-            results = engine.apply(content_plan, LocalFiles())
-            again = _only(engine.plan(desired, targets, prune=False), desired)
-            converged = {n: not p.changes for n, p in again.nodes.items()}
-            document = results_document(content_plan, results, engine, targets, converged)
-    emit_json(document) if as_json else print_results(document)
-    raise typer.Exit(EXIT_OK if document["ok"] else EXIT_FAILED)
+    request = app.PublishRequest(
+        file=file, repo=repo, services=tuple(service or ["fmejobsubmitter"]), name=name,
+        cluster=cluster_ref(inventory, cluster, region, secret_id, node, allow_http),
+        settings=settings(parallel, timeout, cache_dir))
+    with reported_errors(), ProgressObserver(not as_json) as progress:
+        result = app.publish(request, progress)
+    emit_json(result.to_json()) if as_json else print_results(result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)

@@ -1,6 +1,7 @@
 """HTTP front of one emulated FME node: the REST v3 subset fmeaa uses, plus v4 health, tokens
 and repositories. Paths, the `fmetoken` auth rule, status codes and JSON shapes follow
-`../shared/fme-rest-api.md` (sources there); choices that are UNCONFIRMED are marked where they are
+Safe's REST API documentation and the real-server samples in safesoftware/fmeflow-cli
+(`cmd/*_test.go`); choices that are UNCONFIRMED are marked where they are
 made, in the route modules under `routes/`.
 
 Built on the standard library's ThreadingHTTPServer: no dependency, and the socket-level

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Resource connections present on a fresh FME Server (names from ../shared/fme-rest-api.md).
+# Resource connections present on a fresh FME Server (names from Safe's REST API docs, as in
+# fmeflow-cli's resources tests).
 DEFAULT_RESOURCE_CONNECTIONS = (
     "FME_SHAREDRESOURCE_BACKUP", "FME_SHAREDRESOURCE_DATA", "FME_SHAREDRESOURCE_ENGINE",
     "FME_SHAREDRESOURCE_LOG", "FME_SHAREDRESOURCE_TEMP",

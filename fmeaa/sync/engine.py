@@ -58,6 +58,8 @@ class Observer:
 
     def phase(self, name: str, total: int) -> None: ...
     def step(self, node: str, action: Action | None = None) -> None: ...
+    def note(self, message: str) -> None:
+        """A long step without a count (draining, waiting for health…)."""
 
 
 @dataclass

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 MANIFEST_NAME = "fmeaa-content.yaml"
-# Services an FME Server item can be registered with (../shared/fme-rest-api.md).
+# Services an FME Server item can be registered with (Safe's REST API v3 docs; fmeflow-cli
+# `cmd/workspaces.go`).
 KNOWN_SERVICES = ("fmedatadownload", "fmedatastreaming", "fmejobsubmitter", "fmekmllink",
                   "fmenotification")
 # Per-node folders that must never be synced: job logs, backups and temp files belong to one node.

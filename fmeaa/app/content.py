@@ -1,0 +1,238 @@
+"""The content operations: `plan`, `sync`, `verify` and `publish`.
+
+Each takes a typed request, validates everything before any node is contacted (inventory,
+content directory, schedule owners, credentials), drives the sync engine and returns a typed
+result document. Front ends (the CLI, the rehearsal, a Python caller) only render it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from fmeaa.app.results import (
+    Failure,
+    NodePlanReport,
+    NodeSyncReport,
+    ParityResult,
+    ParityRowReport,
+    PlannedAction,
+    PlanResult,
+    SyncResult,
+)
+from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
+from fmeaa.cluster.sync_lock import SyncLock
+from fmeaa.sync.apply import NodeResult
+from fmeaa.sync.content_source import DirectorySource, LocalFiles, NodeSource, snapshot_of_directory
+from fmeaa.sync.digest_cache import file_sha256
+from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine, local_digest_cache
+from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError, load_content_dir
+from fmeaa.sync.parity import ParityReport, parity
+from fmeaa.sync.plan import Change, ContentPlan, NodePlan
+from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
+
+SchedulePolicy = Literal["one", "all"]
+
+
+@dataclass(frozen=True)
+class ContentRequest:
+    """`source`: a content directory, or `node:NAME` (a reference node of the inventory)."""
+
+    source: str
+    cluster: ClusterRef
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    schedule_policy: str = "one"  # with node:NAME sources: 'one' or 'all'
+
+
+class ContentJob:
+    """A validated content request; nothing here has touched a node yet."""
+
+    def __init__(self, request: ContentRequest) -> None:
+        self.targets: Targets = resolve_targets(request.cluster)
+        self.settings = request.settings
+        if request.schedule_policy not in ("one", "all"):
+            raise ContentError(f"--schedule-policy must be 'one' or 'all' "
+                               f"(got {request.schedule_policy!r})")
+        self.policy = request.schedule_policy
+        self.source: DirectorySource | NodeSource = self._source(request.source)
+        self.credentials = self.targets.credentials()
+        self.desired: Snapshot | None = None
+        if isinstance(self.source, DirectorySource):
+            self.desired = self._directory_snapshot(self.source)
+
+    def _source(self, source: str) -> DirectorySource | NodeSource:
+        if source.startswith("node:"):
+            name = source.removeprefix("node:")
+            self.targets.whole.node(name)  # must exist
+            return NodeSource(name)
+        return DirectorySource(load_content_dir(Path(source)))
+
+    def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
+        names = {n.name for n in self.targets.whole.nodes}
+        for s in source.content.manifest.schedules:
+            if s.owner and s.owner not in names:
+                raise ContentError(f"schedules[{s.key}]: owner {s.owner!r} is not a node of the "
+                                   f"inventory ({', '.join(sorted(names))})")
+        cache = local_digest_cache(self.settings)
+        snapshot = snapshot_of_directory(source.content, cache, self.targets.secret_resolver())
+        cache.save()
+        return snapshot
+
+    def engine(self, observer: Observer | None = None) -> SyncEngine:
+        return SyncEngine(self.targets.whole, self.credentials, self.settings, observer)
+
+    def load_desired(self, engine: SyncEngine) -> Snapshot:
+        if isinstance(self.source, NodeSource):
+            return engine.read_reference(self.source, self.policy)
+        assert self.desired is not None
+        return self.desired
+
+    def target_names(self, include_source: bool = False) -> list[str]:
+        names = self.targets.names
+        if isinstance(self.source, NodeSource) and not include_source:
+            names = [n for n in names if n != self.source.node]
+        return names
+
+
+# --- result documents ------------------------------------------------------------------------------
+def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], source: str
+                ) -> PlanResult:
+    nodes: dict[str, NodePlanReport] = {}
+    for name in targets:
+        status = engine.status[name]
+        node_plan = plan.nodes.get(name)
+        if node_plan is None:
+            nodes[name] = NodePlanReport(url=status.url, status="unreachable", error=status.error)
+            continue
+        nodes[name] = NodePlanReport(
+            url=status.url, status="ok", error=status.error,
+            summary={c.value: node_plan.count(c) for c in Change},
+            bytes_to_send=node_plan.bytes_to_send,
+            actions=[PlannedAction(change=a.change.value, kind=a.kind.value, key=a.key,
+                                   detail=a.detail or None,
+                                   digest=a.desired.short if a.desired else None,
+                                   current=a.actual.short if a.actual else None)
+                     for a in node_plan.actions])
+    return PlanResult(source=source, prune=plan.prune, changes=plan.has_changes, nodes=nodes)
+
+
+def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncEngine,
+                targets: list[str], converged: dict[str, bool]) -> SyncResult:
+    nodes: dict[str, NodeSyncReport] = {}
+    for name in targets:
+        node_plan = plan.nodes.get(name)
+        result = results.get(name)
+        if node_plan is None or result is None:
+            nodes[name] = NodeSyncReport(status="unreachable", error=engine.status[name].error)
+            continue
+        nodes[name] = NodeSyncReport(
+            status=result.status, applied=result.applied,
+            created=node_plan.count(Change.CREATE), updated=node_plan.count(Change.UPDATE),
+            deleted=node_plan.count(Change.DELETE) if plan.prune else 0,
+            unchanged=node_plan.count(Change.UNCHANGED), bytes_sent=result.bytes_sent,
+            failures=[Failure(action=a, error=e) for a, e in result.failures],
+            in_sync=converged.get(name, False))
+    return SyncResult(ok=all(n.status == "ok" and n.in_sync for n in nodes.values()), nodes=nodes)
+
+
+def parity_result(report: ParityReport, source: str) -> ParityResult:
+    return ParityResult(
+        source=source, in_sync=report.in_sync, drift=report.drift_count,
+        unreadable=report.unreadable, nodes=report.nodes,
+        rows=[ParityRowReport(kind=r.kind.value, key=r.key, status=r.status, digests=r.cells,
+                              expected=r.expected, drifted_nodes=r.drifted_nodes,
+                              enabled_on=r.enabled_on if r.kind is Kind.SCHEDULE else None)
+              for r in report.rows])
+
+
+# --- operations ------------------------------------------------------------------------------------
+def plan(request: ContentRequest, prune: bool = False, observer: Observer | None = None
+         ) -> PlanResult:
+    """What `sync` would create, update or delete on each node, by content digest."""
+    job = ContentJob(request)
+    with job.engine(observer) as engine:
+        desired = job.load_desired(engine)
+        targets = job.target_names()
+        engine.connect(targets)
+        content_plan = engine.plan(desired, targets, prune)
+        return plan_result(content_plan, engine, targets, job.source.label)
+
+
+def sync(request: ContentRequest, prune: bool = False, observer: Observer | None = None
+         ) -> SyncResult:
+    """Plan, apply (each node directly, in parallel), then re-plan the changed nodes to prove
+    they converged. One node's failure never stops the others."""
+    started = time.perf_counter()
+    job = ContentJob(request)
+    with job.engine(observer) as engine, SyncLock(engine.lock_path):
+        desired = job.load_desired(engine)
+        targets = job.target_names()
+        engine.connect(targets)
+        content_plan = engine.plan(desired, targets, prune)
+        results = engine.apply(content_plan, job.source)
+        changed = [n for n, p in content_plan.nodes.items() if p.changes]
+        converged = {n: True for n, p in content_plan.nodes.items() if not p.changes}
+        if changed:
+            again = engine.plan(desired, changed, prune)
+            converged.update({n: not p.changes for n, p in again.nodes.items()})
+        result = sync_result(content_plan, results, engine, targets, converged)
+    result.seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def verify(request: ContentRequest, observer: Observer | None = None) -> ParityResult:
+    """Parity matrix: every entry × every node, by digest, against the source."""
+    job = ContentJob(request)
+    with job.engine(observer) as engine:
+        desired = job.load_desired(engine)
+        names = job.target_names(include_source=True)
+        engine.connect(names)
+        actual = engine.read_nodes(names, desired.resource_roots)
+        unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
+        report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable)
+    return parity_result(report, job.source.label)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    file: Path
+    repo: str
+    cluster: ClusterRef
+    services: tuple[str, ...] = ("fmejobsubmitter",)
+    name: str | None = None  # item name; default: the file's name
+    settings: EngineSettings = field(default_factory=EngineSettings)
+
+
+def _only_published(plan: ContentPlan, desired: Snapshot) -> ContentPlan:
+    """Keep the plan to the published entries: publish never judges anything else."""
+    return ContentPlan({n: NodePlan(n, [a for a in p.actions
+                                        if (a.kind, a.key) in desired and a.change != Change.EXTRA])
+                        for n, p in plan.nodes.items()}, prune=False)
+
+
+def publish(request: PublishRequest, observer: Observer | None = None) -> SyncResult:
+    """One file to a repository on every chosen node, with its services; nodes that already
+    hold the same bytes and services are skipped."""
+    services = sorted(set(request.services))
+    unknown = sorted(set(services) - set(KNOWN_SERVICES))
+    if unknown:
+        raise ContentError(f"unknown service(s) {unknown}; known: {', '.join(KNOWN_SERVICES)}")
+    targets = resolve_targets(request.cluster)
+    credentials = targets.credentials()
+    file = request.file
+    desired = Snapshot([
+        metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
+        file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}", file.stat().st_size,
+                   file_sha256(file), services, file.resolve()),
+    ])
+    names = targets.names
+    with SyncEngine(targets.whole, credentials, request.settings, observer) as engine, \
+            SyncLock(engine.lock_path):
+        engine.connect(names)
+        content_plan = _only_published(engine.plan(desired, names, prune=False), desired)
+        results = engine.apply(content_plan, LocalFiles())
+        again = _only_published(engine.plan(desired, names, prune=False), desired)
+        converged = {n: not p.changes for n, p in again.nodes.items()}
+        return sync_result(content_plan, results, engine, names, converged)

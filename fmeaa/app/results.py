@@ -1,0 +1,170 @@
+"""Typed result documents of the operations: what a front end renders (a table, `--json`, a
+GitHub Action's summary). One model per operation; `to_json()` gives the documented camelCase
+shape, so the JSON of every front end is the same."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --- plan -------------------------------------------------------------------------------------
+class PlannedAction(Document):
+    change: str  # create | update | delete | extra | unchanged
+    kind: str
+    key: str
+    detail: str | None = None
+    digest: str | None = None  # wanted
+    current: str | None = None  # on the node now
+
+
+class NodePlanReport(Document):
+    url: str
+    status: Literal["ok", "unreachable"]
+    error: str | None = None
+    summary: dict[str, int] | None = None
+    bytes_to_send: int | None = None
+    actions: list[PlannedAction] = []
+
+
+class PlanResult(Document):
+    source: str
+    prune: bool
+    changes: bool
+    nodes: dict[str, NodePlanReport]
+
+    @property
+    def all_reachable(self) -> bool:
+        return all(n.status == "ok" for n in self.nodes.values())
+
+
+# --- sync / publish -----------------------------------------------------------------------------
+class Failure(Document):
+    action: str
+    error: str
+
+
+class NodeSyncReport(Document):
+    status: str  # ok | failed | unreachable
+    error: str | None = None
+    applied: int = 0
+    created: int | None = None
+    updated: int | None = None
+    deleted: int | None = None
+    unchanged: int | None = None
+    bytes_sent: int = 0
+    failures: list[Failure] = []
+    in_sync: bool = False
+
+
+class SyncResult(Document):
+    ok: bool
+    nodes: dict[str, NodeSyncReport]
+    seconds: float | None = None  # from validating the input to the last check
+
+
+# --- verify ---------------------------------------------------------------------------------------
+class ParityRowReport(Document):
+    kind: str
+    key: str
+    status: str  # in sync | drift | unmanaged
+    digests: dict[str, str | None]
+    expected: dict[str, str | None]
+    drifted_nodes: list[str]
+    enabled_on: list[str] | None = None  # schedules only
+
+
+class ParityResult(Document):
+    source: str
+    in_sync: bool
+    drift: int
+    unreadable: dict[str, str]
+    nodes: list[str]
+    rows: list[ParityRowReport]
+
+
+# --- export ---------------------------------------------------------------------------------------
+class ExportReport(Document):
+    directory: str
+    node: str
+    files: int
+    bytes: int
+    secret_variables: list[str]
+    connections_without_credentials: list[str]
+
+
+# --- nodes ----------------------------------------------------------------------------------------
+class NodeStatusReport(Document):
+    name: str
+    url: str
+    instance_id: str | None = None
+    health: str = "unreachable"  # healthy | unhealthy | unreachable
+    version: str | None = None
+    licensed: bool | None = None
+    license_expiry: str | None = None
+    error: str | None = None
+    in_load_balancer: str = "unknown"
+
+
+class NodesResult(Document):
+    cluster: str
+    nodes: list[NodeStatusReport]
+    credentials_given: bool = True
+
+
+# --- lifecycle --------------------------------------------------------------------------------------
+class DrainResult(Document):
+    node: str
+    drained: bool
+    jobs_finished: bool
+
+
+class UndrainResult(Document):
+    node: str
+    healthy: bool
+
+
+class Check(Document):
+    check: str
+    ok: bool
+    detail: str
+
+
+class ScaleInResult(Document):
+    node: str
+    safe: bool
+    checks: list[Check]
+
+
+class SeedResult(Document):
+    node: str
+    applied: int
+    bytes_sent: int
+    licence: dict[str, Any] | None = None
+    registered: bool = False
+
+
+class RollingResult(Document):
+    nodes: list[str]
+
+
+# --- rehearsal ----------------------------------------------------------------------------------------
+class RehearsalStep(Document):
+    step: str
+    ok: bool
+    result: dict[str, Any] | None = None
+
+
+class RehearsalResult(Document):
+    ok: bool
+    seconds: float
+    steps: list[RehearsalStep]
