@@ -79,7 +79,7 @@ def check_seed_source(config: StackConfig, project_dir: Path, namespace: str = "
     from fmeaa.sync.manifest import ContentError, load_content_dir
 
     try:
-        load_content_dir(project_dir / source)
+        load_content_dir(project_dir / source, nodes=[n.name for n in config.node_specs])
     except ContentError as exc:
         raise StackConfigError(f"{namespace}:seed.source: {exc}") from None
 

@@ -68,3 +68,155 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
 def test_missing_manifest_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="fmeaa export"):
         load_content_dir(tmp_path)
+
+
+# --- nothing is read outside the content directory (symlinks included) ---------------------------
+def _add_item(root: Path, file: str, name: str | None = None) -> None:
+    manifest = root / "fmeaa-content.yaml"
+    entry = f"{{file: '{file}'" + (f", name: '{name}'" if name else "") + "}"
+    text = manifest.read_text()
+    anchor = "      - file: workspaces/roads/validate_roads.fmw\n"
+    manifest.write_text(text.replace(anchor, anchor + f"      - {entry}\n", 1))
+
+
+@pytest.mark.parametrize("link, target_is_dir, message", [
+    ("workspaces/roads/leak.fmw", False, "repositories[Roads]: 'workspaces/roads/leak.fmw' is a "
+                                         "symbolic link to"),
+    ("resources/data/leak.csv", False, "resources[resources/data]: 'resources/data/leak.csv' is a "
+                                       "symbolic link to"),
+    ("resources/data/leaked-dir", True, "resources[resources/data]: 'resources/data/leaked-dir' is "
+                                        "a symbolic link to"),
+])
+def test_a_symlink_leaving_the_content_directory_is_refused(tmp_path: Path, link: str,
+                                                            target_is_dir: bool,
+                                                            message: str) -> None:
+    root = copy_example(tmp_path / "c")
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "secret.txt").write_text("not for the nodes")
+    (root / link).symlink_to(secret if target_is_dir else secret / "secret.txt")
+    if link.endswith(".fmw"):
+        _add_item(root, link)
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    text = str(caught.value)
+    assert message in text and str(secret) in text
+    assert "outside the content directory" in text and "copy the file" in text
+
+
+def test_a_resource_folder_that_is_a_symlink_out_is_refused(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    (tmp_path / "elsewhere").mkdir()
+    (root / "resources/linked").symlink_to(tmp_path / "elsewhere")
+    manifest = root / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace("source: resources/data",
+                                                     "source: resources/linked"))
+    with pytest.raises(ContentError, match=r"resources\[resources/linked\]: 'resources/linked' "
+                                           r"is a symbolic link to .*outside the content"):
+        load_content_dir(root)
+
+
+def test_symlinks_inside_the_content_directory_are_fine(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    (root / "workspaces/roads/alias.fmw").symlink_to(root / "workspaces/roads/clip_roads.fmw")
+    _add_item(root, "workspaces/roads/alias.fmw")
+    (root / "resources/data/more").symlink_to(root / "workspaces/parcels")  # a directory link
+    content = load_content_dir(root)
+    files = [p for p, _ in content.resource_files(content.manifest.resources[0])]
+    assert "/reference/more/load_parcels.fmw" in files
+    assert root / "workspaces/roads/alias.fmw" in content.files()
+
+
+def test_a_sibling_folder_sharing_the_name_prefix_is_outside(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "content")
+    (tmp_path / "content-evil").mkdir()
+    (tmp_path / "content-evil/x.fmw").write_text("#! not ours\n")
+    _add_item(root, "../content-evil/x.fmw")
+    with pytest.raises(ContentError, match=r"'\.\./content-evil/x\.fmw' is outside the content"):
+        load_content_dir(root)
+
+
+# --- names that FME and URLs accept ----------------------------------------------------------------
+@pytest.mark.parametrize("name, message", [
+    ("a%2Fb.fmw", "contains '%'"), ("a#b.fmw", "contains '#'"), ("what?.fmw", "contains '?'"),
+    ("tab\there.fmw", "contains '\\t'"), ("..", "cannot be '.' or '..'"),
+])
+def test_names_that_cannot_round_trip_through_a_url_are_refused(tmp_path: Path, name: str,
+                                                                message: str) -> None:
+    root = copy_example(tmp_path / "c")
+    _add_item(root, "workspaces/roads/clip_roads.fmw", name=name)
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert f"repositories.0.items.2.name: {name!r} {message}" in str(caught.value)
+
+
+def test_an_item_name_taken_from_its_file_is_checked_too(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    (root / "workspaces/roads/50%.fmw").write_text("#!\n")
+    _add_item(root, "workspaces/roads/50%.fmw")
+    with pytest.raises(ContentError, match=r"repositories\[Roads\]: item name '50%\.fmw'"):
+        load_content_dir(root)
+
+
+def test_non_ascii_and_spaces_are_fine_names(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    (root / "workspaces/roads/my roads é.fmw").write_text("#!\n")
+    _add_item(root, "workspaces/roads/my roads é.fmw")
+    names = [i.item_name for i in load_content_dir(root).manifest.repositories[0].items]
+    assert "my roads é.fmw" in names
+
+
+def test_repository_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    root = broken(tmp_path, "- name: Parcels\n", "- name: roads\n")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert ("repositories: 'Roads' (repositories.0) and 'roads' (repositories.1) differ only in "
+            "case") in str(caught.value)
+
+
+# --- every problem at once, none of them a traceback ------------------------------------------------
+def test_a_300_character_file_name_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    _add_item(root, "workspaces/" + "x" * 300 + ".fmw")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert "repositories[Roads]:" in str(caught.value) and "too long" in str(caught.value)
+
+
+def test_a_directory_named_as_a_file_is_said_to_be_a_directory(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    _add_item(root, "workspaces/roads")
+    with pytest.raises(ContentError, match=r"'workspaces/roads' is a directory, not a file"):
+        load_content_dir(root)
+
+
+@pytest.mark.parametrize("target", ["../../etc", "/ok/../../etc", "a/./b"])
+def test_a_resource_target_with_dot_segments_is_refused(tmp_path: Path, target: str) -> None:
+    root = broken(tmp_path, "target: /reference", f"target: '{target}'")
+    with pytest.raises(ContentError, match=r"resources\.0\.target: .*'\.' or '\.\.'"):
+        load_content_dir(root)
+
+
+def test_schema_references_files_and_owners_are_reported_together(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "c")
+    manifest = root / "fmeaa-content.yaml"
+    text = manifest.read_text()
+    text = text.replace("services: [fmedatastreaming]", "services: [fmestreaming]")  # schema
+    text = text.replace("topics: [PARCELS_LOADED]\n    properties:\n      recipient",
+                        "topics: [NOPE]\n    properties:\n      recipient")  # cross reference
+    text = text.replace("policy: one\n  - name: hourly", "policy: one\n    owner: fme-9\n"
+                        "  - name: hourly")  # owner unknown to the inventory
+    text = text.replace("target: /reference", "target: ../../etc")  # schema
+    manifest.write_text(text)
+    (root / "workspaces/parcels/load_parcels.fmw").unlink()  # file
+    _add_item(root, "workspaces/parcels")  # a directory
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root, nodes=["fme-1", "fme-2"])
+    text = str(caught.value)
+    for expected in ("repositories.0.items.3.services", "resources.0.target",
+                     "subscriptions[gis-team-email]: topic 'NOPE' is not in topics",
+                     "file 'workspaces/parcels/load_parcels.fmw' does not exist",
+                     "'workspaces/parcels' is a directory",
+                     "schedules[Parcels/nightly-parcels]: owner 'fme-9' is not a node"):
+        assert expected in text, text
+    assert "6 problem(s)" in text

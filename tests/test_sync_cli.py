@@ -153,6 +153,9 @@ def test_transient_5xx_are_retried(env: tuple[Sandbox, Path, Path]) -> None:
     ("unknown-key", "unknown key"),
     ("missing-file", "file 'workspaces/roads/clip_roads.fmw' does not exist"),
     ("bad-cron", "is not a Quartz cron expression"),
+    ("url-name", "repositories.0.items.0.name: 'a%2Fb.fmw' contains '%'"),
+    ("symlink-out", "'workspaces/roads/clip_roads.fmw' is a symbolic link to"),
+    ("case-twin", "'Roads' (repositories.0) and 'roads' (repositories.1) differ only in case"),
 ])
 def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: str,
                                      message: str) -> None:
@@ -165,6 +168,14 @@ def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: 
         manifest.write_text(text.replace("description: Cadastre", "descripton: Cadastre"))
     elif breakage == "missing-file":
         (content / "workspaces/roads/clip_roads.fmw").unlink()
+    elif breakage == "url-name":
+        manifest.write_text(text.replace("- file: workspaces/roads/clip_roads.fmw",
+                                         "- name: a%2Fb.fmw\n        file: workspaces/roads/clip_roads.fmw"))
+    elif breakage == "symlink-out":
+        (content / "workspaces/roads/clip_roads.fmw").unlink()
+        (content / "workspaces/roads/clip_roads.fmw").symlink_to(inv)  # any file outside
+    elif breakage == "case-twin":
+        manifest.write_text(text.replace("- name: Parcels\n", "- name: roads\n"))
     else:
         manifest.write_text(text.replace('"0 0 2 * * ?"', '"0 2 * * *"'))
     before = snapshot_state(box)

@@ -67,14 +67,11 @@ class ContentJob:
             name = source.removeprefix("node:")
             self.targets.whole.node(name)  # must exist
             return NodeSource(name)
-        return DirectorySource(load_content_dir(Path(source)))
+        # Schedule owners are checked with everything else, against the whole inventory.
+        return DirectorySource(load_content_dir(Path(source),
+                                                nodes=[n.name for n in self.targets.whole.nodes]))
 
     def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
-        names = {n.name for n in self.targets.whole.nodes}
-        for s in source.content.manifest.schedules:
-            if s.owner and s.owner not in names:
-                raise ContentError(f"schedules[{s.key}]: owner {s.owner!r} is not a node of the "
-                                   f"inventory ({', '.join(sorted(names))})")
         cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache, self.targets.secret_resolver())
         cache.save()
