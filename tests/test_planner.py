@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from fmeaa.sync.parity import parity
 from fmeaa.sync.plan import Change, plan_content, plan_node
-from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
+from fmeaa.sync.snapshot import REFERENCE_NODE_KINDS, Kind, Snapshot, file_entry, metadata_entry
 
 
 def repo(name: str):
@@ -44,7 +45,7 @@ def test_services_only_change_sends_no_bytes() -> None:
 
 
 def test_extra_only_deleted_with_prune_and_in_reverse_dependency_order() -> None:
-    desired = Snapshot([repo("R")])
+    desired = Snapshot([repo("R")], whole_kinds=REFERENCE_NODE_KINDS)  # a reference node
     actual = Snapshot([repo("R"), repo("Old"), item("Old/x.fmw", "xx"), item("R/y.fmw", "yy"),
                        metadata_entry(Kind.TOPIC, {"name": "T"}),
                        metadata_entry(Kind.SUBSCRIPTION, {"name": "S", "topics": ["T"]})])
@@ -93,3 +94,49 @@ def test_server_added_fields_are_not_drift() -> None:
     assert mine.digest == theirs.digest
     other = metadata_entry(Kind.TOPIC, {"name": "T", "description": "y"})
     assert other.digest != mine.digest
+
+
+def topic(name: str):
+    return metadata_entry(Kind.TOPIC, {"name": name})
+
+
+def test_prune_acts_only_inside_what_the_source_manages() -> None:
+    """A content directory manages what it lists, the items of the repositories it lists and the
+    files below its resource folders — not a repository published by hand, FME's `Samples`, its
+    `SAMPLE_TOPIC`, or a schedule or subscription it never listed."""
+    listed = [repo("R"), item("R/a.fmw", "aa"), topic("T"), schedule("s1", policy="all"),
+              file_entry(Kind.RESOURCE, "DATA:/ref/a.csv", 1, "r1")]
+    desired = Snapshot(listed, resource_roots=[("DATA", "/ref")])
+    strays = [item("R/stray.fmw", "st"), file_entry(Kind.RESOURCE, "DATA:/ref/old.csv", 1, "o")]
+    never_managed = [repo("Extra"), item("Extra/x.fmw", "xx"), repo("Samples"),
+                     item("Samples/austin.fmw", "sa"), topic("SAMPLE_TOPIC"), schedule("other"),
+                     metadata_entry(Kind.SUBSCRIPTION, {"name": "S2", "topics": ["T"]})]
+    actual = Snapshot(listed + strays + never_managed)
+    kept = plan_node("n", desired, actual, prune=False)
+    assert {c[2]: c[0] for c in changes(kept)} == {"R/stray.fmw": "extra",
+                                                   "DATA:/ref/old.csv": "extra"}
+    pruned = plan_node("n", desired, actual, prune=True)
+    assert changes(pruned) == [("delete", "resource", "DATA:/ref/old.csv", ""),
+                               ("delete", "item", "R/stray.fmw", "")]
+    # verify speaks the same language: extra inside the managed scope, unmanaged outside it.
+    report = parity(desired, {"n": actual, "m": actual}, ["n", "m"], "n")
+    status = {r.key: r.status for r in report.rows if r.status != "in sync"}
+    assert status == {"R/stray.fmw": "extra", "DATA:/ref/old.csv": "extra", "Extra": "unmanaged",
+                      "Extra/x.fmw": "unmanaged", "Samples": "unmanaged",
+                      "Samples/austin.fmw": "unmanaged", "SAMPLE_TOPIC": "unmanaged",
+                      "C/other": "unmanaged", "S2": "unmanaged"}
+    assert report.in_sync  # identical everywhere: nothing to fix without --prune
+    # Nodes that disagree about something unmanaged are drift all the same.
+    lonely = Snapshot([*listed, repo("Extra")])
+    assert parity(desired, {"n": lonely, "m": Snapshot(listed)}, ["n", "m"], "n").drift_count == 1
+
+
+def test_a_connections_key_claims_every_connection() -> None:
+    hand_made = metadata_entry(Kind.CONNECTION, {"name": "hand-made"}, secret_digest="x")
+    silent = Snapshot([repo("R")], silent_kinds=[Kind.CONNECTION])
+    claimed = Snapshot([repo("R")], whole_kinds=[Kind.CONNECTION])
+    actual = Snapshot([repo("R"), hand_made])
+    assert changes(plan_node("n", silent, actual, prune=True)) == []
+    assert not [r for r in parity(silent, {"n": actual}, ["n"], "n").rows if r.key == "hand-made"]
+    assert changes(plan_node("n", claimed, actual, prune=True)) == [
+        ("delete", "connection", "hand-made", "")]

@@ -81,8 +81,13 @@ def test_prune_never_deletes_what_the_source_holds(desired: list, data: st.DataO
         for action in node_plan.changes:
             if action.change is Change.DELETE:
                 assert (action.kind, action.key) not in source
-                if action.kind is Kind.RESOURCE:  # only inside the folders the source manages
+                # Only inside what a content directory manages: the repositories it lists and
+                # the folders it names. Never a repository, topic, schedule… it does not list.
+                if action.kind is Kind.RESOURCE:
                     assert action.key.startswith("DATA:/managed/")
+                else:
+                    assert action.kind is Kind.ITEM
+                    assert (Kind.REPOSITORY, split_item_key(action.key)[0]) in source
 
 
 @settings(max_examples=100, deadline=None)

@@ -112,12 +112,46 @@ def test_prune_deletes_only_with_flag(env: tuple[Sandbox, Path, Path], tmp_path:
     assert "Roads/stray.fmw" in node_items(box, "fme-2")  # kept without --prune
     assert fmeaa("verify", "-s", content, "-i", inv).code == 1  # only on one node: drift
     pruned = fmeaa("sync", "-s", content, "-i", inv, "--prune", "--json")
-    assert pruned.code == 0 and pruned.json["nodes"]["fme-2"]["deleted"] >= 1
+    assert pruned.code == 0 and pruned.json["nodes"]["fme-2"]["deleted"] == 1
     assert "Roads/stray.fmw" not in node_items(box, "fme-2")
-    # Samples and SAMPLE_TOPIC are not in the content dir: pruned too, on every node.
-    assert all("Samples" not in n.state.repositories for n in box.nodes)
-    # Everything the source holds is still there.
-    assert all(len(node_items(box, n.name)) == 5 for n in box.nodes)
+    # Everything the source holds is still there, and so is what it never managed.
+    assert all(len([k for k in node_items(box, n.name) if not k.startswith("Samples/")]) == 5
+               for n in box.nodes)
+    assert all("Samples" in n.state.repositories for n in box.nodes)
+
+
+def test_prune_leaves_what_the_source_never_managed(env: tuple[Sandbox, Path, Path],
+                                                    tmp_path: Path) -> None:
+    """`sync --prune` acts only inside what the content directory manages: its repositories,
+    its resource folders, the entries it lists. A repository published by hand, FME's `Samples`
+    and `SAMPLE_TOPIC` are left alone, and verify calls them unmanaged — the same definition."""
+    box, inv, content = env
+    hand_made = tmp_path / "x.fmw"
+    hand_made.write_text("#! published by hand\n")
+    assert fmeaa("publish", hand_made, "--repo", "Extra", "-i", inv).code == 0
+    stray = tmp_path / "stray.fmw"
+    stray.write_text("#! published into a managed repository\n")
+    assert fmeaa("sync", "-s", content, "-i", inv).code == 0
+    assert fmeaa("publish", stray, "--repo", "Roads", "-i", inv).code == 0
+    plan = fmeaa("plan", "-s", content, "-i", inv, "--prune", "--json").json
+    for node in plan["nodes"].values():
+        assert [(a["change"], a["key"]) for a in node["actions"]
+                if a["change"] not in ("unchanged",)] == [("delete", "Roads/stray.fmw")]
+    verify = fmeaa("verify", "-s", content, "-i", inv, "--json")
+    assert verify.code == 0  # identical everywhere: nothing to fix without --prune
+    status = {r["key"]: r["status"] for r in verify.json["rows"] if r["status"] != "in sync"}
+    assert status == {"Extra": "unmanaged", "Extra/x.fmw": "unmanaged", "Samples": "unmanaged",
+                      "SAMPLE_TOPIC": "unmanaged", "Roads/stray.fmw": "extra",
+                      **{k: "unmanaged" for k in status if k.startswith("Samples/")}}
+    assert "sync --prune` deletes it" in fmeaa("verify", "-s", content, "-i", inv).out
+    pruned = fmeaa("sync", "-s", content, "-i", inv, "--prune", "--json")
+    assert pruned.code == 0
+    assert all(n["deleted"] == 1 and n["inSync"] for n in pruned.json["nodes"].values())
+    for n in box.nodes:
+        assert {"Extra", "Samples"} <= set(n.state.repositories)
+        assert "SAMPLE_TOPIC" in n.state.topics
+        assert "Extra/x.fmw" in node_items(box, n.name)
+        assert "Roads/stray.fmw" not in node_items(box, n.name)
     assert fmeaa("verify", "-s", content, "-i", inv).code == 0
 
 

@@ -76,7 +76,7 @@ class SyncResult(Document):
 class ParityRowReport(Document):
     kind: str
     key: str
-    status: str  # in sync | drift | unmanaged
+    status: str  # in sync | drift | extra | unmanaged
     digests: dict[str, str | None]
     expected: dict[str, str | None]
     drifted_nodes: list[str]

@@ -36,7 +36,8 @@ from fmeaa.commands.common import (
 )
 
 PruneOpt = Annotated[bool, typer.Option(
-    help="Also delete what nodes hold beyond the source (in the folders it manages).")]
+    help="Also delete what nodes hold beyond the source, only inside what it manages (the "
+         "repositories and resource folders it lists; see README 'What a source manages').")]
 
 
 def _request(source: str, inventory: Path | None, cluster: str | None, region: str | None,
@@ -105,14 +106,22 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
         cells = []
         for n in nodes:
             digest = row.digests[n] or "—"
-            good = row.digests[n] == row.expected[n] or row.status == "unmanaged"
+            good = row.digests[n] == row.expected[n] or row.status in ("extra", "unmanaged")
             mark = "" if good else "[red]✗ [/]"
             if row.kind == "schedule" and row.digests[n]:
                 digest += " on" if n in (row.enabled_on or []) else " off"
             cells.append(f"{mark}{digest}")
-        style = {"in sync": "green", "drift": "red", "unmanaged": "dim"}[row.status]
+        style = {"in sync": "green", "drift": "red", "extra": "magenta",
+                 "unmanaged": "dim"}[row.status]
         table.add_row(row.kind, row.key, *cells, f"[{style}]{row.status}[/]")
     stdout.print(table)
+    statuses = {r.status for r in result.rows}
+    if "extra" in statuses:
+        stdout.print("[magenta]extra[/]: inside what the source manages but not in it, the same "
+                     "on every node; `sync --prune` deletes it.")
+    if "unmanaged" in statuses:
+        stdout.print("[dim]unmanaged[/]: outside what the source manages, the same on every "
+                     "node; fmeaa never changes it.")
     for name, why in result.unreadable.items():
         stdout.print(f"[red]{name}: could not be read: {why}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")

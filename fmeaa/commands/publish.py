@@ -45,7 +45,8 @@ def publish(
 ) -> None:
     """Publish one file to a repository on EVERY node (never through the load balancer) and
     register its services; nodes that already hold the same bytes and services are skipped.
-    Add the file to your content directory too, or the next `sync --prune` removes it."""
+    Add the file to your content directory too: into a repository the content directory lists,
+    the next `sync --prune` removes it (other repositories it leaves alone)."""
     request = app.PublishRequest(
         file=file, repo=repo, services=tuple(service or ["fmejobsubmitter"]), name=name,
         cluster=cluster_ref(inventory, cluster, region, secret_id, node, allow_http),

@@ -15,6 +15,7 @@ from fmeaa.sync.digest_cache import DigestCache, files_sha256
 from fmeaa.sync.manifest import ContentDirectory, SecretRef
 from fmeaa.sync.node_reader import NodeReader, spool_name
 from fmeaa.sync.snapshot import (
+    REFERENCE_NODE_KINDS,
     Entry,
     Kind,
     Snapshot,
@@ -70,7 +71,11 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         for path, local in content.resource_files(folder):
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
                                       local.stat().st_size, digests[local], local_path=local))
-    return Snapshot(entries, roots, unmanaged=[Kind.CONNECTION] if m.connections is None else [])
+    # Listed repositories, folders and entries are managed (see Snapshot.manages); a
+    # `connections:` key, even `[]`, claims every connection of the nodes.
+    if m.connections is None:
+        return Snapshot(entries, roots, silent_kinds=[Kind.CONNECTION])
+    return Snapshot(entries, roots, whole_kinds=[Kind.CONNECTION])
 
 
 class LocalFiles:
@@ -116,7 +121,8 @@ class NodeSource:
             if e.kind is Kind.SCHEDULE:
                 e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
             entries.append(e)
-        return Snapshot(entries, actual.resource_roots, unmanaged=[Kind.CONNECTION])
+        return Snapshot(entries, actual.resource_roots, whole_kinds=REFERENCE_NODE_KINDS,
+                        silent_kinds=[Kind.CONNECTION])
 
     def file_for(self, entry: Entry) -> Path:
         assert self.client is not None and self.spool is not None

@@ -16,7 +16,9 @@ class ParityRow:
     key: str
     cells: dict[str, str | None]  # node -> short digest (None: missing)
     expected: dict[str, str | None]
-    status: str  # "in sync" | "drift" | "unmanaged" (not in the source, identical everywhere)
+    # "in sync" | "drift" | not in the source but identical on every node: "extra" (managed:
+    # `sync --prune` deletes it) or "unmanaged" (outside what the source manages: left alone)
+    status: str
     enabled_on: list[str] = field(default_factory=list)  # schedules: where it is enabled
 
     @property
@@ -44,8 +46,13 @@ def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[st
     readable = [n for n in nodes if n in actual]
     wanted = {n: desired_for_node(desired, n, default_owner) for n in readable}
     keys = set(desired)
+    managed: set[tuple[Kind, str]] = set()
     for n in readable:
-        keys.update(k for k, e in actual[n].items() if desired.manages(e))
+        for k, e in actual[n].items():
+            if e.kind not in desired.silent_kinds:
+                keys.add(k)
+            if desired.manages(e):
+                managed.add(k)
     rank = {k: i for i, k in enumerate(APPLY_ORDER)}
     rows = []
     for kind, key in sorted(keys, key=lambda k: (rank[k[0]], k[1])):
@@ -53,8 +60,10 @@ def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[st
         expected = {n: (e.short if (e := wanted[n].get((kind, key))) else None) for n in readable}
         if (kind, key) in desired:
             status = "in sync" if cells == expected else "drift"
-        else:  # not in the source: fine only if every node holds the very same thing
-            status = "unmanaged" if len(set(cells.values())) == 1 else "drift"
+        elif len(set(cells.values())) > 1:  # not in the source, and the nodes disagree
+            status = "drift"
+        else:
+            status = "extra" if (kind, key) in managed else "unmanaged"
         enabled_on = []
         if kind is Kind.SCHEDULE:
             enabled_on = [n for n in readable if (e := actual[n].get((kind, key)))

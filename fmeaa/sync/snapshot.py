@@ -144,16 +144,19 @@ def split_resource_key(key: str) -> tuple[str, str]:
 
 
 class Snapshot(Mapping[tuple[Kind, str], Entry]):
-    """Entries by (kind, key), plus which resource folders the snapshot covers."""
+    """Entries by (kind, key), plus, for a desired snapshot, what its source manages."""
 
     def __init__(self, entries: Iterable[Entry] = (),
                  resource_roots: Iterable[tuple[str, str]] = (),
-                 unmanaged: Iterable[Kind] = ()) -> None:
+                 whole_kinds: Iterable[Kind] = (), silent_kinds: Iterable[Kind] = ()) -> None:
         self._entries = {e.id: e for e in entries}
         self.resource_roots = frozenset(resource_roots)  # (connection, "/folder")
-        # Kinds this (desired) snapshot does not speak for: nodes' entries of these kinds are
-        # neither reported as extra nor pruned (e.g. connections, unless the manifest lists them).
-        self.unmanaged = frozenset(unmanaged)
+        # Kinds this (desired) snapshot speaks for in full: every entry of them that a node
+        # holds is managed (a reference node's content; connections under a `connections:` key).
+        self.whole_kinds = frozenset(whole_kinds)
+        # Kinds it says nothing about: not managed, and not even reported by verify (connections
+        # without a `connections:` key; a reference node's connections).
+        self.silent_kinds = frozenset(silent_kinds)
 
     def __getitem__(self, key: tuple[Kind, str]) -> Entry:
         return self._entries[key]
@@ -168,10 +171,20 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         return sorted((e for e in self._entries.values() if e.kind is kind), key=lambda e: e.key)
 
     def manages(self, entry: Entry) -> bool:
-        """Whether an entry a node holds is this (desired) snapshot's business."""
-        if entry.kind in self.unmanaged:
+        """Whether an entry a node holds is this (desired) snapshot's business — the ONE
+        definition of "managed" that plan, prune and verify share. Managed are: what the source
+        lists; every item of a repository it lists; every file below a resource folder it lists;
+        every entry of a kind it speaks for in full (`whole_kinds`). A managed entry the source
+        does not hold is `extra` (deleted with --prune); anything else is never touched."""
+        if entry.kind in self.silent_kinds:
             return False
-        return entry.kind is not Kind.RESOURCE or self.covers_resource(entry.key)
+        if entry.id in self._entries or entry.kind in self.whole_kinds:
+            return True
+        if entry.kind is Kind.ITEM:
+            return (Kind.REPOSITORY, split_item_key(entry.key)[0]) in self._entries
+        if entry.kind is Kind.RESOURCE:
+            return self.covers_resource(entry.key)
+        return False
 
     def covers_resource(self, key: str) -> bool:
         """True if the resource lies in a folder this (desired) snapshot manages."""
@@ -183,7 +196,12 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         return False
 
     def with_entries(self, entries: Iterable[Entry]) -> Snapshot:
-        return Snapshot(entries, self.resource_roots, self.unmanaged)
+        return Snapshot(entries, self.resource_roots, self.whole_kinds, self.silent_kinds)
+
+
+# What a reference node speaks for: everything it holds but connections (a node never returns
+# their credentials) and resources (only the folders it is read from).
+REFERENCE_NODE_KINDS = tuple(k for k in Kind if k not in (Kind.CONNECTION, Kind.RESOURCE))
 
 
 def schedule_for_node(entry: Entry, node: str, default_owner: str) -> Entry:
