@@ -23,6 +23,7 @@ from fmeaa.client import (
     TransferInterruptedError,
     connect,
 )
+from fmeaa.client.rest import content_disposition
 from fmeaa.emulator import EmulatedNode, Sandbox
 from tests.conftest import TEST_PASSWORD
 
@@ -120,6 +121,55 @@ def test_items_upload_overwrite_download_delete_and_services(
         client.items("NoSuchRepo")
     with pytest.raises(NotFoundError):
         client.upload_item("NoSuchRepo", first)
+
+
+@pytest.mark.parametrize("name", ["my roads é.fmw", "50% done.fmw", 'say "hi" #1?.fmw',
+                                  "道路.fmw", "a%2Fb.fmw"])
+def test_item_names_round_trip_exactly(client: FmeClient, tmp_path: Path, name: str) -> None:
+    """Whatever a reference node holds must survive the path segment and the upload header:
+    percent-encoded segments, RFC 6266/5987 `filename*` for the name."""
+    data = b"#! workspace\n"
+    local = _file(tmp_path, "local.fmw", data)
+    client.create_repository("Straßen #1")
+    assert client.upload_item("Straßen #1", local, name=name)["name"] == name
+    assert [i["name"] for i in client.items("Straßen #1")] == [name]
+    client.upload_item("Straßen #1", local, name=name, overwrite=True)
+    assert client.download_item("Straßen #1", name, None) == hashlib.sha256(data).hexdigest()
+    assert client.set_services("Straßen #1", name, ["fmedatadownload"]) == ["fmedatadownload"]
+    client.delete_item("Straßen #1", name)
+    assert client.items("Straßen #1") == []
+
+
+def test_resource_names_round_trip_exactly(client: FmeClient, tmp_path: Path) -> None:
+    local = _file(tmp_path, "local.csv", b"a,b\n")
+    client.upload_resource("FME_SHAREDRESOURCE_DATA", "dir ä #2", local, "file ü?.csv")
+    files = list(client.walk_resources("FME_SHAREDRESOURCE_DATA"))
+    assert [f["path"] for f in files] == ["/dir ä #2/file ü?.csv"]
+    assert client.download_resource("FME_SHAREDRESOURCE_DATA", "/dir ä #2/file ü?.csv", None) \
+        == hashlib.sha256(b"a,b\n").hexdigest()
+
+
+def test_upload_names_use_rfc_6266_filename_star() -> None:
+    assert content_disposition("austin.fmw") == 'attachment; filename="austin.fmw"'
+    assert content_disposition("my roads é.fmw") == (
+        "attachment; filename=\"my roads e.fmw\"; filename*=UTF-8''my%20roads%20%C3%A9.fmw")
+    assert content_disposition('a "b" 5%.fmw') == (
+        "attachment; filename=\"a _b_ 5_.fmw\"; filename*=UTF-8''a%20%22b%22%205%25.fmw")
+
+
+def test_emulator_reads_filename_star_as_servers_do(client: FmeClient, sandbox: Sandbox) -> None:
+    client.create_repository("R")
+    url = f"{sandbox.nodes[0].url}/fmerest/v3/repositories/R/items"
+    for disposition, stored in [
+        ("attachment; filename=\"fallback.fmw\"; filename*=UTF-8''r%C3%A9al.fmw", "réal.fmw"),
+        ("attachment; filename*=utf-8'en'%E6%97%A5.fmw; filename=\"x.fmw\"", "日.fmw"),
+        ('attachment; filename="a%20b.fmw"', "a%20b.fmw"),  # a plain filename is not decoded
+        ('attachment; filename="q\\"uote.fmw"', 'q"uote.fmw'),
+    ]:
+        headers = {**client._headers(), "Content-Type": "application/octet-stream",
+                   "Content-Disposition": disposition}
+        response = httpx.post(url, content=b"x", headers=headers, timeout=5)
+        assert response.status_code == 201 and response.json()["name"] == stored, disposition
 
 
 def test_pagination_reads_every_page(client: FmeClient, sandbox: Sandbox) -> None:

@@ -332,3 +332,77 @@ def test_demo_rehearsal_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(steps) == 7 and steps[5]["result"]["nodes"]["fme-4"]["created"] == 15
     assert steps[6]["result"]["inSync"] and steps[6]["result"]["nodes"] == [
         "fme-1", "fme-2", "fme-3", "fme-4"]
+
+
+def test_non_ascii_file_names_sync_to_every_node(env: tuple[Sandbox, Path, Path]) -> None:
+    """`ws/my roads é.fmw` and `file ü.csv` reach every node under their exact names (RFC 6266
+    `filename*`), and the next plan finds nothing to do."""
+    box, inv, content = env
+    (content / "workspaces/roads/my roads é.fmw").write_text("#! accented\n")
+    (content / "resources/data/file ü.csv").write_text("a,b\n")
+    manifest = content / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      - file: workspaces/roads/validate_roads.fmw\n",
+        "      - file: workspaces/roads/validate_roads.fmw\n"
+        "      - file: 'workspaces/roads/my roads é.fmw'\n"))
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert result.code == 0, result.out + result.err
+    assert all(n["created"] == 17 and n["inSync"] for n in result.json["nodes"].values())
+    for n in box.nodes:
+        assert "Roads/my roads é.fmw" in node_items(box, n.name)
+        assert (n.state.data_dir / "resources/FME_SHAREDRESOURCE_DATA/reference/file ü.csv"
+                ).read_text() == "a,b\n"
+    assert fmeaa("plan", "-s", content, "-i", inv, "--detailed-exitcode").code == 0
+
+
+@pytest.mark.parametrize("phase", ["connect", "read", "apply"])
+def test_an_unexpected_error_on_one_node_is_that_nodes_failure(
+        env: tuple[Sandbox, Path, Path], monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
+    """Any exception on one node — not only an API error — fails that node, reported in its row;
+    the other nodes go on, the run exits 1 without a traceback, and a re-run converges."""
+    from fmeaa.client import FmeClient
+    from fmeaa.sync.node_reader import NodeReader
+
+    box, inv, content = env
+    target = {"connect": (FmeClient, "ensure_token"), "read": (NodeReader, "read"),
+              "apply": (FmeClient, "upload_item")}[phase]
+    original = getattr(*target)
+
+    def broken(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        client = getattr(self, "client", self)
+        if client.node == "fme-2":
+            raise UnicodeEncodeError("ascii", "é", 0, 1, "injected for the test")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(*target, broken)
+    result = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert result.code == 1
+    nodes = result.json["nodes"]
+    assert nodes["fme-1"]["status"] == nodes["fme-3"]["status"] == "ok"
+    assert nodes["fme-1"]["inSync"] and nodes["fme-3"]["inSync"]
+    assert nodes["fme-2"]["status"] == "failed" and not nodes["fme-2"]["inSync"]
+    said = (nodes["fme-2"]["error"] or "") + str(nodes["fme-2"]["failures"])
+    assert "UnicodeEncodeError" in said and "injected for the test" in said
+    assert len(node_items(box, "fme-1")) == len(node_items(box, "fme-3")) > 1
+    monkeypatch.setattr(*target, original)
+    again = fmeaa("sync", "-s", content, "-i", inv, "--json")
+    assert again.code == 0 and again.json["nodes"]["fme-2"]["inSync"]
+
+
+def test_a_node_that_answers_404_is_failed_not_unreachable(env: tuple[Sandbox, Path, Path]) -> None:
+    """A node that answers is reachable: a 404 while reading it (here a repository whose name
+    cannot travel in a URL path, made by hand on the node) is reported with path and status."""
+    from fmeaa.emulator.state import Repository
+
+    box, inv, content = env
+    box.node("fme-2").state.repositories["a/b"] = Repository("a/b")
+    plan = fmeaa("plan", "-s", content, "-i", inv, "--json")
+    assert plan.code == 1
+    nodes = plan.json["nodes"]
+    assert nodes["fme-2"]["status"] == "failed"
+    assert "GET /fmerest/v3/repositories/a%2Fb/items -> 404" in nodes["fme-2"]["error"]
+    assert nodes["fme-1"]["status"] == nodes["fme-3"]["status"] == "ok"
+    table = fmeaa("plan", "-s", content, "-i", inv)
+    assert "failed" in table.out and "unreachable" not in table.out
+    sync = fmeaa("sync", "-s", content, "-i", inv, "--json").json["nodes"]
+    assert sync["fme-2"]["status"] == "failed" and sync["fme-1"]["inSync"]

@@ -101,7 +101,7 @@ def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], sourc
         status = engine.status[name]
         node_plan = plan.nodes.get(name)
         if node_plan is None:
-            nodes[name] = NodePlanReport(url=status.url, status="unreachable", error=status.error)
+            nodes[name] = NodePlanReport(url=status.url, status=status.state, error=status.error)
             continue
         nodes[name] = NodePlanReport(
             url=status.url, status="ok", error=status.error,
@@ -122,7 +122,9 @@ def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncE
         node_plan = plan.nodes.get(name)
         result = results.get(name)
         if node_plan is None or result is None:
-            nodes[name] = NodeSyncReport(status="unreachable", error=engine.status[name].error)
+            status = engine.status[name]
+            nodes[name] = NodeSyncReport(status=status.state if status.error else "failed",
+                                         error=status.error)
             continue
         nodes[name] = NodeSyncReport(
             status=result.status, applied=result.applied,

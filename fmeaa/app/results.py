@@ -29,7 +29,7 @@ class PlannedAction(Document):
 
 class NodePlanReport(Document):
     url: str
-    status: Literal["ok", "unreachable"]
+    status: Literal["ok", "unreachable", "failed"]  # failed: it answered, with an error
     error: str | None = None
     summary: dict[str, int] | None = None
     bytes_to_send: int | None = None

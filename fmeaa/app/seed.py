@@ -165,7 +165,8 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         engine.connect([request.node])
         plan = engine.plan(desired, [request.node], prune=False)
         if request.node not in plan.nodes:
-            raise SeedError(f"{request.node}: unreachable ({engine.status[request.node].error})")
+            status = engine.status[request.node]
+            raise SeedError(f"{request.node}: {status.state} ({status.error})")
         result = engine.apply(plan, files)
         actual = engine.read_nodes([request.node], desired.resource_roots)
         report = parity(desired, actual, [request.node], request.default_owner)

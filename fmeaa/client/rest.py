@@ -9,7 +9,9 @@ we obtained triggers one re-login, then an error.
 from __future__ import annotations
 
 import hashlib
+import re
 import ssl
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +56,20 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
 def service_names(raw: list[Any]) -> list[str]:
     """Sorted service names, whether a server lists them as names or as {name, …} objects."""
     return sorted(s["name"] if isinstance(s, dict) else str(s) for s in raw)
+
+
+def content_disposition(name: str) -> str:
+    """The upload header naming the file. A plain ASCII name goes as Safe's documentation shows
+    it (`attachment; filename="x.fmw"`); any other name also as RFC 5987 `filename*` (UTF-8,
+    percent-encoded), which RFC 6266 recipients prefer, with an ASCII stand-in in `filename`.
+    (HTTP header values are ASCII: a raw `é` cannot be sent at all.) Whether FME reads
+    `filename*` is UNCONFIRMED; the emulator does, as RFC 6266 asks."""
+    if re.fullmatch(r"[\x20-\x7e]*", name) and not re.search(r'["\\%]', name):
+        return f'attachment; filename="{name}"'
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = re.sub(r'[^\x20-\x7e]|["\\%]', "_", ascii_name) or "file"
+    return (f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
 
 
 def _quote(segment: str) -> str:
@@ -260,7 +276,7 @@ class FmeClient:
         """Publish a file (streamed). New: POST → 201 (409 if it exists); overwrite: PUT → 200."""
         name = name or file.name
         headers = {"Content-Type": "application/octet-stream",
-                   "Content-Disposition": f'attachment; filename="{name}"'}
+                   "Content-Disposition": content_disposition(name)}
         base = f"{V3}/repositories/{_quote(repository)}/items"
         if overwrite:
             return self._json("PUT", f"{base}/{_quote(name)}", file=file, headers=headers)
@@ -339,7 +355,7 @@ class FmeClient:
     def upload_resource(self, connection: str, directory: str, file: Path, name: str | None = None,
                         overwrite: bool = True, create_directories: bool = True) -> dict[str, Any]:
         headers = {"Content-Type": "application/octet-stream",
-                   "Content-Disposition": f'attachment; filename="{name or file.name}"'}
+                   "Content-Disposition": content_disposition(name or file.name)}
         params = {"overwrite": str(overwrite).lower(),
                   "createDirectories": str(create_directories).lower()}
         return self._json("POST", self._fs(connection, directory), params=params, file=file,

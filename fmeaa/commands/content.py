@@ -60,7 +60,7 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
         table.add_column(column)
     for name, node in result.nodes.items():
         if node.status != "ok":
-            table.add_row(name, "[red]unreachable[/]", "", "", node.error or "")
+            table.add_row(name, f"[red]{node.status}[/]", "", "", node.error or "")
             continue
         shown = [a for a in node.actions if show_unchanged or a.change != "unchanged"]
         for a in shown:

@@ -89,11 +89,30 @@ def _page(items: list[Any], query: dict[str, str],
     return {"offset": offset, "limit": limit, "totalCount": len(items), "items": chosen}
 
 
+_DISPOSITION_PARAM = re.compile(
+    r""";\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""")
+
+
 def _filename(disposition: str | None) -> str | None:
+    """The file name of a Content-Disposition header, read as RFC 6266 asks: `filename*`
+    (RFC 5987: charset'language'percent-encoded) wins over `filename`, a quoted string whose
+    backslash escapes are undone and which is NOT percent-decoded."""
     if not disposition:
         return None
-    match = re.search(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', disposition)
-    return urllib.parse.unquote(match.group(1)) if match else None
+    params: dict[str, str] = {}
+    for key, value in _DISPOSITION_PARAM.findall(disposition):
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        params.setdefault(key.lower(), value)
+    extended = params.get("filename*")
+    if extended and extended.count("'") >= 2:
+        charset, _, rest = extended.partition("'")
+        encoded = rest.partition("'")[2]
+        try:
+            return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raise ApiError(400, "Content-Disposition filename* is not valid") from None
+    return params.get("filename")
 
 
 class FmeRequestHandler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ after any interruption converges.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,9 +76,9 @@ class NodeApplier:
                 result.status = "unreachable"
                 result.failures.append((describe(action), exc.detail))
                 break  # the node is gone: the rest would only time out one by one
-            except FmeApiError as exc:
-                result.status = "failed"
-                result.failures.append((describe(action), str(exc)))
+            except Exception as exc:  # an API error, or anything unforeseen: this action failed,
+                result.status = "failed"  # the node's other actions still run
+                result.failures.append((describe(action), failure_text(exc)))
             finally:
                 self.on_step(action)
         return result
@@ -193,3 +193,22 @@ class NodeApplier:
 
 def describe(action: Action) -> str:
     return f"{action.change} {action.kind} {action.key}"
+
+
+def failure_text(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
+    """What to report for a failure: an API error as it is (node, method, path, status), any
+    other exception by its type and message, with the given secrets masked."""
+    if isinstance(exc, FmeApiError):
+        text = exc.detail if exc.status is None else str(exc)
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc}"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """No HTTP answer at all (refused, timed out, connection broken). A node that answered —
+    even 404 or 500 — is reachable: its failure is reported with the path and status."""
+    return isinstance(exc, FmeApiError) and exc.status is None

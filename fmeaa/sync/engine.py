@@ -22,7 +22,7 @@ from typing import Any
 from fmeaa.client import AuthenticationError, FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import CredentialSource
 from fmeaa.cluster.inventory import Inventory
-from fmeaa.sync.apply import NodeApplier, NodeResult, RetryPolicy
+from fmeaa.sync.apply import NodeApplier, NodeResult, RetryPolicy, failure_text, is_unreachable
 from fmeaa.sync.content_source import NodeSource
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.node_reader import NodeReader
@@ -66,7 +66,15 @@ class Observer:
 class NodeStatus:
     node: str
     url: str
-    error: str | None = None  # why the node could not be used (unreachable, …)
+    error: str | None = None  # why the node could not be used
+    reachable: bool = True  # False only when it gave no HTTP answer at all
+
+    @property
+    def state(self) -> str:
+        """ok | unreachable (no answer) | failed (it answered, with an error)."""
+        if self.error is None:
+            return "ok"
+        return "failed" if self.reachable else "unreachable"
 
 
 class SyncEngine:
@@ -104,11 +112,18 @@ class SyncEngine:
     def usable(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if n in self.clients and self.status[n].error is None]
 
+    def _failed(self, name: str, exc: BaseException) -> None:
+        """Mark one node failed: any exception there is that node's failure, never the run's."""
+        creds = self.credentials.for_node(name)
+        self.status[name].error = failure_text(exc, (creds.password, creds.token))
+        self.status[name].reachable = not is_unreachable(exc)
+
     # --- phase 2: connect ---------------------------------------------------------------------
     def connect(self, names: Sequence[str]) -> None:
         """Log in to each node. Unreachable nodes are marked; rejected credentials raise
         CredentialsRejectedError before anything else happens."""
         def login(name: str) -> tuple[str, FmeClient | None, Exception | None]:
+            client = None
             node = self.inventory.node(name)
             creds = self.credentials.for_node(name)
             try:
@@ -120,7 +135,9 @@ class SyncEngine:
                 if creds.token and not creds.password:
                     client.info()  # a token-only login is proven by one authenticated call
                 return name, client, None
-            except FmeApiError as exc:
+            except Exception as exc:  # an API error, or anything unforeseen on this node
+                if client is not None:
+                    client.close()
                 return name, None, exc
 
         todo = [n for n in names if n not in self.clients]
@@ -132,7 +149,8 @@ class SyncEngine:
                 elif isinstance(error, AuthenticationError):
                     rejected.append(name)
                 else:
-                    self.status[name].error = getattr(error, "detail", str(error))
+                    assert error is not None
+                    self._failed(name, error)
         if rejected:
             raise CredentialsRejectedError(
                 f"node(s) {', '.join(rejected)} rejected the credentials from "
@@ -145,12 +163,12 @@ class SyncEngine:
         live = self.usable(names)
         self.observer.phase("reading nodes", len(live))
 
-        def read(name: str) -> tuple[str, Snapshot | None, str | None]:
+        def read(name: str) -> tuple[str, Snapshot | None, Exception | None]:
             try:
                 snap = NodeReader(self.clients[name], self.cache(name)).read(roots)
                 return name, snap, None
-            except FmeApiError as exc:
-                return name, None, exc.detail if exc.status is None else str(exc)
+            except Exception as exc:  # an API error, or anything unforeseen on this node
+                return name, None, exc
             finally:
                 self.observer.step(name)
 
@@ -158,7 +176,8 @@ class SyncEngine:
         with self._pool(len(live)) as pool:
             for name, snap, error in pool.map(read, live):
                 if snap is None:
-                    self.status[name].error = error
+                    assert error is not None
+                    self._failed(name, error)
                 else:
                     found[name] = snap
         return found
@@ -188,6 +207,8 @@ class SyncEngine:
                                   on_step=lambda action: self.observer.step(name, action))
             try:
                 return applier.apply(work[name])
+            except Exception as exc:  # never the run's traceback: this node's failure
+                return NodeResult(name, "failed", failures=[("apply", failure_text(exc))])
             finally:
                 self.cache(name).save()
 
