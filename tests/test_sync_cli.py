@@ -190,6 +190,7 @@ def test_transient_5xx_are_retried(env: tuple[Sandbox, Path, Path]) -> None:
     ("url-name", "repositories.0.items.0.name: 'a%2Fb.fmw' contains '%'"),
     ("symlink-out", "'workspaces/roads/clip_roads.fmw' is a symbolic link to"),
     ("case-twin", "'Roads' (repositories.0) and 'roads' (repositories.1) differ only in case"),
+    ("dot-target", "resources.0.target: '../../etc': a folder inside the connection"),
 ])
 def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: str,
                                      message: str) -> None:
@@ -210,6 +211,8 @@ def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: 
         (content / "workspaces/roads/clip_roads.fmw").symlink_to(inv)  # any file outside
     elif breakage == "case-twin":
         manifest.write_text(text.replace("- name: Parcels\n", "- name: roads\n"))
+    elif breakage == "dot-target":
+        manifest.write_text(text.replace("target: /reference", "target: ../../etc"))
     else:
         manifest.write_text(text.replace('"0 0 2 * * ?"', '"0 2 * * *"'))
     before = snapshot_state(box)
