@@ -215,8 +215,7 @@ class ResourceFolder(_Model):
     @field_validator("target")
     @classmethod
     def _plain_folder(cls, value: str) -> str:
-        parts = value.replace("\\", "/").split("/")
-        if "\\" in value or any(p in (".", "..") for p in parts):
+        if "\\" in value or any(p in (".", "..") for p in value.split("/")):
             raise ValueError(f"{value!r}: a folder inside the connection, written with '/' and "
                              "without '.' or '..' segments (e.g. /reference)")
         return value
@@ -252,10 +251,10 @@ _SECTIONS: dict[str, type[_Model]] = {
 }
 
 
-def _error_lines(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
+def _error_lines(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
-        where = ".".join(str(p) for p in (*prefix, *item["loc"])) or "(top level)"
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see examples/content/fmeaa-content.yaml)"

@@ -2,7 +2,8 @@
 no I/O, so every rule is tested without servers.
 
 Per node and entry: create (missing), update (digest differs), unchanged, and for what the node
-holds beyond the desired content: delete with `prune`, else "extra" (reported, left alone).
+holds beyond the desired content but inside what the source manages (`Snapshot.manages`): delete
+with `prune`, else "extra" (reported, left alone). Anything else is not the source's business.
 """
 
 from __future__ import annotations
