@@ -210,3 +210,13 @@ def test_a_majority_of_nodes_must_hold_the_lock(env: tuple[Sandbox, Path]) -> No
     assert "majority of the nodes (2 of 3) and got 1" in two_down.err
     assert "fme-2: " in two_down.err and "fme-3: " in two_down.err
     assert lock_files(box) == {}  # what it took on fme-1 was given back
+
+
+def test_seeding_waits_for_the_cluster_too(env: tuple[Sandbox, Path]) -> None:
+    """`seed` (and `rolling`, which seeds each node) sync content: they hold the same lock."""
+    box, inv = env
+    plant(box, LockOwner(user="ops", host="ops-laptop", pid=4242, operation="sync",
+                         run_id="a1b2c3d4e5f6", created_at=time.time()))
+    refused = fmeaa("seed", "fme-1", "-s", EXAMPLE, "-i", inv, "--poll", "0.05")
+    assert refused.code == 1 and "ops@ops-laptop (pid 4242, sync, run a1b2c3d4e5f6" in refused.err
+    assert len(node_items(box, "fme-1")) == 0

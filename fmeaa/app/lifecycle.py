@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmeaa.app.locking import cluster_held
 from fmeaa.app.results import Check, DrainResult, RollingResult, ScaleInResult, SeedResult, UndrainResult
 from fmeaa.app.seed import SeedError, SeedRequest, read_serial, seed_node
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
@@ -192,17 +193,18 @@ def seed(ref: ClusterRef, node: str, source: str, *, register: bool = True,
     licensing = licensing_for(targets, license_mode, serial_secret_id)
     request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http, licensing)
     credentials = targets.credentials()
-    observer.note(f"seeding {node}: health, licence, sync, parity…")
-    report = seed_node(request, credentials, serial=licensing.serial,
-                       cache_dir=cache_dir or default_cache_dir(), poll_s=timing.poll_s)
-    registered = False
-    licence = report["licence"]
-    if register and groups.present:
-        licence = _require_licensed(target, credentials, timing,
-                                    f"re-run `fmeaa seed {node}` with them")
-        observer.note(f"registering {node}…")
-        undrain_node(groups, target, timing.wait_s, timing.poll_s)
-        registered = True
+    with cluster_held(targets, "seed", timing.timeout_s):
+        observer.note(f"seeding {node}: health, licence, sync, parity…")
+        report = seed_node(request, credentials, serial=licensing.serial,
+                           cache_dir=cache_dir or default_cache_dir(), poll_s=timing.poll_s)
+        registered = False
+        licence = report["licence"]
+        if register and groups.present:
+            licence = _require_licensed(target, credentials, timing,
+                                        f"re-run `fmeaa seed {node}` with them")
+            observer.note(f"registering {node}…")
+            undrain_node(groups, target, timing.wait_s, timing.poll_s)
+            registered = True
     return SeedResult(node=node, applied=report["applied"], bytes_sent=report["bytesSent"],
                       licence=licence, registered=registered)
 
@@ -285,7 +287,8 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
         return LifecycleError(f"{what}; {left}. Rolling maintenance stopped (done: "
                               f"{', '.join(done) or 'none'}); resume with {resume(target)}")
 
-    for target in order:
+    def run_one(target: NodeTarget) -> None:
+        """Drain → exec → bring back, for one node; LifecycleError saying what is left."""
         observer.note(f"{target.name}: drain → exec → seed → undrain")
         try:
             drain_node(groups, whole, target, timing.wait_s, poll_s=timing.poll_s)
@@ -308,5 +311,9 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
             bring_back(target, timing.wait_s)
         except (LifecycleError, SeedError, FmeApiError) as exc:
             raise stopped(target, str(exc), _where_left(groups, target, ref)) from None
-        done.append(target.name)
+
+    with cluster_held(targets, "rolling", timing.timeout_s):
+        for target in order:
+            run_one(target)
+            done.append(target.name)
     return RollingResult(nodes=done)

@@ -1,4 +1,5 @@
-"""The cluster lock around the operations that change content (`sync`, `publish`), and
+"""The cluster lock around the operations that change content (`sync`, `publish`, `seed`,
+`rolling`), and
 `unlock`, which breaks a lock its holder left behind. The mechanism — a lock file on a majority
 of the nodes — is `fmeaa/cluster/cluster_lock.py`; README, "The cluster lock"."""
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fmeaa.app.results import UnlockResult
-from fmeaa.app.targets import ClusterRef, resolve_targets
+from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.cluster.cluster_lock import (
     STALE_AFTER_S,
     ClusterLock,
@@ -29,6 +30,16 @@ def cluster_lock(engine: SyncEngine, operation: str) -> Iterator[ClusterLock]:
     usable = engine.usable(names)
     down = {n: engine.status[n].error or "not reachable" for n in names if n not in usable}
     with ClusterLock({n: engine.clients[n] for n in usable}, names, operation, down=down) as lock:
+        yield lock
+
+
+@contextmanager
+def cluster_held(targets: Targets, operation: str, timeout_s: float = 30.0
+                 ) -> Iterator[ClusterLock]:
+    """The cluster lock for an operation that has no sync engine of its own (`seed`,
+    `rolling`): its own logins to every node, kept until the block ends."""
+    with SyncEngine(targets.whole, targets.credentials(), EngineSettings(timeout_s=timeout_s)) \
+            as engine, cluster_lock(engine, operation) as lock:
         yield lock
 
 
