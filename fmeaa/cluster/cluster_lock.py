@@ -9,8 +9,8 @@ can never both hold it; a minority of nodes being down does not block syncing.
 
 What this relies on in FME (README, "The cluster lock"):
 - resource upload `POST …/resources/connections/{c}/filesys/{dir}?overwrite=false` refuses to
-  replace an existing file. The `overwrite` parameter is public (Safe's REST API v3 docs;
-  scripts upload with `overwrite=true` to replace); the status FME answers for an existing file
+  replace an existing file. The `overwrite` parameter is in public use (scripts calling FME's
+  REST v3 upload pass `overwrite=true` to replace); the status FME answers for an existing file
   with `overwrite=false`, and whether that check is atomic under concurrent uploads, are
   UNCONFIRMED. So any 4xx answer counts as "exists, read the holder", and each claim is read
   back: a node whose file does not carry this run's id is never counted as ours.
