@@ -13,6 +13,7 @@ cluster = Cluster(config.cluster_name, config, project_dir=PROJECT_DIR)
 
 # `pulumi stack output --json > nodes.json` is the node inventory `fmeaa --inventory` reads.
 inventory = cluster.inventory
-for key in ("inventoryVersion", "clusterName", "region", "fmeGeneration", "loadBalancer", "nodes"):
+for key in ("inventoryVersion", "clusterName", "region", "fmeGeneration", "loadBalancer", "license",
+            "nodes"):
     pulumi.export(key, inventory.apply(lambda inv, key=key: inv[key]))
 pulumi.export("imageId", cluster.image_id)

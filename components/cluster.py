@@ -99,6 +99,10 @@ class Cluster(pulumi.ComponentResource):
                 "dnsName": v["dnsName"], "url": v["url"], "targetGroupArn": v["targetGroupArn"],
                 "websocketTargetGroupArn": v["websocketTargetGroupArn"],
             },
+            # For `fmeaa seed` / `rolling` (manual seeding): how clones get their licence. The
+            # serial stays in Secrets Manager; only its id is here.
+            "license": {"mode": config.license.mode.value,
+                        "serialSecretId": config.license.serial_secret_id},
             "nodes": list(v["nodes"]),
         })
         self.image_id = image.image_id

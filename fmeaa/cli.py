@@ -15,6 +15,7 @@ from fmeaa.commands.content import plan, sync, verify
 from fmeaa.commands.demo import demo
 from fmeaa.commands.export import export
 from fmeaa.commands.lifecycle import drain_command, rolling, scale_in_check, seed_command, undrain_command
+from fmeaa.commands.lock import unlock_command
 from fmeaa.commands.nodes import nodes
 from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
@@ -38,6 +39,7 @@ app.command("drain")(drain_command)
 app.command("undrain")(undrain_command)
 app.command("scale-in-check")(scale_in_check)
 app.command("rolling")(rolling)
+app.command("unlock")(unlock_command)
 app.command("publish")(publish)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)

@@ -151,7 +151,7 @@ def test_rolling_maintenance_keeps_n_minus_1(cluster: tuple[Sandbox, Path, dict]
         f"open({str(log)!r}, 'a').write(f\"{{os.environ['FMEAA_NODE']}} {{len(d)}}\\n\")\n")
     # The "maintenance": count nodes in service, and wipe the node's content (as a rebuild would).
     wipe = box.node("fme-2")
-    result = fmeaa("rolling", "--exec", f"{sys.executable} {probe} {{node}}", "-s", EXAMPLE,
+    result = fmeaa("rolling", "--exec", f"{sys.executable} {probe}", "-s", EXAMPLE,
                    "-i", inv, *FAST)
     assert result.code == 0, result.err
     assert log.read_text().split("\n")[:-1] == ["fme-1 2", "fme-2 2", "fme-3 2"]
@@ -160,5 +160,154 @@ def test_rolling_maintenance_keeps_n_minus_1(cluster: tuple[Sandbox, Path, dict]
     assert fmeaa("verify", "-s", EXAMPLE, "-i", inv).code == 0
     failing = fmeaa("rolling", "--exec", f"{sys.executable} -c 'raise SystemExit(3)'", "-s",
                     EXAMPLE, "-i", inv, *FAST)
-    assert failing.code == 1 and "--exec failed on fme-1 (exit 3); it stays drained" in failing.err
-    assert "fme-1" not in registered(inv) and len(registered(inv)) == 2
+    assert failing.code == 1 and "--exec failed on fme-1 (exit 3)" in failing.err
+    assert "done: none" in failing.err  # it stops at the first failure
+
+
+# --- licences: an unlicensed node is never registered (issue 13, item 4) -------------------------
+def _serial_secret() -> str:
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="fme-aa/serial", SecretString=json.dumps({"serialNumber": "ABCD-EFGH-JKLM",
+                                                        "email": "ops@example.com"}))
+    return "fme-aa/serial"
+
+
+def test_seed_refuses_to_register_an_unlicensed_node(cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    assert fmeaa("drain", "fme-3", "-i", inv, *FAST).code == 0
+    box.node("fme-3").state.unlicense()  # a BYOL clone: new machine identity, no licence
+    refused = fmeaa("seed", "fme-3", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert refused.code == 1, refused.out
+    assert "fme-3 is NOT licensed" in refused.err and "not registered" in refused.err
+    assert "--license-mode byol --serial-secret-id" in refused.err
+    assert "fme-3" not in registered(inv)
+    # BYOL without the serial's secret: refused before any node is touched.
+    no_serial = fmeaa("seed", "fme-3", "-s", EXAMPLE, "-i", inv, "--license-mode", "byol", *FAST)
+    assert no_serial.code == 1 and "--serial-secret-id" in no_serial.err
+    secret = _serial_secret()
+    seeded = fmeaa("seed", "fme-3", "-s", EXAMPLE, "-i", inv, "--license-mode", "byol",
+                   "--serial-secret-id", secret, "--json", *FAST)
+    assert seeded.code == 0, seeded.err
+    assert seeded.json["licence"]["isLicensed"] is True and seeded.json["registered"] is True
+    assert registered(inv)["fme-3"] == "healthy"
+
+
+def test_seed_takes_the_licence_settings_from_the_inventory(
+        cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    assert fmeaa("drain", "fme-2", "-i", inv, *FAST).code == 0
+    box.node("fme-2").state.unlicense()
+    doc = json.loads(inv.read_text())
+    doc["license"] = {"mode": "byol", "serialSecretId": _serial_secret()}  # what `pulumi up` exports
+    inv.write_text(json.dumps(doc))
+    seeded = fmeaa("seed", "fme-2", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert seeded.code == 0, seeded.err
+    assert box.node("fme-2").state.license["isLicensed"] is True
+    assert registered(inv)["fme-2"] == "healthy"
+
+
+def test_rolling_stops_at_an_unlicensed_node_and_resumes_from_it(
+        cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    box.node("fme-2").state.unlicense()
+    first = fmeaa("rolling", "--exec", "true", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert first.code == 1
+    assert "fme-2 is NOT licensed" in first.err and "done: fme-1" in first.err
+    assert f"fmeaa undrain fme-2 -i {inv}" in first.err and "--from fme-2" in first.err
+    assert registered(inv) == {"fme-1": "healthy", "fme-3": "healthy"}  # fme-2 stays out
+    # A plain re-run starts at fme-1, and the N−1 guard refuses it (fme-2 is out): resume instead.
+    again = fmeaa("rolling", "--exec", "true", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert again.code == 1 and "fewer than N−1" in again.err
+    resumed = fmeaa("rolling", "--from", "fme-2", "--exec", "true", "-s", EXAMPLE, "-i", inv,
+                    "--license-mode", "byol", "--serial-secret-id", _serial_secret(), "--json",
+                    *FAST)
+    assert resumed.code == 0, resumed.err
+    assert resumed.json["nodes"] == ["fme-2", "fme-3"]
+    assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
+    unknown = fmeaa("rolling", "--from", "fme-9", "--exec", "true", "-s", EXAMPLE, "-i", inv)
+    assert unknown.code == 1 and "fme-9" in unknown.err and "fme-1, fme-2, fme-3" in unknown.err
+
+
+# --- rolling --exec: a shell command, node values in the environment (issue 13, item 11) ---------
+def test_rolling_exec_runs_in_a_shell_with_the_node_in_its_environment(
+        cluster: tuple[Sandbox, Path, dict], tmp_path: Path) -> None:
+    _, inv, made = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    log = tmp_path / "exec.log"
+    command = (f'echo "$FMEAA_NODE $FMEAA_INSTANCE_ID {{kept}}" >> {log} && '
+               'test -n "$FMEAA_NODE_URL"')
+    result = fmeaa("rolling", "--exec", command, "-s", EXAMPLE, "-i", inv, *FAST)
+    assert result.code == 0, result.err
+    assert log.read_text().splitlines() == [f"{n} {made['ids'][n]} {{kept}}"
+                                           for n in ("fme-1", "fme-2", "fme-3")]
+
+
+@pytest.mark.parametrize("command, why", [
+    ("exit 3", "exit 3"),
+    ("no-such-maintenance-tool --now", "exit 127"),
+    ("echo 'unbalanced", "exit 2"),
+])
+def test_a_failed_exec_puts_a_healthy_node_back_and_says_how_to_resume(
+        cluster: tuple[Sandbox, Path, dict], command: str, why: str) -> None:
+    _, inv, _ = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    result = fmeaa("rolling", "--exec", command, "-s", EXAMPLE, "-i", inv, *FAST)
+    assert result.code == 1
+    assert f"--exec failed on fme-1 ({why})" in result.err
+    assert "put back in the load balancer" in result.err and "--from fme-1" in result.err
+    assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
+
+
+def test_a_failed_exec_on_an_unfit_node_leaves_it_drained_and_says_what_is_left(
+        cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    box.node("fme-1").state.unlicense()  # not fit to serve: must stay out
+    result = fmeaa("rolling", "--exec", "exit 4", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert result.code == 1
+    assert "--exec failed on fme-1 (exit 4)" in result.err and "fme-1 stays drained" in result.err
+    assert f"fmeaa undrain fme-1 -i {inv}" in result.err
+    assert "fme-1" not in registered(inv)
+
+
+def test_rolling_refuses_the_old_brace_placeholders(cluster: tuple[Sandbox, Path, dict]) -> None:
+    _, inv, _ = cluster
+    result = fmeaa("rolling", "--exec", "ssh {node} sudo reboot", "-s", EXAMPLE, "-i", inv, *FAST)
+    assert result.code == 1 and "$FMEAA_NODE" in result.err
+    assert len(registered(inv)) == 3  # refused before anything was drained
+
+
+# --- the load balancer: one client per command, and no check without it (items 16, 18) -----------
+def test_drain_timeout_names_the_real_option(cluster: tuple[Sandbox, Path, dict]) -> None:
+    box, inv, _ = cluster
+    box.node("fme-2").state.running_jobs = [{"id": 9, "status": "RUNNING"}]
+    result = fmeaa("drain", "fme-2", "-i", inv, "--wait-jobs", "--job-timeout", "1", *FAST)
+    assert result.code == 1 and "raise --job-timeout" in result.err
+    assert "--timeout" not in result.err.replace("--job-timeout", "")
+
+
+def test_one_load_balancer_client_per_command_run(cluster: tuple[Sandbox, Path, dict],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _, inv, _ = cluster
+    assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+    made: list[str] = []
+    real = boto3.session.Session.client
+
+    def counting(self: boto3.session.Session, service: str, *args: object, **kw: object) -> object:
+        made.append(service)
+        return real(self, service, *args, **kw)
+
+    monkeypatch.setattr(boto3.session.Session, "client", counting)
+    assert fmeaa("rolling", "--exec", "true", "-s", EXAMPLE, "-i", inv, *FAST).code == 0
+    assert made.count("elbv2") == 1, made
+
+
+def test_scale_in_check_refuses_when_it_cannot_see_the_load_balancer(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    inv = sandbox.write_inventory(tmp_path / "nodes.json")  # a sandbox without --load-balancer
+    result = fmeaa("scale-in-check", "fme-3", "-i", inv, "--json")
+    assert result.code == 1
+    check = next(c for c in result.json["checks"] if c["check"] == "out of the load balancer")
+    assert check["ok"] is False and "no target group" in check["detail"]
+    assert "--load-balancer" in check["detail"]

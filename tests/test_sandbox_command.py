@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fmeaa.client import NodeTimeoutError, connect
 from tests.conftest import ROOT, TEST_PASSWORD
+from tests.sync_helpers import EXAMPLE, fmeaa
 
 
 def test_sandbox_serves_nodes_writes_inventory_and_never_prints_the_password(
@@ -56,3 +59,46 @@ def test_bad_fault_spec_is_a_usage_error(tmp_path: Path) -> None:
          "--state-dir", str(tmp_path), "--duration", "0.1"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "NODE:latency=SECONDS" in result.stderr
+
+
+def test_every_lifecycle_command_can_be_rehearsed_on_the_sandbox_load_balancer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fmeaa sandbox --load-balancer` (issue 13, item 18): target groups emulated on loopback and
+    named by the inventory, so no AWS account, endpoint variable or credentials are needed."""
+    for var in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+                "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+    inv = tmp_path / "nodes.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fmeaa", "sandbox", "--nodes", "3", "--inventory", str(inv),
+         "--state-dir", str(tmp_path / "state"), "--load-balancer", "--duration", "300"],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fast = ["-i", inv, "--poll", "0.05"]
+    try:
+        deadline = time.monotonic() + 60
+        while not inv.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.1)
+        lb = json.loads(inv.read_text())["loadBalancer"]
+        assert lb["targetGroupArn"] and lb["websocketTargetGroupArn"]
+        assert lb["endpointUrl"].startswith("http://127.0.0.1:")
+        nodes = fmeaa("nodes", "-i", inv, "--json").json["nodes"]
+        assert [n["inLoadBalancer"] for n in nodes] == ["healthy"] * 3
+        assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
+        assert fmeaa("scale-in-check", "fme-3", "-i", inv).code == 1  # still in the ALB
+        assert fmeaa("drain", "fme-3", *fast).code == 0
+        assert fmeaa("scale-in-check", "fme-3", "-i", inv).code == 0
+        assert fmeaa("undrain", "fme-3", *fast).code == 0
+        assert fmeaa("seed", "fme-3", "-s", EXAMPLE, *fast).code == 0
+        rolled = fmeaa("rolling", "--exec", "true", "-s", EXAMPLE, "--json", *fast)
+        assert rolled.code == 0, rolled.err
+        assert rolled.json["nodes"] == ["fme-1", "fme-2", "fme-3"]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert TEST_PASSWORD not in out + err
+    assert "load balancer: target groups sandbox-web and sandbox-ws" in err

@@ -13,6 +13,7 @@ from components.node_seed import NodeSeedProvider
 from components.preview import ROOT, RecordingMocks, run_program
 from config import StackConfigError
 from fmeaa.app.seed import content_digest
+from fmeaa.cluster.inventory import Inventory
 from tests.stack_fixtures import example
 from tests.sync_helpers import copy_example
 
@@ -68,6 +69,19 @@ def test_manual_mode_never_attaches() -> None:
     run = run_program(example(seed={"mode": "manual"}))
     assert run.of_type(ATTACH) == [] and run.of_type(DYNAMIC) == []
     assert run.exports["inventory"]["loadBalancer"]["targetGroupArn"]
+
+
+def test_the_inventory_carries_the_licence_settings_for_manual_seeding() -> None:
+    """`fmeaa seed` / `rolling` read them from the inventory (issue 13, item 4): an id, never
+    the serial."""
+    run = run_program(example(seed={"mode": "manual"},
+                              license={"mode": "byol", "serialSecretId": "fme-aa/serial"}))
+    exported = run.exports["inventory"]["license"]
+    assert exported == {"mode": "byol", "serialSecretId": "fme-aa/serial"}
+    inventory = Inventory.model_validate(run.exports["inventory"])
+    assert inventory.license is not None and inventory.license.mode == "byol"
+    default = run_program(example(seed={"mode": "manual"})).exports["inventory"]["license"]
+    assert default == {"mode": "marketplace", "serialSecretId": None}
 
 
 def test_reference_node_source() -> None:

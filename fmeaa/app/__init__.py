@@ -10,6 +10,7 @@ so none of them orchestrates the sync engine or the cluster itself.
 from fmeaa.app.content import ContentRequest, PublishRequest, plan, publish, sync, verify
 from fmeaa.app.export import ExportRequest, export
 from fmeaa.app.lifecycle import Timing, drain, rolling, scale_in_check, seed, undrain
+from fmeaa.app.locking import unlock
 from fmeaa.app.nodes import nodes
 from fmeaa.app.rehearsal import rehearse
 from fmeaa.app.seed import SeedRequest, seed_node
@@ -18,5 +19,5 @@ from fmeaa.app.targets import ClusterRef
 __all__ = [
     "ClusterRef", "ContentRequest", "ExportRequest", "PublishRequest", "SeedRequest", "Timing",
     "drain", "export", "nodes", "plan", "publish", "rehearse", "rolling", "scale_in_check",
-    "seed", "seed_node", "sync", "undrain", "verify",
+    "seed", "seed_node", "sync", "undrain", "unlock", "verify",
 ]

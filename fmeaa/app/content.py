@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from fmeaa.app.locking import cluster_lock
 from fmeaa.app.results import (
     Failure,
     NodePlanReport,
@@ -165,7 +166,8 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
     they converged. One node's failure never stops the others."""
     started = time.perf_counter()
     job = ContentJob(request)
-    with job.engine(observer) as engine, SyncLock(engine.lock_path):
+    with job.engine(observer) as engine, SyncLock(engine.lock_path), \
+            cluster_lock(engine, "sync"):
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
@@ -228,7 +230,7 @@ def publish(request: PublishRequest, observer: Observer | None = None) -> SyncRe
     ])
     names = targets.names
     with SyncEngine(targets.whole, credentials, request.settings, observer) as engine, \
-            SyncLock(engine.lock_path):
+            SyncLock(engine.lock_path), cluster_lock(engine, "publish"):
         engine.connect(names)
         content_plan = _only_published(engine.plan(desired, names, prune=False), desired)
         results = engine.apply(content_plan, LocalFiles())

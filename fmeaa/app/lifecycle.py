@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from fmeaa.app.locking import cluster_held
 from fmeaa.app.results import Check, DrainResult, RollingResult, ScaleInResult, SeedResult, UndrainResult
-from fmeaa.app.seed import SeedError, SeedRequest, seed_node
+from fmeaa.app.seed import SeedError, SeedRequest, read_serial, seed_node
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
-from fmeaa.client import FmeClient, connect
+from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import CredentialSource
 from fmeaa.cluster.inventory import Inventory, NodeTarget
 from fmeaa.cluster.node_lifecycle import LifecycleError, scale_in_report, wait_for_jobs
@@ -44,17 +46,96 @@ def _context(ref: ClusterRef) -> tuple[Targets, TargetGroups]:
 
 
 def seed_request(whole: Inventory, target: NodeTarget, source: str, wait: float,
-                 allow_http: bool) -> SeedRequest:
+                 allow_http: bool, licensing: Licensing | None = None) -> SeedRequest:
     """Seeding `target` from `source` (a content directory, or node:NAME of this inventory)."""
     reference_url = None
     if source.startswith("node:"):
         reference_url = whole.node(source.removeprefix("node:")).rest_url
     else:
         source = str(Path(source).resolve())
+    licensing = licensing or Licensing()
     return SeedRequest(node=target.name, rest_url=target.rest_url,
                        default_owner=whole.nodes[0].name, source=source,
                        reference_url=reference_url, region=whole.region, allow_http=allow_http,
-                       timeout_s=wait, cluster=whole.cluster_name)
+                       timeout_s=wait, cluster=whole.cluster_name,
+                       license_mode=licensing.mode or "marketplace",
+                       serial_secret_id=licensing.serial_secret_id)
+
+
+# --- licences ----------------------------------------------------------------------------------
+LICENSE_MODES = ("marketplace", "byol")
+
+
+@dataclass(frozen=True)
+class Licensing:
+    """How nodes get their licence: `mode` None when neither an option nor the inventory says."""
+
+    mode: str | None = None
+    serial_secret_id: str | None = None
+    serial: dict[str, Any] | None = field(default=None, repr=False)  # read once per run
+
+
+def licensing_for(targets: Targets, mode: str | None, serial_secret_id: str | None
+                  ) -> Licensing:
+    """Options first, then the inventory's `license` (what `pulumi up` exports). Checked — and
+    the BYOL serial read from Secrets Manager, once — before any node is contacted."""
+    stack = targets.whole.license
+    mode = mode or (stack.mode if stack else None)
+    serial_secret_id = serial_secret_id or (stack.serial_secret_id if stack else None)
+    problems = []
+    if mode is not None and mode not in LICENSE_MODES:
+        problems.append(f"--license-mode {mode!r}: use one of {', '.join(LICENSE_MODES)}")
+    if mode == "byol" and not serial_secret_id:
+        problems.append("--license-mode byol needs --serial-secret-id SECRET_ID (a Secrets Manager "
+                        "secret holding {\"serialNumber\": …}), or license.serialSecretId in the "
+                        "inventory")
+    if serial_secret_id and mode != "byol":
+        problems.append(f"--serial-secret-id is only used with --license-mode byol (the licence "
+                        f"mode is {mode or 'not set'})")
+    if problems:
+        raise LifecycleError("refusing the licence settings:\n" +
+                             "\n".join(f"  - {p}" for p in problems))
+    serial = read_serial(serial_secret_id, targets.region) if serial_secret_id else None
+    return Licensing(mode, serial_secret_id, serial)
+
+
+def _require_licensed(target: NodeTarget, credentials: CredentialSource, timing: Timing,
+                      then: str) -> dict[str, Any]:
+    """The node's licence status; LifecycleError if it is not licensed (it must not serve)."""
+    with _client(target, credentials, timing.timeout_s) as client:
+        status = client.license_status()
+    if status.get("isLicensed"):
+        return status
+    raise LifecycleError(
+        f"{target.name} is NOT licensed (licence request status: "
+        f"{status.get('requestStatus') or 'none'}), so it was not registered with the load "
+        "balancer. For a bring-your-own-licence image pass --license-mode byol --serial-secret-id "
+        "SECRET_ID (a Secrets Manager secret holding the serialNumber), or set license.mode and "
+        f"license.serialSecretId in the stack so the inventory carries them; then {then}")
+
+
+# --- telling the operator exactly what is left ---------------------------------------------------
+def _cli_cluster(ref: ClusterRef) -> str:
+    """The options that name this cluster, for a command the operator can paste."""
+    if ref.inventory is not None:
+        words = ["-i", str(ref.inventory)]
+    else:
+        words = ["--cluster", ref.cluster or "NAME", "--region", ref.region or "REGION"]
+    if ref.allow_http:
+        words.append("--allow-http")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _where_left(groups: TargetGroups, target: NodeTarget, ref: ClusterRef) -> str:
+    """Whether `target` is out of the load balancer now, and how to put it back."""
+    try:
+        out = target.name not in groups.in_service()
+    except Exception:  # reporting what is left must not hide the original failure
+        out = True
+    if not out:
+        return f"{target.name} is still in the load balancer"
+    return (f"{target.name} stays drained (out of the load balancer); once it is fit to serve, "
+            f"put it back with `fmeaa undrain {target.name} {_cli_cluster(ref)}`")
 
 
 def drain(ref: ClusterRef, node: str, *, wait_jobs: bool = False, job_timeout_s: float = 3600,
@@ -100,56 +181,139 @@ def scale_in_check(ref: ClusterRef, node: str, *, timing: Timing = Timing()) -> 
 
 
 def seed(ref: ClusterRef, node: str, source: str, *, register: bool = True,
+         license_mode: str | None = None, serial_secret_id: str | None = None,
          cache_dir: Path | None = None, timing: Timing = Timing(),
          observer: Observer | None = None) -> SeedResult:
     """Manual seed mode: health → licence → sync → parity (the same `seed_node` the Pulumi
-    dynamic provider runs), then register the node with the load balancer."""
+    dynamic provider runs), then — only if the node reports itself licensed — register it with
+    the load balancer."""
     observer = observer or Observer()
     targets, groups = _context(ref)
     target = targets.whole.node(node)
-    request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http)
-    observer.note(f"seeding {node}: health, licence, sync, parity…")
-    report = seed_node(request, targets.credentials(),
-                       cache_dir=cache_dir or default_cache_dir(), poll_s=timing.poll_s)
-    registered = False
-    if register and groups.present:
-        observer.note(f"registering {node}…")
-        undrain_node(groups, target, timing.wait_s, timing.poll_s)
-        registered = True
+    licensing = licensing_for(targets, license_mode, serial_secret_id)
+    request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http, licensing)
+    credentials = targets.credentials()
+    with cluster_held(targets, "seed", timing.timeout_s):
+        observer.note(f"seeding {node}: health, licence, sync, parity…")
+        report = seed_node(request, credentials, serial=licensing.serial,
+                           cache_dir=cache_dir or default_cache_dir(), poll_s=timing.poll_s)
+        registered = False
+        licence = report["licence"]
+        if register and groups.present:
+            licence = _require_licensed(target, credentials, timing,
+                                        f"re-run `fmeaa seed {node}` with them")
+            observer.note(f"registering {node}…")
+            undrain_node(groups, target, timing.wait_s, timing.poll_s)
+            registered = True
     return SeedResult(node=node, applied=report["applied"], bytes_sent=report["bytesSent"],
-                      licence=report["licence"], registered=registered)
+                      licence=licence, registered=registered)
 
 
-def rolling(ref: ClusterRef, command: str, source: str, *, job_timeout_s: float = 3600,
-            cache_dir: Path | None = None, timing: Timing = Timing(),
-            observer: Observer | None = None) -> RollingResult:
-    """One node at a time: drain (and wait for jobs) → run `command` → seed (sync + parity) →
-    undrain and wait healthy → next node. Stops at the first failure, leaving that node
-    drained; the error names the nodes already done."""
+# --- rolling maintenance -------------------------------------------------------------------------
+OLD_PLACEHOLDERS = {"{node}": "$FMEAA_NODE", "{url}": "$FMEAA_NODE_URL",
+                    "{instance}": "$FMEAA_INSTANCE_ID"}
+
+
+def _check_exec(command: str) -> None:
+    used = [p for p in OLD_PLACEHOLDERS if p in command]
+    if used:
+        raise LifecycleError(
+            f"--exec: {', '.join(used)} is no longer substituted (the command runs in /bin/sh "
+            "as written); use " + ", ".join(f'"{OLD_PLACEHOLDERS[p]}"' for p in used) +
+            " instead")
+    if not command.strip():
+        raise LifecycleError("--exec: the command is empty")
+
+
+def _run_exec(command: str, target: NodeTarget) -> str | None:
+    """Run the maintenance command through /bin/sh (so `&&`, pipes and `$VAR` work) with the
+    node's values in the environment only. None on success, else why it failed."""
+    env = {**os.environ, "FMEAA_NODE": target.name, "FMEAA_NODE_URL": target.rest_url,
+           "FMEAA_INSTANCE_ID": target.instance_id or ""}
+    try:
+        finished = subprocess.run(["/bin/sh", "-c", command], env=env, check=False)
+    except OSError as exc:
+        return f"could not start /bin/sh: {exc.strerror}"
+    if finished.returncode == 0:
+        return None
+    if finished.returncode < 0:
+        return f"killed by signal {-finished.returncode}"
+    return f"exit {finished.returncode}"
+
+
+def _rolling_order(whole: Inventory, start_from: str | None) -> list[NodeTarget]:
+    if start_from is None:
+        return list(whole.nodes)
+    first = whole.nodes.index(whole.node(start_from))
+    return list(whole.nodes[first:])
+
+
+def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | None = None,
+            license_mode: str | None = None, serial_secret_id: str | None = None,
+            job_timeout_s: float = 3600, cache_dir: Path | None = None,
+            timing: Timing = Timing(), observer: Observer | None = None) -> RollingResult:
+    """One node at a time: drain (and wait for jobs) → run `command` in /bin/sh → seed (sync +
+    parity) → check its licence → undrain and wait healthy → next node.
+
+    Stops at the first failure. A node whose command failed is put back only if it is still fit
+    to serve (healthy, licensed, in sync); otherwise it stays drained and the error says so, with
+    the command that puts it back. `start_from` resumes at a node (which may still be drained)."""
     observer = observer or Observer()
+    _check_exec(command)
     targets, groups = _context(ref)
     whole = targets.whole
+    order = _rolling_order(whole, start_from)
+    licensing = licensing_for(targets, license_mode, serial_secret_id)
+    if not groups.present:
+        raise LifecycleError("rolling maintenance needs the load balancer's target group, and the "
+                             "inventory names none (for the sandbox: `fmeaa sandbox "
+                             "--load-balancer`)")
     credentials = targets.credentials()
+    cache = cache_dir or default_cache_dir()
     done: list[str] = []
-    for target in whole.nodes:
+
+    def bring_back(target: NodeTarget, wait_s: float) -> None:
+        """Seed, check the licence, register: what makes a drained node serve again."""
+        seed_node(seed_request(whole, target, source, wait_s, ref.allow_http, licensing),
+                  credentials, serial=licensing.serial, cache_dir=cache, poll_s=timing.poll_s)
+        _require_licensed(target, credentials, timing, f"resume with {resume(target)}")
+        undrain_node(groups, target, timing.wait_s, timing.poll_s)
+
+    def resume(target: NodeTarget) -> str:
+        return (f"`fmeaa rolling --from {target.name} {_cli_cluster(ref)}` and the same --exec "
+                "and -s")
+
+    def stopped(target: NodeTarget, what: str, left: str) -> LifecycleError:
+        return LifecycleError(f"{what}; {left}. Rolling maintenance stopped (done: "
+                              f"{', '.join(done) or 'none'}); resume with {resume(target)}")
+
+    def run_one(target: NodeTarget) -> None:
+        """Drain → exec → bring back, for one node; LifecycleError saying what is left."""
+        observer.note(f"{target.name}: drain → exec → seed → undrain")
         try:
-            observer.note(f"{target.name}: drain → exec → seed → undrain")
             drain_node(groups, whole, target, timing.wait_s, poll_s=timing.poll_s)
             with _client(target, credentials, timing.timeout_s) as client:
                 wait_for_jobs(client, job_timeout_s, timing.poll_s)
-            argv = shlex.split(command.format(node=target.name, url=target.rest_url,
-                                              instance=target.instance_id or ""))
-            env = {**os.environ, "FMEAA_NODE": target.name, "FMEAA_NODE_URL": target.rest_url,
-                   "FMEAA_INSTANCE_ID": target.instance_id or ""}
-            finished = subprocess.run(argv, env=env, check=False)
-            if finished.returncode != 0:
-                raise LifecycleError(f"--exec failed on {target.name} (exit "
-                                     f"{finished.returncode}); it stays drained")
-            seed_node(seed_request(whole, target, source, timing.wait_s, ref.allow_http),
-                      credentials, cache_dir=cache_dir or default_cache_dir(),
-                      poll_s=timing.poll_s)
-            undrain_node(groups, target, timing.wait_s, timing.poll_s)
+        except (LifecycleError, FmeApiError) as exc:
+            raise stopped(target, str(exc), _where_left(groups, target, ref)) from None
+        failed = _run_exec(command, target)
+        if failed:
+            what = f"--exec failed on {target.name} ({failed})"
+            observer.note(f"{target.name}: --exec failed; checking whether it can serve again…")
+            try:
+                bring_back(target, min(timing.wait_s, 60.0))
+            except (LifecycleError, SeedError, FmeApiError) as exc:
+                raise stopped(target, f"{what}; it is not fit to serve ({exc})",
+                              _where_left(groups, target, ref)) from None
+            raise stopped(target, what, f"{target.name} is healthy, licensed and in sync, so it "
+                          "was put back in the load balancer")
+        try:
+            bring_back(target, timing.wait_s)
+        except (LifecycleError, SeedError, FmeApiError) as exc:
+            raise stopped(target, str(exc), _where_left(groups, target, ref)) from None
+
+    with cluster_held(targets, "rolling", timing.timeout_s):
+        for target in order:
+            run_one(target)
             done.append(target.name)
-        except (LifecycleError, SeedError) as exc:
-            raise LifecycleError(f"{exc} (done: {', '.join(done) or 'none'})") from None
     return RollingResult(nodes=done)

@@ -157,6 +157,12 @@ class RollingResult(Document):
     nodes: list[str]
 
 
+class UnlockResult(Document):
+    holders: str  # who held the cluster lock, and where ("" if nobody)
+    removed_from: list[str]
+    failed: dict[str, str]  # node → why its lock file could not be checked or removed
+
+
 # --- rehearsal ----------------------------------------------------------------------------------------
 class RehearsalStep(Document):
     step: str

@@ -101,16 +101,22 @@ def ensure_licensed(client: FmeClient, serial: dict[str, Any], timeout_s: float,
     return client.license_status()
 
 
-def _serial(request: SeedRequest) -> dict[str, Any]:
-    assert request.serial_secret_id
-    raw = resolve_secret_ref(f"aws-sm:{request.serial_secret_id}", region=request.region)
+def read_serial(secret_id: str, region: str | None) -> dict[str, Any]:
+    """The BYOL serial (and contact fields) from Secrets Manager: JSON with `serialNumber`,
+    or the bare serial."""
+    raw = resolve_secret_ref(f"aws-sm:{secret_id}", region=region)
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = {"serialNumber": raw.strip()}
     if not isinstance(value, dict) or not value.get("serialNumber"):
-        raise SeedError(f"secret {request.serial_secret_id!r} holds no serialNumber")
+        raise SeedError(f"secret {secret_id!r} holds no serialNumber")
     return value
+
+
+def _serial(request: SeedRequest) -> dict[str, Any]:
+    assert request.serial_secret_id
+    return read_serial(request.serial_secret_id, request.region)
 
 
 def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,

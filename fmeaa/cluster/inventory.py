@@ -12,7 +12,7 @@ import json
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -47,6 +47,8 @@ class LoadBalancerInfo(_Model):
     url: str | None = None
     target_group_arn: str | None = None
     websocket_target_group_arn: str | None = None
+    # Only `fmeaa sandbox --load-balancer`: its emulated ELBv2 API (a moto server on loopback).
+    endpoint_url: str | None = None
 
     def hosts(self) -> set[str]:
         found = {self.dns_name.lower()} if self.dns_name else set()
@@ -55,11 +57,19 @@ class LoadBalancerInfo(_Model):
         return found - {""}
 
 
+class LicenseInfo(_Model):
+    """The stack's `license` settings (`pulumi up` exports them; older inventories lack them)."""
+
+    mode: Literal["marketplace", "byol"] = "marketplace"
+    serial_secret_id: str | None = None  # Secrets Manager id of the BYOL serial, never the serial
+
+
 class Inventory(_Model):
     inventory_version: int = 1
     cluster_name: str = "cluster"
     region: str | None = None
     load_balancer: LoadBalancerInfo = Field(default_factory=LoadBalancerInfo)
+    license: LicenseInfo | None = None
     nodes: list[NodeTarget]
 
     @property
@@ -121,6 +131,11 @@ def check_targets(inventory: Inventory, allow_http: bool = False) -> Inventory:
                 f"node {node.name!r}: {node.rest_url} is plain HTTP, so credentials would cross "
                 "the network unencrypted. Use https, or pass --allow-http (e.g. from inside "
                 "the VPC, where the ALB-to-node hop is HTTP)")
+    endpoint = inventory.load_balancer.endpoint_url
+    if endpoint and not _is_loopback((urllib.parse.urlsplit(endpoint).hostname or "").lower()):
+        problems.append(
+            f"loadBalancer.endpointUrl {endpoint!r}: only the sandbox's emulated load balancer "
+            "(on 127.0.0.1) may override the AWS endpoint; remove the key for a real cluster")
     if problems:
         raise InventoryError("refusing the inventory:\n" + "\n".join(f"  - {p}" for p in problems))
     return inventory

@@ -47,7 +47,7 @@ def wait_for_jobs(client: FmeClient, timeout_s: float, poll_s: float = 5.0) -> N
             raise LifecycleError(
                 f"{client.node} still runs {len(running)} job(s) after {timeout_s:.0f} s "
                 f"(ids {ids}). It is out of the load balancer, so no new work reaches it; wait and "
-                "re-run `fmeaa drain --wait-jobs`, or raise --timeout")
+                "re-run `fmeaa drain --wait-jobs`, or raise --job-timeout")
         time.sleep(poll_s)
 
 
@@ -77,6 +77,23 @@ def undrain(groups: TargetGroups, node: NodeTarget, timeout_s: float, poll_s: fl
         raise LifecycleError(f"{node.name}: registered, but not healthy: {exc}") from None
 
 
+def _out_of_load_balancer(node: str, groups: TargetGroups | None) -> tuple[str, bool, str]:
+    """Never "safe" unseen: without a target group to ask, the check fails (a node still in
+    the ALB would lose its users' sessions when removed)."""
+    what = "out of the load balancer"
+    if groups is None or not groups.present:
+        return (what, False, "cannot check: the inventory names no target group (for the sandbox, "
+                "start it with `fmeaa sandbox --load-balancer`)")
+    from botocore.exceptions import BotoCoreError, ClientError  # only AWS calls need botocore
+
+    try:
+        state = groups.in_service().get(node)
+    except (BotoCoreError, ClientError) as exc:
+        return (what, False, f"cannot check: reading the target group failed ({type(exc).__name__}: "
+                f"{exc})")
+    return (what, state is None, "not registered" if state is None else f"still {state}: drain it")
+
+
 @dataclass
 class ScaleInReport:
     node: str
@@ -92,10 +109,7 @@ def scale_in_report(node: str, clients: dict[str, FmeClient], groups: TargetGrou
     """Is `node` safe to remove? Drained, no running jobs, and no schedule enabled on it alone
     (the owner of a `one`-policy schedule: removing it silently stops that schedule)."""
     report = ScaleInReport(node)
-    if groups is not None and groups.present:
-        state = groups.in_service().get(node)
-        report.checks.append(("out of the load balancer", state is None,
-                              "not registered" if state is None else f"still {state}: drain it"))
+    report.checks.append(_out_of_load_balancer(node, groups))
     jobs = clients[node].running_jobs()
     report.checks.append(("no running jobs", not jobs,
                           "none" if not jobs else f"{len(jobs)} running: drain --wait-jobs"))

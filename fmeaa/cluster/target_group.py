@@ -13,23 +13,40 @@ class TargetGroupError(RuntimeError):
 
 
 class TargetGroups:
-    """The cluster's web (and websocket) target groups."""
+    """The cluster's web (and websocket) target groups, through ONE ELBv2 client for the life
+    of the object (one per command run: a rolling run polls target health hundreds of times)."""
 
     def __init__(self, inventory: Inventory, session: Any = None) -> None:
         lb = inventory.load_balancer
         self.arns = [a for a in (lb.target_group_arn, lb.websocket_target_group_arn) if a]
         self.inventory = inventory
         self._session = session
+        self._elbv2: Any = None
 
     @property
     def present(self) -> bool:
         return bool(self.arns)
 
-    def _client(self) -> Any:
-        import boto3
+    @property
+    def region(self) -> str | None:
+        """A target group's ARN names its region (arn:aws:elasticloadbalancing:REGION:…): the
+        one region its API answers in, whatever the inventory's `region` says."""
+        if self.arns and self.arns[0].count(":") >= 5:
+            return self.arns[0].split(":")[3] or self.inventory.aws_region
+        return self.inventory.aws_region
 
-        session = self._session or boto3.session.Session(region_name=self.inventory.region)
-        return session.client("elbv2", region_name=self.inventory.region)
+    def _client(self) -> Any:
+        if self._elbv2 is None:
+            import boto3
+
+            options: dict[str, str] = {}
+            if self.inventory.load_balancer.endpoint_url:  # the sandbox's emulated ELBv2 only
+                # (check_targets admits loopback endpoints only); any key is accepted there.
+                options = {"endpoint_url": self.inventory.load_balancer.endpoint_url,
+                           "aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
+            session = self._session or boto3.session.Session(region_name=self.region)
+            self._elbv2 = session.client("elbv2", region_name=self.region, **options)
+        return self._elbv2
 
     def states(self, arn: str | None = None) -> dict[str, str]:
         """instance id → state in the web target group (or `arn`); unregistered ids are absent."""

@@ -32,6 +32,14 @@ NodeArg = Annotated[str, typer.Argument(help="The node's name in the inventory."
 WaitOpt = Annotated[float, typer.Option(
     "--wait", min=1, help="Seconds to wait for the load balancer (draining, health).")]
 PollOpt = Annotated[float, typer.Option(min=0.05, hidden=True, help="Seconds between polls.")]
+LicenseModeOpt = Annotated[str | None, typer.Option(
+    "--license-mode", help="How nodes are licensed: 'marketplace' (pay-as-you-go image) or 'byol' "
+                           "(request each node's licence with the serial). Default: the "
+                           "inventory's license.mode.")]
+SerialOpt = Annotated[str | None, typer.Option(
+    "--serial-secret-id", help="With --license-mode byol: the Secrets Manager secret holding "
+                               "{\"serialNumber\": …}. Default: the inventory's "
+                               "license.serialSecretId.")]
 
 
 def drain_command(
@@ -103,16 +111,19 @@ def seed_command(
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None,
     register: Annotated[bool, typer.Option(
-        help="Register the node with the load balancer once it is in sync.")] = True,
+        help="Register the node with the load balancer once it is in sync and licensed.")] = True,
+    license_mode: LicenseModeOpt = None, serial_secret_id: SerialOpt = None,
     wait: WaitOpt = 600, poll: PollOpt = 5.0, allow_http: AllowHttpOpt = False,
     cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Seed a new node (manual seed mode): wait for its health check, sync it, prove parity,
-    then register it with the load balancer. Until then users cannot reach it."""
+    """Seed a new node (manual seed mode): wait for its health check, request its licence
+    (BYOL), sync it, prove parity, then — only if it reports itself licensed — register it with
+    the load balancer. Until then users cannot reach it."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.seed(cluster_ref(inventory, cluster, region, secret_id,
                                       allow_http=allow_http), node, source,
-                          register=register, cache_dir=cache_dir,
+                          register=register, license_mode=license_mode,
+                          serial_secret_id=serial_secret_id, cache_dir=cache_dir,
                           timing=app.Timing(wait, poll), observer=progress)
     emit_json(result.to_json()) if as_json else stdout.print(
         f"{node} seeded ({result.applied} change(s), {result.bytes_sent:,} bytes), in sync"
@@ -121,23 +132,33 @@ def seed_command(
 
 def rolling(
     command: Annotated[str, typer.Option(
-        "--exec", help="Run per node while it is drained; {node}, {url} and {instance} are "
-                       "substituted, and FMEAA_NODE/FMEAA_NODE_URL/FMEAA_INSTANCE_ID are set.")],
+        "--exec", help="Shell command run (by /bin/sh) for each node while it is drained; the "
+                       "node is in $FMEAA_NODE, $FMEAA_NODE_URL and $FMEAA_INSTANCE_ID, e.g. "
+                       "'ssh \"$FMEAA_NODE\" sudo dnf -y upgrade && …'.")],
     source: Annotated[str, typer.Option("--source", "-s", envvar="FMEAA_SOURCE",
                                         help="Content to re-check (and re-seed) after each node.")],
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
-    secret_id: SecretOpt = None, wait: WaitOpt = 600, job_timeout: Annotated[float, typer.Option(
+    secret_id: SecretOpt = None,
+    start_from: Annotated[str | None, typer.Option(
+        "--from", help="Resume at this node (in inventory order), e.g. after a failure left it "
+                       "drained; the nodes before it are skipped.")] = None,
+    license_mode: LicenseModeOpt = None, serial_secret_id: SerialOpt = None,
+    wait: WaitOpt = 600, job_timeout: Annotated[float, typer.Option(
         min=1, help="Seconds to wait for each node's running jobs.")] = 3600,
     poll: PollOpt = 5.0, allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling maintenance, one node at a time: drain (and wait for jobs) → run --exec → seed
-    (sync + parity) → undrain and wait healthy → next node. Never more than one node out of
-    service; stops at the first failure and leaves that node drained."""
+    (sync + parity) → check its licence → undrain and wait healthy → next node. Never more than
+    one node out of service. At the first failure it stops: a node whose --exec failed goes back
+    only if it is healthy, licensed and in sync; the error says which node is left drained, the
+    command that puts it back, and how to resume (--from NODE)."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.rolling(cluster_ref(inventory, cluster, region, secret_id,
                                          allow_http=allow_http), command, source,
-                             job_timeout_s=job_timeout, cache_dir=cache_dir,
-                             timing=app.Timing(wait, poll), observer=progress)
+                             start_from=start_from, license_mode=license_mode,
+                             serial_secret_id=serial_secret_id, job_timeout_s=job_timeout,
+                             cache_dir=cache_dir, timing=app.Timing(wait, poll),
+                             observer=progress)
     emit_json(result.to_json()) if as_json else stdout.print(
         f"rolling maintenance done on {len(result.nodes)} node(s): {', '.join(result.nodes)}")

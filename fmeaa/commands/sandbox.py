@@ -50,6 +50,11 @@ def sandbox(
         help="Inject a fault, e.g. fme-2:latency=0.5 (repeatable).")] = None,
     duration: Annotated[float, typer.Option(
         help="Stop after this many seconds (0 = until Ctrl-C).")] = 0,
+    load_balancer: Annotated[bool, typer.Option(
+        "--load-balancer", help="Also emulate the ALB's target groups (AWS's ELBv2 API, by moto "
+                                "on 127.0.0.1; needs `pip install 'fme-aa[sandbox]'`) so drain, "
+                                "undrain, scale-in-check, seed and rolling can be rehearsed.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the inventory as JSON.")] = False,
 ) -> None:
     """Start emulated FME nodes (an EMULATOR of the REST API, not FME Server) for rehearsals.
@@ -66,7 +71,12 @@ def sandbox(
     if PASSWORD_ENV not in os.environ:
         credentials.touch(mode=0o600)
         credentials.write_text(f"FMEAA_USERNAME={USERNAME}\n{PASSWORD_ENV}={password}\n")
-    box = Sandbox(nodes, root=state_dir, password=password, persist=persist)
+    try:
+        box = Sandbox(nodes, root=state_dir, password=password, persist=persist,
+                      load_balancer=load_balancer)
+    except RuntimeError as exc:  # the optional moto dependency is missing
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     try:
         for node_name, kind, value in faults:
             try:
@@ -95,6 +105,10 @@ def sandbox(
             for n in box.nodes:
                 table.add_row(n.name, n.url, "running" if n.running else "down (fault)")
             Console(stderr=True).print(table)
+            if box.load_balancer is not None:
+                Console(stderr=True).print(
+                    f"load balancer: target groups sandbox-web and sandbox-ws, every node "
+                    f"registered (emulated ELBv2 API at {box.load_balancer.endpoint_url})")
             where = f"$ {PASSWORD_ENV}" if PASSWORD_ENV in os.environ else str(credentials)
             Console(stderr=True).print(f"credentials: user '{USERNAME}', password in {where}")
         deadline = time.monotonic() + duration if duration > 0 else None

@@ -7,9 +7,12 @@ import secrets
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmeaa.emulator.server import EmulatorHTTPServer, Faults
+
+if TYPE_CHECKING:
+    from fmeaa.emulator.load_balancer import EmulatedLoadBalancer
 from fmeaa.emulator.state import NodeState
 
 LOOPBACK = "127.0.0.1"
@@ -62,20 +65,30 @@ class Sandbox:
     the same shape as the Pulumi stack outputs (schema v1)."""
 
     def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
-                 persist: bool = False, prefix: str = "fme") -> None:
+                 persist: bool = False, prefix: str = "fme", load_balancer: bool = False) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
         self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
         self.password = password or secrets.token_urlsafe(16)
         self.persist = persist
         self.prefix = prefix
         self.nodes: list[EmulatedNode] = []
-        for _ in range(count):
-            self.add_node()
+        # With `load_balancer`, an emulated ELBv2 (moto) whose target groups hold the nodes.
+        self.load_balancer: EmulatedLoadBalancer | None = None
+        if load_balancer:
+            from fmeaa.emulator.load_balancer import EmulatedLoadBalancer
 
-    def add_node(self, name: str | None = None) -> EmulatedNode:
+            self.load_balancer = EmulatedLoadBalancer(cluster="sandbox")
+        for _ in range(count):
+            self.add_node(register=True)
+
+    def add_node(self, name: str | None = None, register: bool = False) -> EmulatedNode:
+        """A new node. With a load balancer it gets an instance, registered only if `register`
+        (a node added later is seeded before it serves: `fmeaa seed` registers it)."""
         name = name or f"{self.prefix}-{len(self.nodes) + 1}"
         node = EmulatedNode(name, self.root / name, self.password, self.persist).start()
         self.nodes.append(node)
+        if self.load_balancer is not None:
+            self.load_balancer.add_node(name, register=register)
         return node
 
     def node(self, name: str) -> EmulatedNode:
@@ -84,25 +97,35 @@ class Sandbox:
     def inventory(self, load_balancer_url: str = "http://127.0.0.2:9") -> dict[str, Any]:
         """Pulumi-output-shaped inventory. The "load balancer" is a distinct loopback address
         no node uses, so the sync's refuse-the-LB rule can be exercised."""
+        lb = self.load_balancer
+        ids = lb.instance_ids if lb is not None else {}
         return {
             "inventoryVersion": 1, "clusterName": "sandbox", "region": "local",
             "fmeGeneration": "flow",
             "loadBalancer": {"dnsName": load_balancer_url.split("//")[1].split(":")[0],
                              "url": load_balancer_url, "targetGroupArn": None,
-                             "websocketTargetGroupArn": None},
-            "nodes": [{"name": n.name, "instanceId": f"emulated-{n.name}", "privateIp": LOOPBACK,
-                       "restUrl": n.url, "dbEndpoint": None, "dbSecretArn": None,
-                       "shareId": str(self.root / n.name), "shareKind": "emulated"}
+                             "websocketTargetGroupArn": None,
+                             **(lb.inventory_fields() if lb is not None else {})},
+            "nodes": [{"name": n.name, "instanceId": ids.get(n.name, f"emulated-{n.name}"),
+                       "privateIp": LOOPBACK, "restUrl": n.url, "dbEndpoint": None,
+                       "dbSecretArn": None, "shareId": str(self.root / n.name),
+                       "shareKind": "emulated"}
                       for n in self.nodes],
         }
 
     def write_inventory(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.inventory(), indent=2))
+        """Written whole or not at all (a reader polling for the file never sees half)."""
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(self.inventory(), indent=2))
+        partial.replace(path)
         return path
 
     def close(self) -> None:
         for node in self.nodes:
             node.stop()
+        if self.load_balancer is not None:
+            self.load_balancer.close()
+            self.load_balancer = None
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -182,8 +183,19 @@ class NodeState:
         return candidate if candidate == root.resolve() or root.resolve() in candidate.parents \
             else None
 
-    def write_resource(self, target: Path, chunks: Iterable[bytes]) -> int:
-        return write_atomically(target.with_name(f".{target.name}.partial"), target, chunks)[0]
+    def write_resource(self, target: Path, chunks: Iterable[bytes], overwrite: bool = True) -> int:
+        """Store a resource file. Without `overwrite`, create-if-absent atomically (a hard
+        link fails if the name exists): of two concurrent uploads, exactly one succeeds and the
+        other raises FileExistsError — what the cluster lock relies on."""
+        if overwrite:
+            return write_atomically(target.with_name(f".{target.name}.partial"), target, chunks)[0]
+        staged = target.with_name(f".{target.name}.{secrets.token_hex(6)}.new")
+        size = write_atomically(staged.with_suffix(".partial"), staged, chunks)[0]
+        try:
+            os.link(staged, target)
+        finally:
+            staged.unlink()
+        return size
 
     @staticmethod
     def remove_tree(path: Path) -> None:

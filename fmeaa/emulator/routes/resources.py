@@ -79,7 +79,10 @@ def upload_resource(h: FmeRequestHandler, connection: str, path: str = "") -> An
     overwrite = h.query.get("overwrite", "false").lower() == "true"
     if target.exists() and not overwrite:
         raise ApiError(409, f"'{filename}' already exists (overwrite=false)")
-    size = _state(h).write_resource(target, h.body_chunks())
+    try:
+        size = _state(h).write_resource(target, h.body_chunks(), overwrite=overwrite)
+    except FileExistsError:  # created by a concurrent upload since the check above
+        raise ApiError(409, f"'{filename}' already exists (overwrite=false)") from None
     h.server.node.uploaded_bytes += size
     return Response(201, {"name": filename, "type": "FILE", "size": size})
 
