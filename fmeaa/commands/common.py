@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fmeaa.app.seed import SeedError
@@ -60,7 +61,9 @@ PolicyOpt = Annotated[str, typer.Option(
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # The message is text, not markup: `connections[warehouse]` must print as written.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
+                 soft_wrap=True)
     return typer.Exit(code)
 
 
