@@ -47,7 +47,9 @@ class ContentRequest:
 
 
 class ContentJob:
-    """A validated content request; nothing here has touched a node yet."""
+    """A validated content request; nothing here has touched a node yet. The content files
+    are hashed only by `load_desired`, so `sync` can take its lock first: a refused second
+    sync costs no pass over a large content directory."""
 
     def __init__(self, request: ContentRequest) -> None:
         self.targets: Targets = resolve_targets(request.cluster)
@@ -58,9 +60,8 @@ class ContentJob:
         self.policy = request.schedule_policy
         self.source: DirectorySource | NodeSource = self._source(request.source)
         self.credentials = self.targets.credentials()
-        self.desired: Snapshot | None = None
         if isinstance(self.source, DirectorySource):
-            self.desired = self._directory_snapshot(self.source)
+            self._check_owners(self.source)
 
     def _source(self, source: str) -> DirectorySource | NodeSource:
         if source.startswith("node:"):
@@ -69,12 +70,16 @@ class ContentJob:
             return NodeSource(name)
         return DirectorySource(load_content_dir(Path(source)))
 
-    def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
+    def _check_owners(self, source: DirectorySource) -> None:
         names = {n.name for n in self.targets.whole.nodes}
         for s in source.content.manifest.schedules:
             if s.owner and s.owner not in names:
                 raise ContentError(f"schedules[{s.key}]: owner {s.owner!r} is not a node of the "
                                    f"inventory ({', '.join(sorted(names))})")
+
+    def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
+        """Resolves the secret references (every unresolvable one refused at once) and hashes
+        the files: still before any node is contacted."""
         cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache, self.targets.secret_resolver())
         cache.save()
@@ -86,8 +91,7 @@ class ContentJob:
     def load_desired(self, engine: SyncEngine) -> Snapshot:
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
-        assert self.desired is not None
-        return self.desired
+        return self._directory_snapshot(self.source)
 
     def target_names(self, include_source: bool = False) -> list[str]:
         names = self.targets.names
@@ -222,14 +226,14 @@ def publish(request: PublishRequest, observer: Observer | None = None) -> SyncRe
     targets = resolve_targets(request.cluster)
     credentials = targets.credentials()
     file = request.file
-    desired = Snapshot([
-        metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
-        file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}", file.stat().st_size,
-                   file_sha256(file), services, file.resolve()),
-    ])
     names = targets.names
     with SyncEngine(targets.whole, credentials, request.settings, observer) as engine, \
             SyncLock(engine.lock_path):
+        desired = Snapshot([
+            metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
+            file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}",
+                       file.stat().st_size, file_sha256(file), services, file.resolve()),
+        ])
         engine.connect(names)
         content_plan = _only_published(engine.plan(desired, names, prune=False), desired)
         results = engine.apply(content_plan, LocalFiles())
