@@ -34,6 +34,7 @@ from fmeaa.commands.common import (
     settings,
     stdout,
 )
+from fmeaa.sync.manifest import SchedulePolicy
 
 PruneOpt = Annotated[bool, typer.Option(
     help="Also delete what nodes hold beyond the source (in the folders it manages).")]
@@ -41,11 +42,11 @@ PruneOpt = Annotated[bool, typer.Option(
 
 def _request(source: str, inventory: Path | None, cluster: str | None, region: str | None,
              secret_id: str | None, only: list[str] | None, allow_http: bool, parallel: int,
-             timeout: float, cache_dir: Path | None, deep: bool = False, policy: str = "one"
-             ) -> app.ContentRequest:
+             timeout: float, cache_dir: Path | None, deep: bool = False,
+             policy: SchedulePolicy = SchedulePolicy.ONE) -> app.ContentRequest:
     return app.ContentRequest(source, cluster_ref(inventory, cluster, region, secret_id, only,
                                                   allow_http),
-                              settings(parallel, timeout, cache_dir, deep), policy)
+                              settings(parallel, timeout, cache_dir, deep), policy.value)
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 when in sync, 2 when there are changes, 1 on error (Terraform style).")] = False,
     show_unchanged: Annotated[bool, typer.Option(help="List unchanged entries too.")] = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show, per node and entry, what `sync` would create, update or delete (by content digest).
@@ -155,7 +156,7 @@ def sync(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
@@ -176,7 +177,7 @@ def verify(
     deep: Annotated[bool, typer.Option(
         help="Re-read every file's bytes instead of trusting remembered digests.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List in-sync entries too.")] = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Parity matrix: every entry × every node, by digest, against the source. Exit 1 on any
