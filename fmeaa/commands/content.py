@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from fmeaa import app
-from fmeaa.app.results import ParityResult, PlanResult, SyncResult
+from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, SyncResult
 from fmeaa.commands.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -34,6 +34,7 @@ from fmeaa.commands.common import (
     settings,
     stdout,
 )
+from fmeaa.commands.tables import Column, FittedTable
 from fmeaa.sync.manifest import SchedulePolicy
 
 PruneOpt = Annotated[bool, typer.Option(
@@ -55,51 +56,58 @@ _STYLE = {"create": "green", "update": "yellow", "delete": "red", "extra": "mage
 
 
 def print_plan(result: PlanResult, show_unchanged: bool) -> None:
-    table = Table(title=f"plan: {result.source} → nodes" + (" (prune)" if result.prune else ""))
-    for column in ("node", "change", "kind", "key", "digest (now → wanted)"):
-        table.add_column(column)
+    table = FittedTable(f"plan: {result.source} → nodes" + (" (prune)" if result.prune else ""),
+                        [Column("node", key=True), Column("change"), Column("kind", drop=1),
+                         Column("key", key=True), Column("digest (now → wanted)", drop=2)])
     for name, node in result.nodes.items():
         if node.status != "ok":
-            table.add_row(name, "[red]unreachable[/]", "", "", node.error or "")
+            table.add_row(name, "[red]unreachable[/]", "", "", "", end_section=True)
             continue
         shown = [a for a in node.actions if show_unchanged or a.change != "unchanged"]
         for a in shown:
             detail = f" ({a.detail})" if a.detail else ""
             digests = f"{a.current or '—'} → {a.digest or '—'}"
-            table.add_row(name, f"[{_STYLE[a.change]}]{a.change}{detail}[/]", a.kind, a.key,
-                          digests)
+            table.add_row(name, f"[{_STYLE[a.change]}]{a.change}{detail}[/]", a.kind,
+                          escape(a.key), digests)
         summary = ", ".join(f"{v} {k}" for k, v in (node.summary or {}).items() if v)
-        table.add_row(name, "[bold]total[/]", "", summary,
-                      f"{node.bytes_to_send or 0:,} bytes to send", end_section=True)
-    stdout.print(table)
+        table.add_row(name, "[bold]total[/]", "",
+                      f"{summary or 'nothing'}; {node.bytes_to_send or 0:,} bytes to send", "",
+                      end_section=True)
+    stdout.print(table.build(stdout.width))
+    for name, node in result.nodes.items():
+        if node.status != "ok":
+            stdout.print(f"[red]{name}: unreachable: {escape(node.error or 'unknown')}[/]")
     if any(a.change == "extra" for n in result.nodes.values() for a in n.actions):
         stdout.print("[magenta]extra[/]: on the node but not in the source; `sync --prune` "
                      "deletes it.")
 
 
-def _count(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _changes(n: NodeSyncReport) -> str:
+    counts = [(n.created, "created"), (n.updated, "updated"), (n.deleted, "deleted")]
+    return ", ".join(f"{v} {k}" for v, k in counts if v) or ("none" if n.status == "ok" else "")
 
 
 def print_results(result: SyncResult) -> None:
-    table = Table(title="sync result per node")
-    for column in ("node", "status", "created", "updated", "deleted", "unchanged", "bytes sent",
-                   "in sync", "problem"):
-        table.add_column(column)
+    table = FittedTable("sync result per node", [
+        Column("node", key=True), Column("status"), Column("changes"),
+        Column("bytes sent", justify="right", drop=1),
+        Column("unchanged", justify="right", drop=2), Column("in sync"),
+        Column("problem")])
     for name, n in result.nodes.items():
         style = "green" if n.status == "ok" else "red"
         problem = n.error or "; ".join(f"{f.action}: {f.error}" for f in n.failures)
-        table.add_row(name, f"[{style}]{n.status}[/]", _count(n.created), _count(n.updated),
-                      _count(n.deleted), _count(n.unchanged), f"{n.bytes_sent:,}",
-                      "yes" if n.in_sync else "[red]no[/]", problem)
-    stdout.print(table)
+        table.add_row(name, f"[{style}]{n.status}[/]", _changes(n), f"{n.bytes_sent:,}",
+                      "" if n.unchanged is None else str(n.unchanged),
+                      "yes" if n.in_sync else "[red]no[/]", escape(problem))
+    stdout.print(table.build(stdout.width))
 
 
 def print_parity(result: ParityResult, show_all: bool) -> None:
     nodes = result.nodes
-    table = Table(title=f"parity against {result.source}")
-    for column in ("kind", "key", *nodes, "status"):
-        table.add_column(column)
+    # Narrow terminals lose the digest columns first; the status names the drifted nodes.
+    table = FittedTable(f"parity against {result.source}",
+                        [Column("kind", drop=1), Column("key", key=True),
+                         *(Column(n, drop=2) for n in nodes), Column("status")])
     for row in result.rows:
         if not show_all and row.status == "in sync":
             continue
@@ -112,8 +120,10 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
                 digest += " on" if n in (row.enabled_on or []) else " off"
             cells.append(f"{mark}{digest}")
         style = {"in sync": "green", "drift": "red", "unmanaged": "dim"}[row.status]
-        table.add_row(row.kind, row.key, *cells, f"[{style}]{row.status}[/]")
-    stdout.print(table)
+        where = f" on {', '.join(row.drifted_nodes)}" if row.status == "drift" \
+            and row.drifted_nodes else ""
+        table.add_row(row.kind, escape(row.key), *cells, f"[{style}]{row.status}[/]{where}")
+    stdout.print(table.build(stdout.width))
     for name, why in result.unreadable.items():
         stdout.print(f"[red]{name}: could not be read: {why}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")
