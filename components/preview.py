@@ -2,23 +2,27 @@
 Pulumi's mocks, with no cloud account and no Pulumi CLI, and record every resource's inputs.
 
 Used by the test suite (assertions on resource inputs) and by `python -m components.preview
-Pulumi.example.yaml`, which prints what `pulumi up` would create, per node. The mocks invent
-ids, IPs and ARNs; everything else is exactly what the program declares.
+Pulumi.example.yaml`, which prints what `pulumi up` would create, per node, in the stack's
+`aws:region`. The mocks invent ids, IPs and ARNs; everything else is exactly what the program
+declares. A stack file that cannot be read is a one-line error; config problems (misspelt
+namespaces included) are listed all at once by the program's own validation.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent  # the Pulumi project (where __main__.py lives)
-REGION = "eu-west-1"
+DEFAULT_REGION = "eu-west-1"  # tests' region, when a stack config comes without `aws:region`
 ACCOUNT = "123456789012"
 LOOKED_UP_AMI = "ami-0fedcba9876543210"
 
@@ -38,7 +42,8 @@ def _fake_id(name: str, prefix: str) -> str:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
         self.resources: list[Resource] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
@@ -53,16 +58,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
             rid = _fake_id(name, "i")
             out["privateIp"] = f"10.40.{128 + crc % 64}.{10 + (crc >> 8) % 240}"
         elif t == "aws:rds/instance:Instance":
-            host = f"{inputs['identifier']}.abc123.{REGION}.rds.amazonaws.com"
+            host = f"{inputs['identifier']}.abc123.{self.region}.rds.amazonaws.com"
             out.update(address=host, port=5432, endpoint=f"{host}:5432",
-                       masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:"
+                       masterUserSecrets=[{"secretArn": f"arn:aws:secretsmanager:{self.region}:{ACCOUNT}:"
                                            f"secret:rds!db-{inputs['identifier']}-AbCdEf",
                                            "secretStatus": "active", "kmsKeyId": ""}])
         elif t == "aws:ebs/volume:Volume":
             rid = _fake_id(name, "vol")
         elif t == "aws:efs/fileSystem:FileSystem":
             rid = _fake_id(name, "fs")
-            out["arn"] = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:file-system/{rid}"
+            out["arn"] = f"arn:aws:elasticfilesystem:{self.region}:{ACCOUNT}:file-system/{rid}"
         elif t == "aws:efs/accessPoint:AccessPoint":
             rid = _fake_id(name, "fsap")
         elif t == "aws:ec2/amiCopy:AmiCopy":
@@ -74,10 +79,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "aws:ec2/vpc:Vpc":
             rid = _fake_id(name, "vpc")
         elif t == "aws:lb/loadBalancer:LoadBalancer":
-            out.update(dnsName=f"{name}-123.{REGION}.elb.amazonaws.com",
-                       arn=f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/{name}")
+            out.update(dnsName=f"{name}-123.{self.region}.elb.amazonaws.com",
+                       arn=f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT}:loadbalancer/app/{name}")
         elif t == "aws:lb/targetGroup:TargetGroup":
-            out["arn"] = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{name}/abc"
+            out["arn"] = f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT}:targetgroup/{name}/abc"
         elif t in ("aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile"):
             out.update(name=name, arn=f"arn:aws:iam::{ACCOUNT}:role/{name}")
         elif t == "aws:rds/parameterGroup:ParameterGroup" or t == "aws:rds/subnetGroup:SubnetGroup":
@@ -89,12 +94,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls.append((args.token, dict(args.args)))
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{REGION}{c}" for c in "abcdef"]
-            return {"names": names, "zoneIds": names, "id": REGION}, []
+            names = [f"{self.region}{c}" for c in "abcdef"]
+            return {"names": names, "zoneIds": names, "id": self.region}, []
         if token == "aws:ec2/getAmi:getAmi":
             return {"id": LOOKED_UP_AMI, "imageId": LOOKED_UP_AMI, "name": "fme-flow-2025.1"}, []
         if token == "aws:index/getRegion:getRegion":
-            return {"region": REGION, "name": REGION, "id": REGION}, []
+            return {"region": self.region, "name": self.region, "id": self.region}, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root", "id": ACCOUNT,
                     "userId": ACCOUNT}, []
@@ -102,7 +107,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:ec2/getSubnet:getSubnet":
             return {"id": args.args["id"],
-                    "availabilityZone": f"{REGION}{'abc'[zlib.crc32(args.args['id'].encode()) % 3]}"}, []
+                    "availabilityZone": f"{self.region}{'abc'[zlib.crc32(args.args['id'].encode()) % 3]}"}, []
         raise AssertionError(f"unexpected invoke {token}")
 
 
@@ -126,14 +131,70 @@ class ProgramRun:
         return [r for r in self.resources if r.custom]
 
 
+@dataclass
+class StackFile:
+    config: dict[str, Any]  # the project's keys, prefix removed
+    region: str | None  # `aws:region`
+    other: dict[str, Any]  # every other key, in full (the program reports misspelt namespaces)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML where a key given twice is an error: the last one silently winning hides a typo."""
+
+    duplicates: list[str]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                self.duplicates.append(f"{key} is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_stack_file(path: Path, project: str = "fme-aa") -> StackFile:
+    """A Pulumi.<stack>.yaml's `config:` section; StackConfigError if it cannot be read."""
+    from config import StackConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StackConfigError(f"{path}: no such file (copy Pulumi.example.yaml to "
+                               "Pulumi.<stack>.yaml and edit it)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackConfigError(f"{path}: cannot read it ({exc})") from None
+    loader = _UniqueKeyLoader(text)
+    loader.duplicates = []
+    try:
+        document = loader.get_single_data() or {}
+    except yaml.MarkedYAMLError as exc:
+        def at(mark: Any) -> str:
+            return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+
+        context = f" ({exc.context} at {at(exc.context_mark)})" if exc.context else ""
+        raise StackConfigError(f"{path}: malformed YAML at {at(exc.problem_mark)}: "
+                               f"{exc.problem}{context}") from None
+    finally:
+        loader.dispose()
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise StackConfigError(f"{path}: no 'config:' mapping (see Pulumi.example.yaml)")
+    problems = list(loader.duplicates)
+    problems += [f"{k}: no namespace; write {project}:{k} (or aws:{k} for the AWS provider)"
+                 for k in config if ":" not in str(k)]
+    if problems:
+        raise StackConfigError(f"{path}: " + "; ".join(problems))
+    prefix = f"{project}:"
+    return StackFile(
+        config={k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)},
+        region=config.get("aws:region"),
+        other={k: v for k, v in config.items() if not k.startswith(prefix)})
+
+
 def load_stack_file(path: Path, project: str = "fme-aa") -> dict[str, Any]:
     """The `config:` section of a Pulumi.<stack>.yaml as {key: value}, project prefix removed."""
-    import yaml
-
-    document = yaml.safe_load(path.read_text()) or {}
-    prefix = f"{project}:"
-    return {k[len(prefix):]: v for k, v in (document.get("config") or {}).items()
-            if k.startswith(prefix)}
+    return read_stack_file(path, project).config
 
 
 def config_values(config: dict[str, Any], project: str = "fme-aa") -> dict[str, str]:
@@ -142,12 +203,16 @@ def config_values(config: dict[str, Any], project: str = "fme-aa") -> dict[str, 
 
 
 def run_program(
-    config: dict[str, Any], capture_warnings: bool = True, mocks: RecordingMocks | None = None
+    config: dict[str, Any], capture_warnings: bool = True, mocks: RecordingMocks | None = None,
+    region: str = DEFAULT_REGION, other_config: dict[str, Any] | None = None,
 ) -> ProgramRun:
-    """Evaluate `__main__.py` with this stack config; return every resource and the exports."""
-    mocks = mocks or RecordingMocks()
+    """Evaluate `__main__.py` with this stack config (the project's keys; `other_config`: any
+    other keys in full) in `region`; return every resource and the exports."""
+    mocks = mocks or RecordingMocks(region)
     pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False)
-    pulumi.runtime.set_all_config(config_values(config))
+    others = {k: v if isinstance(v, str) else json.dumps(v)
+              for k, v in (other_config or {}).items()}
+    pulumi.runtime.set_all_config({**others, "aws:region": region, **config_values(config)})
     warnings: list[str] = []
     original_warn = pulumi.log.warn
     if capture_warnings:
@@ -208,7 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     from config import StackConfigError
 
     try:
-        run = run_program(load_stack_file(stack_file), capture_warnings=True)
+        stack = read_stack_file(stack_file)
+    except StackConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    # Like the AWS provider: the stack's aws:region, else the environment's.
+    region = stack.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        print(f"error: {stack_file}: aws:region is not set (add `aws:region: eu-west-1` under "
+              "config:, or set $AWS_REGION)", file=sys.stderr)
+        return 1
+    try:
+        run = run_program(stack.config, capture_warnings=True, region=str(region),
+                          other_config=stack.other)
     except StackConfigError as exc:
         print(f"error: {stack_file}: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ import zlib
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 # Node names become parts of AWS names (RDS identifiers, target names, tags): keep them DNS-ish.
@@ -114,6 +114,13 @@ class NetworkConfig(_Model):
         if self.new is not None and self.existing is not None:
             raise ValueError("set only one of 'new' or 'existing'")
         return self
+
+    @property
+    def zone_count(self) -> int:
+        """How many AZs the node subnets span: a node's `zone` must be below it."""
+        if self.existing is not None:
+            return len(self.existing.private_subnet_ids)
+        return (self.new or NewVpc()).az_count
 
     @property
     def new_vpc(self) -> NewVpc | None:
@@ -344,12 +351,13 @@ class StackConfig(_Model):
     """The whole stack: validated once, before the first resource is declared."""
 
     cluster_name: str = Field(default="fme-aa", pattern=r"^[a-z][a-z0-9-]{1,19}$")
+    # Before `nodes`: the nodes' zones are checked against it.
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     node_count: int | None = Field(default=None, ge=1, le=50)
     nodes: list[NodeSpec | str] | None = None
     ami: AmiConfig
     instance_type: str = Field(default="m6i.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
     root_volume_gib: int = Field(default=100, ge=30, le=16384)
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
     share: ShareConfig = Field(default_factory=ShareConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
@@ -379,10 +387,6 @@ class StackConfig(_Model):
     def _nodes(self) -> StackConfig:
         if (self.node_count is None) == (self.nodes is None):
             raise ValueError("set exactly one of 'nodeCount' (a number) or 'nodes' (a list of names)")
-        names = [n.name for n in self.node_specs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate node names: {', '.join(dupes)}")
         if self.nodes is not None and not self.nodes:
             raise ValueError("'nodes' must name at least one node")
         return self
@@ -394,16 +398,31 @@ class StackConfig(_Model):
             return [NodeSpec(name=f"fme-{i}") for i in range(1, (self.node_count or 0) + 1)]
         return [NodeSpec(name=n) if isinstance(n, str) else n for n in self.nodes]
 
-    @field_validator("nodes", mode="before")
+    @field_validator("nodes")
     @classmethod
-    def _node_names(cls, value: object) -> object:
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, str) and not re.match(NODE_NAME_PATTERN, item):
-                    raise ValueError(
-                        f"node name {item!r} must match {NODE_NAME_PATTERN} "
-                        "(lowercase letter first, then lowercase letters, digits or '-', ≤24 chars)"
-                    )
+    def _node_list(cls, value: list[NodeSpec | str] | None,
+                   info: ValidationInfo) -> list[NodeSpec | str] | None:
+        """Names, duplicates and zones, all reported together (and beside other fields' errors:
+        this checks the field alone, plus the network when that is valid)."""
+        if value is None:
+            return None
+        specs = [NodeSpec.model_construct(name=n) if isinstance(n, str) else n for n in value]
+        problems = [f"node name {s.name!r} must match {NODE_NAME_PATTERN} (lowercase letter "
+                    "first, then lowercase letters, digits or '-', ≤24 chars)"
+                    for s in specs if not re.match(NODE_NAME_PATTERN, s.name)]
+        names = [s.name for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(f"duplicate node names: {', '.join(dupes)}")
+        network = info.data.get("network")
+        if network is not None:
+            count = network.zone_count
+            problems += [f"{s.name}: zone {s.zone} does not exist: the node subnets span "
+                         f"{count} availability zones (zones 0–{count - 1}); pick one of "
+                         "those, or add zones (network.new.azCount or more privateSubnetIds)"
+                         for s in specs if s.zone is not None and s.zone >= count]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @property

@@ -5,12 +5,14 @@ Exit codes (every command):
   1  error: invalid input (refused before any node is touched), a node failed or could not be
      reached, or — for `verify` — drift
   2  `plan --detailed-exitcode` only: changes are pending; also typer's usage errors
+With `--json`, an error is also a document on stdout (`fmeaa.commands.common.error_document`).
 """
 
 from __future__ import annotations
 
 import typer
 
+from fmeaa.commands.common import JsonErrorsGroup
 from fmeaa.commands.content import plan, sync, verify
 from fmeaa.commands.demo import demo
 from fmeaa.commands.export import export
@@ -22,6 +24,7 @@ from fmeaa.commands.sandbox import sandbox
 
 app = typer.Typer(
     name="fmeaa",
+    cls=JsonErrorsGroup,
     help="Keep N independent FME Server / FME Flow nodes (Active-Active) identical: every "
          "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,

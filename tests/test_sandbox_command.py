@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from fmeaa.cli import app
 from fmeaa.client import NodeTimeoutError, connect
+from fmeaa.emulator import Sandbox
 from tests.conftest import ROOT, TEST_PASSWORD
-from tests.sync_helpers import EXAMPLE, fmeaa
+from tests.sync_helpers import EXAMPLE, copy_example, fmeaa
 
 
 def test_sandbox_serves_nodes_writes_inventory_and_never_prints_the_password(
@@ -102,3 +105,68 @@ def test_every_lifecycle_command_can_be_rehearsed_on_the_sandbox_load_balancer(
         out, err = proc.communicate(timeout=30)
     assert TEST_PASSWORD not in out + err
     assert "load balancer: target groups sandbox-web and sandbox-ws" in err
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 15
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert path.exists(), proc.stderr.read() if proc.stderr else "sandbox did not start"
+
+
+def test_readme_command_with_relative_state_dir_and_sourceable_credentials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's own command, run from a working directory: default (relative) --state-dir,
+    a generated password in credentials.env that `source` puts into the environment, and
+    syncs that keep working after the first resource upload."""
+    env = {k: v for k, v in os.environ.items() if k != "FMEAA_PASSWORD"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fmeaa", "sandbox", "--nodes", "2", "--inventory", "nodes.json",
+         "--duration", "60"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(tmp_path / "nodes.json", proc)
+        credentials = tmp_path / ".fmeaa" / "sandbox" / "credentials.env"
+        # `source` exports the variables to the programs the shell starts.
+        shown = subprocess.run(
+            ["bash", "-c", f". {credentials} && python3 -c 'import os; "
+             "print(os.environ[\"FMEAA_USERNAME\"], len(os.environ[\"FMEAA_PASSWORD\"]))'"],
+            capture_output=True, text=True, timeout=30, env={"PATH": os.environ["PATH"]})
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.split()[0] == "admin" and int(shown.stdout.split()[1]) >= 16
+        password = next(line.split("=", 1)[1].strip("'") for line in
+                        credentials.read_text().splitlines() if "FMEAA_PASSWORD=" in line)
+        monkeypatch.setenv("FMEAA_PASSWORD", password)
+        monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.chdir(tmp_path)
+        content = copy_example(tmp_path / "content")
+        assert fmeaa("sync", "-s", content, "-i", "nodes.json").code == 0
+        # Before the fix, every call after the first resource upload failed ("unreachable").
+        again = fmeaa("plan", "-s", content, "-i", "nodes.json", "--detailed-exitcode")
+        assert again.code == 0, again.out + again.err
+        assert fmeaa("verify", "-s", content, "-i", "nodes.json").code == 0
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert password not in out + err
+    assert f"source {Path('.fmeaa/sandbox/credentials.env')}" in " ".join(err.split())
+    assert "$ FMEAA" not in err
+
+
+def test_help_names_where_the_generated_password_goes() -> None:
+    result = CliRunner().invoke(app, ["sandbox", "--help"], terminal_width=200)
+    assert "STATE_DIR/credentials.env" in result.stdout
+    assert " /credentials.env" not in result.stdout
+
+
+def test_emulator_with_a_relative_state_dir(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+    content = copy_example(tmp_path / "content")
+    with Sandbox(2, root=Path("relative-state"), password=TEST_PASSWORD) as box:
+        inventory = box.write_inventory(tmp_path / "nodes.json")
+        assert fmeaa("sync", "-s", content, "-i", inventory).code == 0
+        assert fmeaa("plan", "-s", content, "-i", inventory, "--detailed-exitcode").code == 0

@@ -281,11 +281,12 @@ def test_export_round_trips(env: tuple[Sandbox, Path, Path], tmp_path: Path) -> 
     assert fmeaa("sync", "-s", content, "-i", inv).code == 0
     first = tmp_path / "export-1"
     assert fmeaa("export", "--from", "fme-1", first, "-i", inv).code == 0
-    with Sandbox(1, root=tmp_path / "empty", password=TEST_PASSWORD, prefix="empty") as fresh:
+    # The export names each schedule's owner (fme-1), so the empty cluster has a node of that name.
+    with Sandbox(1, root=tmp_path / "empty", password=TEST_PASSWORD) as fresh:
         fresh_inv = fresh.write_inventory(tmp_path / "fresh.json")
         assert fmeaa("sync", "-s", first, "-i", fresh_inv, "--prune").code == 0
         second = tmp_path / "export-2"
-        assert fmeaa("export", "--from", "empty-1", second, "-i", fresh_inv).code == 0
+        assert fmeaa("export", "--from", "fme-1", second, "-i", fresh_inv).code == 0
     files_1 = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
     files_2 = {p.relative_to(second): p.read_bytes() for p in second.rglob("*") if p.is_file()}
     manifest = Path("fmeaa-content.yaml")

@@ -26,7 +26,13 @@ from fmeaa.app.results import (
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.sync.apply import NodeResult
-from fmeaa.sync.content_source import DirectorySource, LocalFiles, NodeSource, snapshot_of_directory
+from fmeaa.sync.content_source import (
+    DirectorySource,
+    LocalFiles,
+    NodeSource,
+    resolve_references,
+    snapshot_of_directory,
+)
 from fmeaa.sync.digest_cache import file_sha256
 from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine, local_digest_cache
 from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError, load_content_dir
@@ -48,7 +54,9 @@ class ContentRequest:
 
 
 class ContentJob:
-    """A validated content request; nothing here has touched a node yet."""
+    """A validated content request; nothing here has touched a node yet. The content files
+    are hashed only by `load_desired`, so `sync` can take its lock first: a refused second
+    sync costs no pass over a large content directory."""
 
     def __init__(self, request: ContentRequest) -> None:
         self.targets: Targets = resolve_targets(request.cluster)
@@ -59,9 +67,10 @@ class ContentJob:
         self.policy = request.schedule_policy
         self.source: DirectorySource | NodeSource = self._source(request.source)
         self.credentials = self.targets.credentials()
-        self.desired: Snapshot | None = None
-        if isinstance(self.source, DirectorySource):
-            self.desired = self._directory_snapshot(self.source)
+        # Secret references are validation: all resolved (or all refused) before any node is
+        # contacted, the cluster lock included. Hashing the files waits for the lock.
+        self.references = resolve_references(self.source.content, self.targets.secret_resolver()) \
+            if isinstance(self.source, DirectorySource) else None
 
     def _source(self, source: str) -> DirectorySource | NodeSource:
         if source.startswith("node:"):
@@ -73,8 +82,10 @@ class ContentJob:
                                                 nodes=[n.name for n in self.targets.whole.nodes]))
 
     def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
+        """Hashes the content files (remembered digests first)."""
+        assert self.references is not None
         cache = local_digest_cache(self.settings)
-        snapshot = snapshot_of_directory(source.content, cache, self.targets.secret_resolver())
+        snapshot = snapshot_of_directory(source.content, cache, self.references)
         cache.save()
         return snapshot
 
@@ -84,8 +95,7 @@ class ContentJob:
     def load_desired(self, engine: SyncEngine) -> Snapshot:
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
-        assert self.desired is not None
-        return self.desired
+        return self._directory_snapshot(self.source)
 
     def target_names(self, include_source: bool = False) -> list[str]:
         names = self.targets.names
@@ -223,14 +233,14 @@ def publish(request: PublishRequest, observer: Observer | None = None) -> SyncRe
     targets = resolve_targets(request.cluster)
     credentials = targets.credentials()
     file = request.file
-    desired = Snapshot([
-        metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
-        file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}", file.stat().st_size,
-                   file_sha256(file), services, file.resolve()),
-    ])
     names = targets.names
     with SyncEngine(targets.whole, credentials, request.settings, observer) as engine, \
             SyncLock(engine.lock_path), cluster_lock(engine, "publish"):
+        desired = Snapshot([
+            metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
+            file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}",
+                       file.stat().st_size, file_sha256(file), services, file.resolve()),
+        ])
         engine.connect(names)
         content_plan = _only_published(engine.plan(desired, names, prune=False), desired)
         results = engine.apply(content_plan, LocalFiles())

@@ -64,6 +64,8 @@ def nodes(ref: ClusterRef, timeout_s: float = 10.0) -> NodesResult:
     try:
         credentials: CredentialSource | None = targets.credentials()
     except CredentialsError:
+        if targets.secret_id:
+            raise  # asked for by name: its failure (no region, no such secret) is the answer
         credentials = None  # health and LB state need none; version and licence do
     with ThreadPoolExecutor(max_workers=min(8, len(whole.nodes))) as pool:
         rows = list(pool.map(lambda n: node_status(n, credentials, timeout_s), whole.nodes))

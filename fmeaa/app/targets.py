@@ -44,11 +44,12 @@ class Targets:
         return [n.name for n in self.chosen.nodes]
 
     def credentials(self) -> CredentialSource:
-        """Secrets Manager with --secret-id, else the environment; resolved once."""
+        """Secrets Manager with --secret-id (in --region / $AWS_REGION, else the inventory's
+        region, else boto3's own default), else the environment; resolved once."""
         if self._credentials is None:
             if self.secret_id:
                 self._credentials = CredentialSource.from_secrets_manager(
-                    self.secret_id, self.whole.aws_region)
+                    self.secret_id, self.region)
             else:
                 self._credentials = CredentialSource.from_env(
                     nodes=[n.name for n in self.whole.nodes])

@@ -81,7 +81,7 @@ class CredentialSource:
         """A JSON secret: {"username", "password"} for every node, and/or
         {"nodes": {"fme-1": {"username", "password"}}} per node."""
         import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
         session = session or boto3.session.Session(region_name=region)
         try:
@@ -90,6 +90,8 @@ class CredentialSource:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise CredentialsError(f"cannot read secret {secret_id!r}: {code}") from None
+        except NoRegionError:
+            raise CredentialsError(f"cannot read secret {secret_id!r}: {NO_REGION}") from None
         except BotoCoreError as exc:
             raise CredentialsError(f"cannot read secret {secret_id!r}: {type(exc).__name__}") from None
         try:
@@ -114,6 +116,10 @@ class CredentialSource:
         return cls(default, per_node, where=f"secret {secret_id!r}")
 
 
+NO_REGION = ("no AWS region: pass --region, or set $AWS_REGION or $AWS_DEFAULT_REGION "
+             "(an inventory from `pulumi stack output` carries its region)")
+
+
 def resolve_secret_ref(reference: str, env: Mapping[str, str] | None = None,
                        session: Any = None, region: str | None = None) -> str:
     """The value behind a manifest reference: `env:NAME` or `aws-sm:SECRET_ID[#key]`."""
@@ -125,12 +131,14 @@ def resolve_secret_ref(reference: str, env: Mapping[str, str] | None = None,
         return env[rest]
     secret_id, _, key = rest.partition("#")
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
     session = session or boto3.session.Session(region_name=region)
     try:
         value = session.client("secretsmanager", region_name=region).get_secret_value(
             SecretId=secret_id)["SecretString"]
+    except NoRegionError:
+        raise CredentialsError(f"secret reference {reference!r}: {NO_REGION}") from None
     except (ClientError, BotoCoreError) as exc:
         raise CredentialsError(f"secret reference {reference!r}: cannot read it "
                                f"({type(exc).__name__})") from None

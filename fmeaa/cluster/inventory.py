@@ -148,6 +148,12 @@ def load_inventory(path: Path) -> Inventory:
     except FileNotFoundError:
         raise InventoryError(f"{path}: no such inventory file (write it with "
                              "`pulumi stack output --json > nodes.json`)") from None
+    except IsADirectoryError:
+        raise InventoryError(f"{path}: is a directory; --inventory takes the JSON file "
+                             "(e.g. nodes.json)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(f"{path}: cannot read the inventory file "
+                             f"({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
     except json.JSONDecodeError as exc:
         raise InventoryError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
     if isinstance(raw, dict) and "inventory" in raw and "nodes" not in raw:

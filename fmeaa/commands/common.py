@@ -1,5 +1,11 @@
 """What every command shares: the cluster and source options (turned into the operations'
-typed inputs), error reporting with documented exit codes, JSON output and progress display."""
+typed inputs), error reporting with documented exit codes, JSON output and progress display.
+
+With `--json`, every error is also an error document on stdout (the message stays on stderr):
+`{"ok": false, "exitCode": N, "error": {"type": "...", "message": "..."}}`, where `type` is the
+error's class (`ContentError`, `InventoryError`, `CredentialsError`, `NotFoundError`…) or
+`UsageError` for a command line typer refuses (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer._click.exceptions import UsageError  # typer (pinned) vendors click: its UsageError
+from typer.core import TyperGroup
 
 from fmeaa.app.seed import SeedError
 from fmeaa.app.targets import ClusterRef
@@ -22,7 +31,7 @@ from fmeaa.cluster.inventory import InventoryError
 from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.cluster.sync_lock import SyncLockedError
 from fmeaa.sync.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
-from fmeaa.sync.manifest import ContentError
+from fmeaa.sync.manifest import ContentError, SchedulePolicy
 from fmeaa.sync.plan import Action
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
@@ -54,14 +63,30 @@ CacheDirOpt = Annotated[Path | None, typer.Option(
     help="Where remembered digests and the sync lock live (default $FMEAA_CACHE_DIR or "
          "~/.cache/fmeaa).")]
 TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each REST call.")]
-PolicyOpt = Annotated[str, typer.Option(
+PolicyOpt = Annotated[SchedulePolicy, typer.Option(
+    case_sensitive=False,
     help="With node:NAME sources, how replicated schedules run: 'one' (enabled only on the "
          "reference node) or 'all' (on every node: fires N times).")]
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code)
+def error_document(kind: str, message: str, code: int) -> dict[str, Any]:
+    return {"ok": False, "exitCode": code, "error": {"type": kind, "message": message}}
+
+
+class CommandFailed(typer.Exit):
+    """An error already reported on stderr; the `fmeaa` group adds the `--json` document."""
+
+    def __init__(self, message: str, code: int, kind: str) -> None:
+        super().__init__(code)
+        self.message, self.kind = message, kind
+
+
+def fail(message: str, code: int = EXIT_FAILED, kind: str = "Error") -> CommandFailed:
+    """Report an error on stderr; raise the result to exit with `code`."""
+    # The message is text, not markup: `connections[warehouse]` must print as written.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
+                 soft_wrap=True)
+    return CommandFailed(message, code, kind)
 
 
 @contextmanager
@@ -71,13 +96,11 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except (ContentError, InventoryError, CredentialsError, CredentialsRejectedError,
-            SyncLockedError, LifecycleError, SeedError) as exc:
-        raise fail(str(exc)) from None
-    except FmeApiError as exc:
-        raise fail(str(exc)) from None
+            SyncLockedError, LifecycleError, SeedError, FmeApiError) as exc:
+        raise fail(str(exc), kind=type(exc).__name__) from None
     except Exception as exc:  # AWS API errors: say which call failed, without a traceback
         if type(exc).__module__.startswith("botocore"):
-            raise fail(f"AWS: {exc}") from None
+            raise fail(f"AWS: {exc}", kind="AwsError") from None
         raise
 
 
@@ -126,3 +149,28 @@ class ProgressObserver(Observer):
 
     def note(self, message: str) -> None:
         self.phase(message, None)  # type: ignore[arg-type]  # no total: an open-ended bar
+
+
+class JsonErrorsGroup(TyperGroup):
+    """The `fmeaa` group: with `--json` on the command line, every error — one a command
+    reports, or a command line typer refuses (exit 2) — is also an error document on stdout."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: Any = None, **extra: Any) -> Any:
+        options = args[:args.index("--")] if "--" in args else args
+        json_requested = "--json" in options
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta["fmeaa.json"] = json_requested
+        return ctx
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommandFailed as exc:
+            if ctx.meta.get("fmeaa.json"):
+                emit_json(error_document(exc.kind, exc.message, exc.exit_code))
+            raise
+        except UsageError as exc:
+            if ctx.meta.get("fmeaa.json"):
+                emit_json(error_document("UsageError", exc.format_message(), exc.exit_code))
+            raise

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from fmeaa import app
-from fmeaa.app.results import ParityResult, PlanResult, SyncResult
+from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, SyncResult
 from fmeaa.commands.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -34,6 +34,8 @@ from fmeaa.commands.common import (
     settings,
     stdout,
 )
+from fmeaa.commands.tables import Column, FittedTable
+from fmeaa.sync.manifest import SchedulePolicy
 
 PruneOpt = Annotated[bool, typer.Option(
     help="Also delete what nodes hold beyond the source, only inside what it manages (the "
@@ -42,11 +44,11 @@ PruneOpt = Annotated[bool, typer.Option(
 
 def _request(source: str, inventory: Path | None, cluster: str | None, region: str | None,
              secret_id: str | None, only: list[str] | None, allow_http: bool, parallel: int,
-             timeout: float, cache_dir: Path | None, deep: bool = False, policy: str = "one"
-             ) -> app.ContentRequest:
+             timeout: float, cache_dir: Path | None, deep: bool = False,
+             policy: SchedulePolicy = SchedulePolicy.ONE) -> app.ContentRequest:
     return app.ContentRequest(source, cluster_ref(inventory, cluster, region, secret_id, only,
                                                   allow_http),
-                              settings(parallel, timeout, cache_dir, deep), policy)
+                              settings(parallel, timeout, cache_dir, deep), policy.value)
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -55,51 +57,58 @@ _STYLE = {"create": "green", "update": "yellow", "delete": "red", "extra": "mage
 
 
 def print_plan(result: PlanResult, show_unchanged: bool) -> None:
-    table = Table(title=f"plan: {result.source} → nodes" + (" (prune)" if result.prune else ""))
-    for column in ("node", "change", "kind", "key", "digest (now → wanted)"):
-        table.add_column(column)
+    table = FittedTable(f"plan: {result.source} → nodes" + (" (prune)" if result.prune else ""),
+                        [Column("node", key=True), Column("change"), Column("kind", drop=1),
+                         Column("key", key=True), Column("digest (now → wanted)", drop=2)])
     for name, node in result.nodes.items():
         if node.status != "ok":
-            table.add_row(name, f"[red]{node.status}[/]", "", "", node.error or "")
+            table.add_row(name, f"[red]{node.status}[/]", "", "", "", end_section=True)
             continue
         shown = [a for a in node.actions if show_unchanged or a.change != "unchanged"]
         for a in shown:
             detail = f" ({a.detail})" if a.detail else ""
             digests = f"{a.current or '—'} → {a.digest or '—'}"
-            table.add_row(name, f"[{_STYLE[a.change]}]{a.change}{detail}[/]", a.kind, a.key,
-                          digests)
+            table.add_row(name, f"[{_STYLE[a.change]}]{a.change}{detail}[/]", a.kind,
+                          escape(a.key), digests)
         summary = ", ".join(f"{v} {k}" for k, v in (node.summary or {}).items() if v)
-        table.add_row(name, "[bold]total[/]", "", summary,
-                      f"{node.bytes_to_send or 0:,} bytes to send", end_section=True)
-    stdout.print(table)
+        table.add_row(name, "[bold]total[/]", "",
+                      f"{summary or 'nothing'}; {node.bytes_to_send or 0:,} bytes to send", "",
+                      end_section=True)
+    stdout.print(table.build(stdout.width))
+    for name, node in result.nodes.items():
+        if node.status != "ok":
+            stdout.print(f"[red]{name}: {node.status}: {escape(node.error or 'unknown')}[/]")
     if any(a.change == "extra" for n in result.nodes.values() for a in n.actions):
         stdout.print("[magenta]extra[/]: on the node but not in the source; `sync --prune` "
                      "deletes it.")
 
 
-def _count(value: int | None) -> str:
-    return "" if value is None else str(value)
+def _changes(n: NodeSyncReport) -> str:
+    counts = [(n.created, "created"), (n.updated, "updated"), (n.deleted, "deleted")]
+    return ", ".join(f"{v} {k}" for v, k in counts if v) or ("none" if n.status == "ok" else "")
 
 
 def print_results(result: SyncResult) -> None:
-    table = Table(title="sync result per node")
-    for column in ("node", "status", "created", "updated", "deleted", "unchanged", "bytes sent",
-                   "in sync", "problem"):
-        table.add_column(column)
+    table = FittedTable("sync result per node", [
+        Column("node", key=True), Column("status"), Column("changes"),
+        Column("bytes sent", justify="right", drop=1),
+        Column("unchanged", justify="right", drop=2), Column("in sync"),
+        Column("problem")])
     for name, n in result.nodes.items():
         style = "green" if n.status == "ok" else "red"
         problem = n.error or "; ".join(f"{f.action}: {f.error}" for f in n.failures)
-        table.add_row(name, f"[{style}]{n.status}[/]", _count(n.created), _count(n.updated),
-                      _count(n.deleted), _count(n.unchanged), f"{n.bytes_sent:,}",
-                      "yes" if n.in_sync else "[red]no[/]", problem)
-    stdout.print(table)
+        table.add_row(name, f"[{style}]{n.status}[/]", _changes(n), f"{n.bytes_sent:,}",
+                      "" if n.unchanged is None else str(n.unchanged),
+                      "yes" if n.in_sync else "[red]no[/]", escape(problem))
+    stdout.print(table.build(stdout.width))
 
 
 def print_parity(result: ParityResult, show_all: bool) -> None:
     nodes = result.nodes
-    table = Table(title=f"parity against {result.source}")
-    for column in ("kind", "key", *nodes, "status"):
-        table.add_column(column)
+    # Narrow terminals lose the digest columns first; the status names the drifted nodes.
+    table = FittedTable(f"parity against {result.source}",
+                        [Column("kind", drop=1), Column("key", key=True),
+                         *(Column(n, drop=2) for n in nodes), Column("status")])
     for row in result.rows:
         if not show_all and row.status == "in sync":
             continue
@@ -113,8 +122,10 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
             cells.append(f"{mark}{digest}")
         style = {"in sync": "green", "drift": "red", "extra": "magenta",
                  "unmanaged": "dim"}[row.status]
-        table.add_row(row.kind, row.key, *cells, f"[{style}]{row.status}[/]")
-    stdout.print(table)
+        where = f" on {', '.join(row.drifted_nodes)}" if row.status == "drift" \
+            and row.drifted_nodes else ""
+        table.add_row(row.kind, escape(row.key), *cells, f"[{style}]{row.status}[/]{where}")
+    stdout.print(table.build(stdout.width))
     statuses = {r.status for r in result.rows}
     if "extra" in statuses:
         stdout.print("[magenta]extra[/]: inside what the source manages but not in it, the same "
@@ -143,7 +154,7 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 when in sync, 2 when there are changes, 1 on error (Terraform style).")] = False,
     show_unchanged: Annotated[bool, typer.Option(help="List unchanged entries too.")] = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show, per node and entry, what `sync` would create, update or delete (by content digest).
@@ -164,7 +175,7 @@ def sync(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
@@ -185,7 +196,7 @@ def verify(
     deep: Annotated[bool, typer.Option(
         help="Re-read every file's bytes instead of trusting remembered digests.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="List in-sync entries too.")] = False,
-    schedule_policy: PolicyOpt = "one", parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Parity matrix: every entry × every node, by digest, against the source. Exit 1 on any

@@ -37,8 +37,9 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a node's repositories, workspaces (with services), topics, subscriptions,
-    publications, schedules and resource files as a content directory. Secret-looking
-    properties become `env:` references."""
+    publications, schedules, connections and resource files as a content directory. Each
+    schedule's policy and owner are read from every node of the inventory. Secret-looking
+    properties and connection credentials become `env:` references to fill in."""
     request = app.ExportRequest(
         directory=directory, from_node=from_node, force=force, timeout_s=timeout,
         connections=tuple(connection or DEFAULT_NODE_CONNECTIONS),
@@ -51,8 +52,8 @@ def export(
     stdout.print(f"exported {from_node}: {result.files} file(s), {result.bytes:,} bytes → "
                  f"{directory}")
     if result.connections_without_credentials:
-        stdout.print("connections exported without credentials (nodes never return them); add "
-                     "each one's password/token as a secret reference before syncing: "
+        stdout.print("nodes never return credentials: these connections were written with "
+                     "credential references to fill in (a sync refuses until they resolve): "
                      + ", ".join(result.connections_without_credentials))
     if result.secret_variables:
         stdout.print("set these before syncing (secret values were not exported): "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from fmeaa import app
 from fmeaa.app.results import ScaleInResult
@@ -27,6 +27,7 @@ from fmeaa.commands.common import (
     reported_errors,
     stdout,
 )
+from fmeaa.commands.tables import Column, FittedTable
 
 NodeArg = Annotated[str, typer.Argument(help="The node's name in the inventory.")]
 WaitOpt = Annotated[float, typer.Option(
@@ -79,12 +80,11 @@ def undrain_command(
 
 
 def print_scale_in(result: ScaleInResult) -> None:
-    table = Table(title=f"can {result.node} be removed?")
-    for column in ("check", "result", "detail"):
-        table.add_column(column)
+    table = FittedTable(f"can {result.node} be removed?",
+                        [Column("check", key=True), Column("result"), Column("detail")])
     for c in result.checks:
-        table.add_row(c.check, "[green]ok[/]" if c.ok else "[red]NO[/]", c.detail)
-    stdout.print(table)
+        table.add_row(escape(c.check), "[green]ok[/]" if c.ok else "[red]NO[/]", escape(c.detail))
+    stdout.print(table.build(stdout.width))
     stdout.print(f"{result.node} is [green]safe to remove[/]" if result.safe
                  else f"{result.node} is [red]NOT safe to remove[/]")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+from rich.markup import escape
 
 from fmeaa import app
 from fmeaa.app.results import NodesResult
@@ -19,18 +19,22 @@ from fmeaa.commands.common import (
     reported_errors,
     stdout,
 )
+from fmeaa.commands.tables import Column, FittedTable
 
 
 def print_nodes(result: NodesResult) -> None:
-    table = Table(title=f"cluster {result.cluster}: {len(result.nodes)} node(s)")
-    for column in ("node", "REST URL", "health", "FME version", "licence", "in load balancer"):
-        table.add_column(column)
+    table = FittedTable(f"cluster {result.cluster}: {len(result.nodes)} node(s)", [
+        Column("node", key=True), Column("REST URL", key=True), Column("health"),
+        Column("FME version", drop=3), Column("licence", drop=1),
+        Column("in load balancer", drop=2),
+        Column("problem")])
     for r in result.nodes:
         health = {"healthy": "[green]healthy[/]"}.get(r.health, f"[red]{r.health}[/]")
         licence = "—" if r.licensed is None else (
             f"licensed until {r.license_expiry}" if r.licensed else "[red]NOT licensed[/]")
-        table.add_row(r.name, r.url, health, r.version or "—", licence, r.in_load_balancer)
-    stdout.print(table)
+        table.add_row(r.name, r.url, health, escape(r.version or "—"), licence,
+                      escape(r.in_load_balancer), escape(r.error or ""))
+    stdout.print(table.build(stdout.width))
     if not result.credentials_given:
         stdout.print("version and licence need credentials ($FMEAA_PASSWORD or --secret-id)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +61,7 @@ def sandbox(
     """Start emulated FME nodes (an EMULATOR of the REST API, not FME Server) for rehearsals.
 
     The admin password comes from $FMEAA_PASSWORD, or is generated and written to
-    <state-dir>/credentials.env (mode 600). It is never printed.
+    STATE_DIR/credentials.env (mode 600) as `export` lines: `source` it. It is never printed.
     """
     from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
 
@@ -70,7 +71,8 @@ def sandbox(
     credentials = state_dir / "credentials.env"
     if PASSWORD_ENV not in os.environ:
         credentials.touch(mode=0o600)
-        credentials.write_text(f"FMEAA_USERNAME={USERNAME}\n{PASSWORD_ENV}={password}\n")
+        credentials.write_text(f"export FMEAA_USERNAME={shlex.quote(USERNAME)}\n"
+                               f"export {PASSWORD_ENV}={shlex.quote(password)}\n")
     try:
         box = Sandbox(nodes, root=state_dir, password=password, persist=persist,
                       load_balancer=load_balancer)
@@ -109,8 +111,10 @@ def sandbox(
                 Console(stderr=True).print(
                     f"load balancer: target groups sandbox-web and sandbox-ws, every node "
                     f"registered (emulated ELBv2 API at {box.load_balancer.endpoint_url})")
-            where = f"$ {PASSWORD_ENV}" if PASSWORD_ENV in os.environ else str(credentials)
-            Console(stderr=True).print(f"credentials: user '{USERNAME}', password in {where}")
+            where = f"${PASSWORD_ENV}" if PASSWORD_ENV in os.environ else \
+                f"{credentials} (load it with: source {shlex.quote(str(credentials))})"
+            Console(stderr=True).print(f"credentials: user '{USERNAME}', password in {where}",
+                                       highlight=False, markup=False)
         deadline = time.monotonic() + duration if duration > 0 else None
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.1)

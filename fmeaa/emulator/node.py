@@ -67,7 +67,7 @@ class Sandbox:
     def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
                  persist: bool = False, prefix: str = "fme", load_balancer: bool = False) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
-        self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
+        self.root = Path(root or self._tmp.name).resolve()  # type: ignore[union-attr]
         self.password = password or secrets.token_urlsafe(16)
         self.persist = persist
         self.prefix = prefix

@@ -86,7 +86,8 @@ class NodeState:
 
     def __init__(self, data_dir: Path, persist: bool = False, username: str = "admin",
                  password: str = "") -> None:
-        self.data_dir = data_dir
+        # Absolute: routes compare resolved paths with it (a relative state dir broke them).
+        self.data_dir = data_dir.resolve()
         self.persist = persist
         self.username = username
         self.password = password or secrets.token_urlsafe(16)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fmeaa.client import FmeClient
+from fmeaa.cluster.credentials import CredentialsError
 from fmeaa.sync.digest_cache import DigestCache, files_sha256
-from fmeaa.sync.manifest import ContentDirectory, SecretRef
+from fmeaa.sync.manifest import ContentDirectory, ContentError, SecretRef
 from fmeaa.sync.node_reader import NodeReader, spool_name
 from fmeaa.sync.snapshot import (
     REFERENCE_NODE_KINDS,
@@ -29,15 +31,73 @@ from fmeaa.sync.snapshot import (
 DEFAULT_NODE_CONNECTIONS = ("FME_SHAREDRESOURCE_DATA",)
 
 
-def _resolve_properties(properties: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:
-    return {k: resolve(v.secret) if isinstance(v, SecretRef) else v for k, v in properties.items()}
+class _References:
+    """Resolves a manifest's secret references, collecting every one that cannot be resolved
+    (with where it is), so that one refusal lists them all before any node is contacted."""
+
+    def __init__(self, resolve: Callable[[str], str]) -> None:
+        self.resolve = resolve
+        self.problems: list[str] = []
+
+    def properties(self, where: str, properties: dict[str, Any]) -> dict[str, Any]:
+        resolved = {}
+        for name, value in properties.items():
+            if not isinstance(value, SecretRef):
+                resolved[name] = value
+                continue
+            try:
+                resolved[name] = self.resolve(value.secret)
+            except CredentialsError as exc:
+                self.problems.append(f"{where}.{name}: {exc}")
+        return resolved
+
+    def check(self) -> None:
+        if self.problems:
+            listed = "\n".join(f"  - {p}" for p in self.problems)
+            raise ContentError(
+                f"{len(self.problems)} secret reference(s) cannot be resolved; nothing was sent "
+                f"to any node:\n{listed}\nSet each variable named (a connection written by "
+                "`fmeaa export` needs its credentials filled in this way), or point the reference "
+                "at a secret: {secret: 'aws-sm:SECRET_ID#key'}")
+
+
+@dataclass(frozen=True)
+class ResolvedReferences:
+    """The manifest's secret references, resolved (in memory only): notifier properties and
+    connection parameters with their values."""
+
+    notifier_properties: dict[tuple[Kind, str], dict[str, Any]]
+    connection_parameters: dict[str, dict[str, Any]]
+
+
+def resolve_references(content: ContentDirectory, resolve_secret: Callable[[str], str]
+                       ) -> ResolvedReferences:
+    """Resolve every secret reference of the manifest; every unresolvable one is refused at
+    once. Cheap, and part of validation: run before any node is contacted."""
+    m = content.manifest
+    references = _References(resolve_secret)
+    notifier_properties = {
+        (kind, n.name): references.properties(f"{section}[{n.name}].properties", n.properties)
+        for kind, section, notifiers in ((Kind.SUBSCRIPTION, "subscriptions", m.subscriptions),
+                                         (Kind.PUBLICATION, "publications", m.publications))
+        for n in notifiers}
+    connection_parameters = {
+        c.name: references.properties(f"connections[{c.name}].parameters", c.parameters)
+        for c in m.connections or []}
+    references.check()
+    return ResolvedReferences(notifier_properties, connection_parameters)
 
 
 def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
-                          resolve_secret: Callable[[str], str]) -> Snapshot:
-    """The desired snapshot of a validated content directory. Secret references are resolved
-    here, in memory, and only ever sent to nodes."""
+                          references: ResolvedReferences | Callable[[str], str]) -> Snapshot:
+    """The desired snapshot of a validated content directory: hashes its files. `references`
+    are the resolved secret references (or a resolver, to resolve them first); values stay in
+    memory and are only ever sent to nodes."""
     m = content.manifest
+    if not isinstance(references, ResolvedReferences):
+        references = resolve_references(content, references)
+    notifier_properties = references.notifier_properties
+    connection_parameters = references.connection_parameters
     digests = files_sha256(content.files(), cache)
     entries: list[Entry] = []
     for repo in m.repositories:
@@ -52,7 +112,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     for kind, notifiers in ((Kind.SUBSCRIPTION, m.subscriptions), (Kind.PUBLICATION, m.publications)):
         for n in notifiers:
             body = n.model_dump(by_alias=True, exclude={"properties"})
-            body["properties"] = _resolve_properties(n.properties, resolve_secret)
+            body["properties"] = notifier_properties[(kind, n.name)]
             entries.append(metadata_entry(kind, body))
     for s in m.schedules:
         body = {"name": s.name, "category": s.category, "description": s.description,
@@ -60,7 +120,7 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
                 "repository": s.repository, "workspace": s.workspace, "request": s.request}
         entries.append(metadata_entry(Kind.SCHEDULE, body, policy=s.policy.value, owner=s.owner))
     for c in m.connections or []:
-        parameters = _resolve_properties(c.parameters, resolve_secret)
+        parameters = connection_parameters[c.name]
         body = {"name": c.name, "category": c.category, "type": c.type, "parameters": parameters}
         entries.append(metadata_entry(Kind.CONNECTION, body,
                                       secret_digest=secret_parameters_digest(parameters)))

@@ -3,12 +3,17 @@
 Round-trips: exporting node A, syncing the directory to an empty node B and exporting B gives
 the same directory. Property values whose names look secret are written as `env:` references,
 never as values; the names of the variables to set are returned.
+
+A node only knows whether a schedule is enabled on itself, so each schedule's policy and owner
+are reconstructed from where it is enabled across the whole inventory (`ScheduleSpread`):
+exporting a node that does not own a `one` schedule must not turn that schedule off everywhere.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -17,7 +22,7 @@ import yaml
 
 from fmeaa.client import FmeClient
 from fmeaa.sync.digest_cache import DigestCache
-from fmeaa.sync.manifest import MANIFEST_NAME, SECRET_PARAMETER
+from fmeaa.sync.manifest import MANIFEST_NAME, SECRET_PARAMETER, ContentError
 from fmeaa.sync.node_reader import NodeReader
 from fmeaa.sync.snapshot import Entry, Kind, Snapshot, split_item_key, split_resource_key
 
@@ -31,6 +36,32 @@ class ExportResult:
     bytes: int = 0
     secret_variables: list[str] = field(default_factory=list)
     connections: list[str] = field(default_factory=list)  # exported without their credentials
+
+
+@dataclass(frozen=True)
+class ScheduleSpread:
+    """Where one schedule (`category/name`) exists and where it is enabled, over every node."""
+
+    key: str
+    present_on: tuple[str, ...]
+    enabled_on: tuple[str, ...]
+
+
+def reconstruct_schedule_policy(spread: ScheduleSpread, nodes: Sequence[str]) -> dict[str, Any]:
+    """The manifest fields that reproduce `spread` when synced to `nodes`: enabled on exactly
+    one node → `one` owned by it; on every node → `all`; on none → disabled. Any other spread
+    (enabled on some nodes only) matches no policy, so the operator decides."""
+    enabled = [n for n in nodes if n in spread.enabled_on]
+    if len(enabled) == 1:
+        return {"enabled": True, "policy": "one", "owner": enabled[0]}
+    if not enabled:
+        return {"enabled": False, "policy": "all"}
+    if len(enabled) == len(nodes):
+        return {"enabled": True, "policy": "all"}
+    raise ContentError(
+        f"schedule {spread.key} is enabled on {', '.join(enabled)} of {len(nodes)} nodes: "
+        "neither policy 'one' (one owner) nor 'all' gives that. Disable it on all but one node, "
+        "or enable it on every node, then export again")
 
 
 def _env_name(*parts: str) -> str:
@@ -49,6 +80,30 @@ def _properties(owner: str, properties: dict[str, Any], result: ExportResult) ->
     return out
 
 
+# The credential parameter a connection is given when the node shows none (nodes never return
+# credential values, nor, it seems, their names: fmeflow-cli's samples show USER_NAME without
+# PASSWORD). Which name each connection type uses is UNCONFIRMED; PASSWORD is the database one.
+PLACEHOLDER_CREDENTIAL = "PASSWORD"
+
+
+def _connection_parameters(connection: str, parameters: dict[str, Any],
+                           result: ExportResult) -> dict[str, Any]:
+    """A connection's parameters with every credential as an `env:` reference the operator
+    must fill. Without one, a sync would replace the node's connection by one without
+    credentials; with it, an unfilled reference is refused before any node is contacted."""
+    if not any(SECRET_PARAMETER.search(k) for k in parameters):
+        parameters = {**parameters, PLACEHOLDER_CREDENTIAL: None}
+    out: dict[str, Any] = {}
+    for name, value in sorted(parameters.items()):
+        if SECRET_PARAMETER.search(name):
+            variable = _env_name(connection, name)
+            result.secret_variables.append(variable)
+            out[name] = {"secret": f"env:{variable}"}
+        else:
+            out[name] = value
+    return out
+
+
 def _place(entry: Entry, dest: Path, fetch: Any) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if entry.local_path is not None and entry.local_path.exists():
@@ -58,7 +113,10 @@ def _place(entry: Entry, dest: Path, fetch: Any) -> None:
 
 
 def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...],
-                spool: Path) -> ExportResult:
+                spool: Path, schedules: Mapping[str, ScheduleSpread], nodes: Sequence[str]
+                ) -> ExportResult:
+    """`schedules`: each schedule's spread over `nodes` (the whole inventory), read beforehand;
+    a schedule the exported node holds but no spread covers is written as it is on that node."""
     snapshot: Snapshot = NodeReader(client, DigestCache(None, enabled=False), keep_dir=spool).read(
         (c, "/") for c in connections)
     result = ExportResult(directory)
@@ -97,30 +155,27 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
              protocol: e.body.get(protocol, ""), "topics": list(e.body.get("topics", [])),
              "properties": _properties(e.key, dict(e.body.get("properties") or {}), result)}
             for e in snapshot.of(kind)]
-    schedules = []
+    exported_schedules = []
     for s in snapshot.of(Kind.SCHEDULE):
         b = s.body
-        enabled = bool(b.get("enabled", True))
-        # An enabled schedule runs on one node (the target inventory's first, by default); a
-        # disabled one is kept disabled everywhere.
-        schedules.append({"name": b["name"], "category": b["category"],
-                          "repository": b["repository"], "workspace": b["workspace"],
-                          "cron": b["cron"], "description": b.get("description", ""),
-                          "enabled": enabled, "policy": "one" if enabled else "all",
-                          "request": b.get("request") or {}})
-    manifest["schedules"] = schedules
+        here = (client.node,) if b.get("enabled", True) else ()
+        spread = schedules.get(s.key) or ScheduleSpread(s.key, (client.node,), here)
+        exported_schedules.append({
+            "name": b["name"], "category": b["category"], "repository": b["repository"],
+            "workspace": b["workspace"], "cron": b["cron"], "description": b.get("description", ""),
+            **reconstruct_schedule_policy(spread, nodes), "request": b.get("request") or {}})
+    manifest["schedules"] = exported_schedules
     manifest["resources"] = resources
     if client.api_version == "v4":
-        # Nodes never return credential values: each connection is written with what the node
-        # shows, and the operator adds its credentials as secret references.
         manifest["connections"] = [
             {"name": c.key, "category": c.body.get("category", ""), "type": c.body.get("type", ""),
-             "parameters": {k: ({"secret": f"env:{_env_name(c.key, k)}"} if v else v)
-                            if SECRET_PARAMETER.search(k) else v
-                            for k, v in sorted(dict(c.body.get("parameters") or {}).items())}}
+             "parameters": _connection_parameters(c.key, dict(c.body.get("parameters") or {}),
+                                                  result)}
             for c in snapshot.of(Kind.CONNECTION)]
         result.connections = [c.key for c in snapshot.of(Kind.CONNECTION)]
-    header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n")
+    header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n"
+              "# Nodes never return credentials: set each FMEAA_SECRET_* variable before syncing,\n"
+              "# or point the reference at a secret ({secret: 'aws-sm:SECRET_ID#key'}).\n")
     (directory / MANIFEST_NAME).write_text(
         header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100))
     return result

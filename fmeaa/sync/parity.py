@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fmeaa.sync.plan import desired_for_node
-from fmeaa.sync.snapshot import APPLY_ORDER, Kind, Snapshot
+from fmeaa.sync.snapshot import APPLY_ORDER, Entry, Kind, Snapshot, body_digest
 
 
 @dataclass
@@ -41,6 +41,20 @@ class ParityReport:
         return sum(1 for r in self.rows if r.status == "drift")
 
 
+def _unmanaged_agrees(kind: Kind, held: list[Entry | None], nodes: int) -> bool:
+    """Whether the nodes agree about an entry the source does not list: the same everywhere.
+    A schedule may differ in `enabled` alone when it is enabled on exactly one node (a `one`
+    schedule, as `sync` leaves it) or on none or all: those are the states a policy gives."""
+    entries = [e for e in held if e is not None]
+    if len(entries) != len(held):  # missing on some node
+        return False
+    if kind is not Kind.SCHEDULE:
+        return len({e.digest for e in entries}) == 1
+    definitions = {body_digest(kind, {**e.body, "enabled": False}) for e in entries}
+    enabled = sum(1 for e in entries if e.body.get("enabled", True))
+    return len(definitions) == 1 and enabled in (0, 1, nodes)
+
+
 def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[str],
            default_owner: str, unreadable: Mapping[str, str] | None = None) -> ParityReport:
     readable = [n for n in nodes if n in actual]
@@ -60,10 +74,12 @@ def parity(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[st
         expected = {n: (e.short if (e := wanted[n].get((kind, key))) else None) for n in readable}
         if (kind, key) in desired:
             status = "in sync" if cells == expected else "drift"
-        elif len(set(cells.values())) > 1:  # not in the source, and the nodes disagree
-            status = "drift"
-        else:
-            status = "extra" if (kind, key) in managed else "unmanaged"
+        else:  # not in the source: fine only if every node holds the same thing
+            held = [actual[n].get((kind, key)) for n in readable]
+            if not _unmanaged_agrees(kind, held, len(readable)):
+                status = "drift"
+            else:
+                status = "extra" if (kind, key) in managed else "unmanaged"
         enabled_on = []
         if kind is Kind.SCHEDULE:
             enabled_on = [n for n in readable if (e := actual[n].get((kind, key)))

@@ -1,0 +1,85 @@
+"""Errors as a user meets them: with `--json`, an error document on stdout (besides the message
+on stderr); usage errors exit 2; no traceback for a directory given as the inventory; a region
+from $AWS_REGION for `--secret-id`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from fmeaa.emulator import Sandbox
+from tests.aws_server import REGION
+from tests.conftest import TEST_PASSWORD
+from tests.sync_helpers import EXAMPLE, fmeaa
+
+# Every command that takes --json, with arguments that get it as far as loading the inventory.
+JSON_COMMANDS = [
+    ("nodes",), ("plan", "-s", EXAMPLE), ("sync", "-s", EXAMPLE), ("verify", "-s", EXAMPLE),
+    ("export", "--from", "fme-1", "OUT"), ("publish", EXAMPLE / "fmeaa-content.yaml", "--repo", "R"),
+    ("seed", "fme-1", "-s", EXAMPLE), ("drain", "fme-1"), ("undrain", "fme-1"),
+    ("scale-in-check", "fme-1"), ("rolling", "--exec", "true", "-s", EXAMPLE),
+]
+
+
+@pytest.fixture
+def password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FMEAA_PASSWORD", TEST_PASSWORD)
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("command", JSON_COMMANDS, ids=lambda c: c[0])
+def test_json_errors_are_a_document_on_stdout(command: tuple, tmp_path: Path,
+                                              password: None) -> None:
+    args = [str(a).replace("OUT", str(tmp_path / "out")) for a in command]
+    result = fmeaa(*args, "-i", tmp_path / "missing.json", "--json")
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert document == {"ok": False, "exitCode": 1, "error": {
+        "type": "InventoryError", "message": document["error"]["message"]}}
+    assert "missing.json" in document["error"]["message"] and "missing.json" in result.err
+
+
+def test_usage_errors_exit_2_and_are_documented_with_json(tmp_path: Path, password: None) -> None:
+    inventory = tmp_path / "nodes.json"
+    bogus = fmeaa("plan", "-s", EXAMPLE, "-i", inventory, "--schedule-policy", "bogus")
+    assert bogus.code == 2 and "bogus" in bogus.err
+    as_json = fmeaa("sync", "-s", EXAMPLE, "-i", inventory, "--schedule-policy", "bogus", "--json")
+    assert as_json.code == 2
+    document = json.loads(as_json.out)
+    assert document["ok"] is False and document["exitCode"] == 2
+    assert document["error"]["type"] == "UsageError" and "bogus" in document["error"]["message"]
+
+
+def test_a_directory_as_the_inventory_is_a_clear_error(tmp_path: Path, password: None) -> None:
+    result = fmeaa("nodes", "-i", tmp_path)
+    assert result.code == 1
+    assert str(tmp_path) in result.err and "directory" in result.err
+
+
+@pytest.fixture
+def sandbox_inventory(tmp_path: Path) -> Iterator[tuple[Sandbox, Path]]:
+    with Sandbox(2, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        yield box, box.write_inventory(tmp_path / "nodes.json")  # region "local": no AWS region
+
+
+def test_secret_id_takes_the_region_from_aws_region(
+        aws: str, sandbox_inventory: tuple[Sandbox, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, inventory = sandbox_inventory
+    monkeypatch.delenv("FMEAA_PASSWORD", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="fme-aa/admin", SecretString=json.dumps({"username": "admin",
+                                                       "password": TEST_PASSWORD}))
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # only AWS_REGION is set
+    result = fmeaa("nodes", "-i", inventory, "--secret-id", "fme-aa/admin", "--json")
+    assert result.code == 0, result.err
+    assert all(n["licensed"] for n in result.json["nodes"])
+    monkeypatch.delenv("AWS_REGION")  # no region at all: say how to give one
+    missing = fmeaa("nodes", "-i", inventory, "--secret-id", "fme-aa/admin")
+    assert missing.code == 1
+    assert "region" in missing.err and "AWS_REGION" in missing.err and "--region" in missing.err
