@@ -95,10 +95,7 @@ def _variables(spec: NodeBootstrap) -> dict[str, str | list[str]]:
         "VALUES_KEYS": list(table.values_keys),
         "DB_CONFIG_FILES": [path(table.database_config_file), path(table.web_app_config_file)],
         "SQL_DIR": path(table.sql_dir),
-        "SHARE_KIND": spec.share_kind,
         "SHARE_VOLUME_ID": spec.share_volume_id,
-        "SHARE_FILE_SYSTEM_ID": spec.share_file_system_id,
-        "SHARE_ACCESS_POINT_ID": spec.share_access_point_id,
         "SYSTEM_SHARE_PATH": fme.system_share_path,
         "INITIAL_SHARE_DIR": fme.initial_share_dir,
         "DB_HOST": spec.db_host,
@@ -118,6 +115,9 @@ def _variables(spec: NodeBootstrap) -> dict[str, str | list[str]]:
         variables["FIREWALL_PORTS"] = sorted({str(fme.web_port), str(health_port),
                                               str(fme.websocket_port)}, key=int)
     else:
+        variables["SHARE_KIND"] = spec.share_kind
+        variables["SHARE_FILE_SYSTEM_ID"] = spec.share_file_system_id
+        variables["SHARE_ACCESS_POINT_ID"] = spec.share_access_point_id
         variables["START_SCRIPT"] = path(table.start_script or "")
         variables["STOP_SCRIPT"] = path(table.stop_script or "")
         variables["FME_SERVICE_USER"] = table.service_user or ""

@@ -167,9 +167,9 @@ TABLE: tuple[Fact, ...] = (
     Fact("service_user", L, (2024, 0), "fmeflow", "docs-accounts", False,
          "documented for 2024.2; the switch-over release is not"),
     # --- ports, health check and REST API
-    Fact("web_port", BOTH, (2022, 0), 8080, "iac-alb", note="servletport; also docs-lb"),
+    Fact("web_port", BOTH, (2022, 0), 8080, "iac-alb", note="values.yml servletport; also [docs-lb]"),
     Fact("health_check_port", W, (2022, 0), 80, "iac-alb"),
-    Fact("health_check_port", L, (2022, 0), None, "docs-lb", note="the traffic port (8080)"),
+    Fact("health_check_port", L, (2022, 0), None, "docs-lb", note="none: the traffic port, 8080"),
     Fact("health_check_path", BOTH, (2022, 0), "/fmerest/v3/healthcheck", "health-v3"),
     Fact("health_check_path", BOTH, (2023, 0), "/fmeapiv4/healthcheck/liveness", "health-v4"),
     Fact("rest_base_path", BOTH, (2022, 0), "/fmerest/v3", "health-v3"),
@@ -278,6 +278,8 @@ def _versions_of(row: Fact) -> str:
         return f"{show_version(row.since)}+"
     until = later[0]
     previous = (until[0], until[1] - 1) if until[1] > 0 else (until[0] - 1, 2)
+    if previous == row.since:
+        return show_version(row.since)
     return f"{show_version(row.since)}–{show_version(previous)}"
 
 
@@ -290,15 +292,17 @@ def _shown(value: object) -> str:
 
 
 def markdown_table() -> str:
-    """The table as README markdown (one line per row), generated so the two never disagree."""
+    """The table as README markdown, then its sources, generated so the two never disagree."""
     lines = ["| setting | platform | FME releases | value | source |", "|---|---|---|---|---|"]
     for row in TABLE:
-        source = SOURCES.get(row.source, row.source)
+        source = f"[{row.source}]"
         if not row.confirmed:
-            source = f"**UNCONFIRMED** ({row.note}); nearest: {source}"
+            source = f"**UNCONFIRMED**: {row.note}; nearest {source}"
         elif row.note:
             source = f"{source} ({row.note})"
         platform = row.platform.value if row.platform else "both"
         lines.append(f"| `{row.setting}` | {platform} | {_versions_of(row)} | {_shown(row.value)} "
                      f"| {source} |")
+    lines.append("")
+    lines += [f"- [{key}] {text}" for key, text in SOURCES.items()]
     return "\n".join(lines)

@@ -274,8 +274,9 @@ class FmeConfig(_Model):
     @classmethod
     def _release(cls, value: object) -> str:
         if value is None:  # reported like a missing key (no "got None")
-            raise PydanticCustomError("missing", 'set fme.version to the FME release your image has installed (its '
-                             '<installDir>/VersionInfo.txt), e.g. "2025.2"')
+            raise PydanticCustomError(
+                "missing", 'set fme.version to the FME release your image has installed (its '
+                '<installDir>/VersionInfo.txt), e.g. "2025.2"')
         if isinstance(value, float):  # YAML 2025.2 unquoted
             value = repr(value)
         release = parse_version(str(value))

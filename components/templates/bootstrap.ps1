@@ -1,7 +1,8 @@
 # --- fme-aa node bootstrap body (the variables above are rendered per node by components/bootstrap.py)
-# Runs as LocalSystem, started by the user data's stub under EC2Launch v2 at every boot until the
-# node is configured, then only says so. Each step checks its own state first, so a boot that stopped half-way finishes on the
-# next one. The order follows Safe's config_fmeflow_confd.ps1 (safesoftware/fme-server-iac-templates).
+# Runs as LocalSystem, started by the user data's stub under EC2Launch v2 at every boot until
+# the node is configured, then only says so. Each step checks its own state first, so a boot
+# that stopped half-way finishes on the next one. The order follows Safe's
+# config/powershell/config_fmeflow_confd.ps1 (safesoftware/fme-server-iac-templates).
 # Secrets: the RDS master password is read from Secrets Manager into a variable, the FME role's
 # password is generated here; neither is logged nor put on a command line.
 Set-StrictMode -Version 2.0
@@ -31,6 +32,7 @@ function Invoke-Step([string]$Name, [scriptblock]$Action) {
 
 # A native program's exit code and output; stderr must not become a terminating error here.
 function Invoke-Native([string]$Program, [string[]]$Arguments, [string]$InputText = '') {
+  if (-not (Get-Command $Program -ErrorAction SilentlyContinue)) { Stop-Bootstrap "$Program not found" }
   $ErrorActionPreference = 'Continue'
   if ($InputText) {
     $output = $InputText | & $Program @Arguments 2>&1
@@ -80,7 +82,9 @@ function Confirm-Release {
 function Stop-Fme {
   foreach ($name in $FmeServices) {
     $service = Get-Service -Name $name -ErrorAction SilentlyContinue
-    if (-not $service) { Stop-Bootstrap "Windows service '$name' not found: is FME $FmeVersion installed?" }
+    if (-not $service) {
+      Stop-Bootstrap "Windows service '$name' not found: a node needs FME $FmeVersion's Core, web services and Engines installed together"
+    }
     if ($service.Status -ne 'Stopped') { Stop-Service -Name $name -Force }
   }
   $database = Get-Service -Name $FmeDatabaseService -ErrorAction SilentlyContinue
@@ -253,27 +257,28 @@ function Initialize-Database {
     if (-not $ready) { Start-Sleep -Seconds 10 }
   }
   if (-not $ready) { Stop-Bootstrap "database ${DbHost}:$DbPort not ready after 600 s" }
-  $master = $script:Master.username
-  $hasDb = (Invoke-MasterQuery 'postgres' "select count(*) from pg_database where datname = '$DbName'") -eq '1'
-  $hasSchema = $hasDb -and ((Invoke-MasterQuery $DbName "select count(*) from pg_catalog.pg_tables where tablename = 'fme_config_props'") -eq '1')
-  if ($hasSchema) {
-    Write-Log "the FME schema exists in $DbName (fme_config_props): FME's scripts are not run again"
-  } else {
-    if ((Invoke-MasterQuery 'postgres' "select count(*) from pg_roles where rolname = '$DbUser'") -ne '1') {
-      Invoke-FmeScript $master $script:Master.password 'postgres' 'postgresql_createUser.sql'
-    }
-    if (-not $hasDb) {
-      # PostgreSQL 16 lets the RDS admin create a database owned by the FME role only as
-      # a member of it (our inference; createDB.sql's content is not public).
-      $null = Invoke-MasterQuery 'postgres' ('grant "{0}" to current_user' -f $DbUser)
-      Invoke-FmeScript $master $script:Master.password 'postgres' 'postgresql_createDB.sql'
-    }
+  $master, $masterPassword = $script:Master.username, $script:Master.password
+  # Each of FME's scripts runs only while what it creates is missing, so when the schema
+  # (fme_config_props) exists none runs, and a run that stopped half-way resumes.
+  if ((Invoke-MasterQuery 'postgres' "select count(*) from pg_roles where rolname = '$DbUser'") -ne '1') {
+    Invoke-FmeScript $master $masterPassword 'postgres' 'postgresql_createUser.sql'
   }
   # createUser.sql gives the role a known password; it gets this node's own before any use.
   $sql = "alter role `"$DbUser`" with login password '$($script:FmeDbPassword)';"
-  $set = Invoke-Psql $master $script:Master.password 'postgres' @('-q') $sql
+  $set = Invoke-Psql $master $masterPassword 'postgres' @('-q') $sql
   if ($set.Code -ne 0) { Stop-Bootstrap "could not set the password of role $DbUser (exit $($set.Code))" }
-  if (-not $hasSchema) {
+  if ((Invoke-MasterQuery 'postgres' "select count(*) from pg_database where datname = '$DbName'") -ne '1') {
+    # PostgreSQL 16 lets the RDS admin create a database owned by the FME role only as a
+    # member of it (our inference; createDB.sql's content is not public).
+    $null = Invoke-MasterQuery 'postgres' ('grant "{0}" to current_user' -f $DbUser)
+    Invoke-FmeScript $master $masterPassword 'postgres' 'postgresql_createDB.sql'
+  }
+  $query = "select count(*) from information_schema.tables where table_name = 'fme_config_props'"
+  $schema = Invoke-Psql $DbUser $script:FmeDbPassword $DbName @('-tAc', $query)
+  if ($schema.Code -ne 0) { Stop-Bootstrap "cannot read $DbName as ${DbUser}: $($schema.Output)" }
+  if ($schema.Output -eq '1') {
+    Write-Log "the FME schema exists in $DbName (fme_config_props): createSchema.sql is not run again"
+  } else {
     Invoke-FmeScript $DbUser $script:FmeDbPassword $DbName 'postgresql_createSchema.sql'
   }
   $script:Master = $null

@@ -173,7 +173,8 @@ update_fme_config() {
   # values.yml ships with placeholders confd cannot read; values-modified.yml sets the real values.
   sed -i -e 's/<<DATABASE_PASSWORD>>/"see-values-modified"/' \
     -e 's/<<POSTGRES_ROOT_PASSWORD>>/"see-values-modified"/' "$VALUES_FILE"
-  (cd "$(dirname "$CONFD")" && "$CONFD" "${CONFD_ARGS[@]}") || fail "confd failed"
+  # confd writes FME's config files, which FME's own account must read: not under umask 077.
+  (umask 022 && cd "$(dirname "$CONFD")" && "$CONFD" "${CONFD_ARGS[@]}") || fail "confd failed"
 }
 
 # --- 6. TLS and FME's role in the two database config files confd wrote -------------------------
@@ -206,30 +207,16 @@ fme_script() {
 
 initialize_database() {
   command -v psql >/dev/null || install_packages postgresql15 || install_packages postgresql-client
-  local tries=0 count has_db=0 has_schema=0
+  local tries=0 count
   until pg_isready -h "$DB_HOST" -p "$DB_PORT" -t 5 >/dev/null; do
     tries=$((tries + 1)); (( tries < 60 )) || fail "database $DB_HOST:$DB_PORT not ready after 600 s"
     sleep 10
   done
-  count=$(master_query postgres "select count(*) from pg_database where datname = '$DB_NAME'")
-  [[ $count != 1 ]] || has_db=1
-  if (( has_db )); then
-    count=$(master_query "$DB_NAME" "select count(*) from pg_catalog.pg_tables where tablename = 'fme_config_props'")
-    [[ $count != 1 ]] || has_schema=1
-  fi
-  if (( has_schema )); then
-    log "the FME schema exists in $DB_NAME (fme_config_props): FME's scripts are not run again"
-  else
-    count=$(master_query postgres "select count(*) from pg_roles where rolname = '$DB_USER'")
-    if [[ $count != 1 ]]; then
-      fme_script "$DB_MASTER_USER" "$DB_MASTER_PASSWORD" postgres postgresql_createUser.sql
-    fi
-    if (( ! has_db )); then
-      # PostgreSQL 16 lets the RDS admin create a database owned by the FME role only as a
-      # member of it (our inference; createDB.sql's content is not public).
-      master_query postgres "grant \"$DB_USER\" to current_user" >/dev/null
-      fme_script "$DB_MASTER_USER" "$DB_MASTER_PASSWORD" postgres postgresql_createDB.sql
-    fi
+  # Each of FME's scripts runs only while what it creates is missing, so when the schema
+  # (fme_config_props) exists none runs, and a run that stopped half-way resumes.
+  count=$(master_query postgres "select count(*) from pg_roles where rolname = '$DB_USER'")
+  if [[ $count != 1 ]]; then
+    fme_script "$DB_MASTER_USER" "$DB_MASTER_PASSWORD" postgres postgresql_createUser.sql
   fi
   # createUser.sql gives the role a known password; it gets this node's own before any use.
   # SQL goes in on stdin, so the password is never on a command line (visible in `ps`).
@@ -239,7 +226,19 @@ SQL
   then
     fail "could not set the password of role $DB_USER"
   fi
-  if (( ! has_schema )); then
+  count=$(master_query postgres "select count(*) from pg_database where datname = '$DB_NAME'")
+  if [[ $count != 1 ]]; then
+    # PostgreSQL 16 lets the RDS admin create a database owned by the FME role only as a
+    # member of it (our inference; createDB.sql's content is not public).
+    master_query postgres "grant \"$DB_USER\" to current_user" >/dev/null
+    fme_script "$DB_MASTER_USER" "$DB_MASTER_PASSWORD" postgres postgresql_createDB.sql
+  fi
+  count=$(psql_as "$DB_USER" "$FME_DB_PASSWORD" "$DB_NAME" -tAc \
+    "select count(*) from information_schema.tables where table_name = 'fme_config_props'") \
+    || fail "cannot read $DB_NAME as $DB_USER"
+  if [[ $count == 1 ]]; then
+    log "the FME schema exists in $DB_NAME (fme_config_props): createSchema.sql is not run again"
+  else
     fme_script "$DB_USER" "$FME_DB_PASSWORD" "$DB_NAME" postgresql_createSchema.sql
   fi
   unset DB_MASTER_PASSWORD FME_DB_PASSWORD
