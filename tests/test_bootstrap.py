@@ -386,3 +386,62 @@ def test_linux_writes_values_modified_runs_confd_and_requires_tls(tmp_path: Path
         assert "DB_JDBC_URL=jdbc:postgresql://db:5432/fmeflow?sslmode=require\n" in text
         assert "?connectTimeout=5&sslmode=require\n" in text
         assert text.count("sslmode") == 2 and "DB_USERNAME=fmeflow\n" in text
+
+
+# --- ./dev preview -----------------------------------------------------------------------------
+def _stack_file(tmp_path: Path, **overrides: object) -> Path:
+    import yaml
+
+    from tests.stack_fixtures import example
+
+    config = example(**overrides)
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(yaml.safe_dump({"config": {f"fme-aa:{k}": v for k, v in config.items()}}))
+    return path
+
+
+@pytest.mark.parametrize(("fme", "share", "language", "confd"), [
+    ({"platform": "windows", "version": "2026.1"}, "ebs", "PowerShell (EC2Launch v2)",
+     "confd -confdir … -backend file -file … -onetime"),
+    ({"platform": "windows", "version": "2026.2"}, "ebs", "PowerShell (EC2Launch v2)",
+     "confd file --confdir … --file … --onetime"),
+    ({"platform": "linux", "version": "2025.2"}, "efs", "bash (cloud-init)",
+     "confd -confdir … -backend file -file … -onetime"),
+])
+def test_the_preview_shows_each_nodes_script(
+    fme: dict, share: str, language: str, confd: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from components.preview import main
+
+    monkeypatch.setenv("COLUMNS", "250")
+    path = _stack_file(tmp_path, nodeCount=2, fme=fme, share={"kind": share})
+    assert main([str(path), "--user-data"]) == 0
+    out = capsys.readouterr().out
+    for node in ("fme-1", "fme-2"):
+        assert re.search(rf"│ {node}\s+│ {re.escape(language)}\s+│ \d+ B\s+│ \d+ B\s+│ {re.escape(confd)}",
+                         out), out[-3000:]
+        assert f"{node}: the script its user data unpacks and runs" in out
+    # The scripts as printed are the scripts that run: they parse (or pass bash -n + shellcheck).
+    scripts = re.split(r"^─+ fme-\d: the script its user data unpacks and runs ─+$", out, flags=re.M)[1:]
+    assert len(scripts) == 2
+    for number, printed in enumerate(scripts):
+        script = re.split(r"^ *user data per node", printed.split("\n", 1)[1], flags=re.M)[0]
+        assert script.count(BODY_MARKER) == 1
+        if fme["platform"] == "windows":
+            assert parse_errors(script) == []
+        else:
+            path = tmp_path / f"printed-{number}.sh"
+            path.write_text(script)
+            subprocess.run(["bash", "-n", str(path)], check=True)
+            assert subprocess.run([_shellcheck(), str(path)], capture_output=True).returncode == 0
+
+
+def test_the_preview_refuses_windows_nodes_on_efs(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from components.preview import main
+
+    path = _stack_file(tmp_path, share={"kind": "efs"}, fme={"platform": "windows", "version": "2026.1"})
+    assert main([str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "share.kind 'efs'" in err and "fme.platform 'windows'" in err

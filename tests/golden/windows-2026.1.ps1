@@ -131,8 +131,8 @@ function Stop-Fme {
 # --- 3. this node's own EBS volume: online, NTFS once, its drive letter, seeded once --------------
 function Mount-Share {
   $letter = $SystemSharePath.Substring(0, 1).ToUpper()
-  # The disk's serial number carries the volume id without its dash (AWS: "Map NVMe disks
-  # on Amazon EC2 Windows instance to volumes").
+  # On Nitro instances the disk's serial number carries the volume id without its dash (AWS:
+  # "Map NVMe disks on Amazon EC2 Windows instance to volumes").
   $serial = $ShareVolumeId.Replace('-', '')
   $disk = $null
   for ($try = 0; $try -lt 60 -and -not $disk; $try++) {
@@ -145,9 +145,13 @@ function Mount-Share {
   if ((Get-Disk -Number $disk.Number).PartitionStyle -eq 'RAW') {
     Initialize-Disk -Number $disk.Number -PartitionStyle GPT
   }
-  $partition = Get-Partition -DiskNumber $disk.Number | Where-Object { $_.Type -eq 'Basic' } | Select-Object -First 1
+  # (An empty disk has no partition yet: not an error here.)
+  $partition = Get-Partition -DiskNumber $disk.Number -ErrorAction SilentlyContinue |
+    Where-Object { $_.Type -eq 'Basic' } | Select-Object -First 1
   if (-not $partition) { $partition = New-Partition -DiskNumber $disk.Number -UseMaximumSize }
-  $fileSystem = (Get-Volume -Partition $partition).FileSystem
+  $volume = Get-Volume -Partition $partition -ErrorAction SilentlyContinue
+  $fileSystem = ''
+  if ($volume) { $fileSystem = $volume.FileSystem }
   if (-not $fileSystem) {
     Write-Log "formatting EBS volume $ShareVolumeId as NTFS (it has no file system yet)"
     Format-Volume -Partition $partition -FileSystem NTFS -NewFileSystemLabel ('fme-aa-' + $NodeName) -Confirm:$false | Out-Null
