@@ -190,6 +190,9 @@ def test_encryption_imdsv2_private_databases_and_backups() -> None:
         assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True
         assert "associatePublicIpAddress" not in instance.inputs
+        # Windows nodes: no key pair and no password retrieval; the script needs neither.
+        assert "getPasswordData" not in instance.inputs and "keyName" not in instance.inputs
+        assert instance.inputs["userData"].startswith("<powershell>")
     for volume in run.of_type(VOLUME):
         assert volume.inputs["encrypted"] is True and volume.inputs["finalSnapshot"] is True
     for db in run.of_type(RDS):
@@ -219,6 +222,14 @@ def test_no_plaintext_secret_in_any_input_or_output(fme: dict) -> None:
             names = re.findall(r"^(?:readonly (\w+)=|\$(\w+) = )", header, re.M)
             assert names and not [n for n in names if "password" in "".join(n).lower()]
     assert "password" not in json.dumps(run.exports).lower()
+
+
+@pytest.mark.parametrize(("fme", "device"), [({"version": "2026.1"}, "xvdf"), (LINUX, "/dev/sdf")])
+def test_the_share_volume_is_attached_under_the_platforms_device_name(fme: dict, device: str) -> None:
+    run = run_program(example(nodeCount=2, fme=fme))
+    attachments = run.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    assert len(attachments) == 2 and {a.inputs["deviceName"] for a in attachments} == {device}
+    assert all("dbName" not in db.inputs for db in run.of_type(RDS))  # FME's createDB.sql makes it
 
 
 def test_https_listener_with_redirect_when_a_certificate_is_set() -> None:
