@@ -71,7 +71,8 @@ class Cluster(pulumi.ComponentResource):
                 root_volume_gib=config.root_volume_gib, share=config.share,
                 database=config.database, db_subnet_group_name=network.db_subnet_group_name,
                 db_parameter_group_name=params.name, fme=fme,
-                websocket=config.load_balancer.websocket, admin_cidr=config.admin_cidr,
+                websocket=config.load_balancer.websocket, external_host=lb.dns_name,
+                external_port=443 if config.https else 80, admin_cidr=config.admin_cidr,
                 tags=tags), opts=child)
             self.nodes[spec.name] = node
         for node_name, node in self.nodes.items():  # after all nodes: a reference node's URL exists
@@ -94,7 +95,9 @@ class Cluster(pulumi.ComponentResource):
             "inventoryVersion": INVENTORY_VERSION,
             "clusterName": cluster,
             "region": v["region"],
-            "fmeGeneration": fme.generation.value,
+            "fmeGeneration": fme.generation,
+            "fmePlatform": fme.platform.value,
+            "fmeVersion": fme.version,
             "loadBalancer": {
                 "dnsName": v["dnsName"], "url": v["url"], "targetGroupArn": v["targetGroupArn"],
                 "websocketTargetGroupArn": v["websocketTargetGroupArn"],

@@ -13,13 +13,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.bootstrap import NodeBootstrap, render_bootstrap
+from config.fme_versions import Platform
 from config.stack import DatabaseConfig, ResolvedFme, ShareConfig, ShareKind
 from fmeaa.cluster.tags import NODE_ROLE, ROLE_TAG, WEB_PORT_TAG, resource_tags
 
 POSTGRES_PORT = 5432
 NFS_PORT = 2049
 HTTPS_PORT = 443
-EBS_DEVICE_NAME = "/dev/sdf"
+# The device name EC2 attaches the share volume under: AWS recommends /dev/sd[f-p] for Linux
+# and xvd[f-z] for Windows ("Device names for volumes on Amazon EC2 instances").
+EBS_DEVICE_NAME = {Platform.linux: "/dev/sdf", Platform.windows: "xvdf"}
 
 
 @dataclass
@@ -40,6 +43,8 @@ class FmeNodeArgs:
     db_parameter_group_name: pulumi.Input[str]
     fme: ResolvedFme
     websocket: bool
+    external_host: pulumi.Input[str]  # the ALB's DNS name: FME's externalhostname
+    external_port: int  # the ALB listener users reach (443 with a certificate, else 80)
     admin_cidr: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -89,10 +94,11 @@ class FmeNode(pulumi.ComponentResource):
         self._grant_own_resources(role, share_spec)
 
         user_data = pulumi.Output.all(
-            db_host=db.address, db_port=db.port, db_secret_arn=self.db_secret_arn, **share_spec
+            db_host=db.address, db_port=db.port, db_secret_arn=self.db_secret_arn,
+            external_host=args.external_host, **share_spec,
         ).apply(lambda v: render_bootstrap(NodeBootstrap(
-            node_name=name, share_kind=args.share.kind.value, db_name=args.database.db_name,
-            db_app_user=args.database.app_username, fme=args.fme, **v,
+            node_name=name, share_kind=args.share.kind.value, external_port=args.external_port,
+            fme=args.fme, **v,
         )))
         instance = aws.ec2.Instance(
             name,
@@ -117,7 +123,7 @@ class FmeNode(pulumi.ComponentResource):
         if args.share.kind == ShareKind.ebs:
             aws.ec2.VolumeAttachment(
                 f"{name}-share-attachment",
-                device_name=EBS_DEVICE_NAME,
+                device_name=EBS_DEVICE_NAME[args.fme.platform],
                 instance_id=instance.id,
                 volume_id=self.share_id,
                 stop_instance_before_detaching=True,  # FME must not lose its share mid-write
@@ -204,7 +210,7 @@ class FmeNode(pulumi.ComponentResource):
             max_allocated_storage=d.max_allocated_storage_gib,
             storage_type="gp3",
             storage_encrypted=True,
-            db_name=d.db_name,
+            # No database here: FME's own createDB.sql creates it (as Safe's AWS template does).
             username=d.master_username,
             manage_master_user_password=True,  # RDS keeps the password in Secrets Manager
             db_subnet_group_name=a.db_subnet_group_name,

@@ -235,7 +235,7 @@ def run_program(
     return ProgramRun(mocks.resources, mocks.calls, exports, warnings)
 
 
-def _print_preview(run: ProgramRun) -> None:
+def _print_preview(run: ProgramRun, show_scripts: bool = False) -> None:
     from collections import Counter
 
     from rich.console import Console
@@ -260,7 +260,34 @@ def _print_preview(run: ProgramRun) -> None:
     for name in node_names:
         table.add_row(name, ", ".join(f"{c}×{t}" for t, c in sorted(per_node[name].items())))
     console.print(table)
+    _print_user_data(console, run, node_names, show_scripts)
     console.print_json(data=inventory)
+
+
+def _print_user_data(console: Any, run: ProgramRun, node_names: list[str], show_scripts: bool) -> None:
+    """Each node's boot script: its language, sizes and confd command (or, with --user-data,
+    the whole script, unpacked from the user data)."""
+    from rich.table import Table
+
+    from components.bootstrap import unpack_user_data
+
+    table = Table(title="user data per node (--user-data prints each script)")
+    for column in ("node", "script", "user data", "script size", "confd runs"):
+        table.add_column(column)
+    for name in node_names:
+        user_data = run.named(name).inputs["userData"]
+        script = unpack_user_data(user_data)
+        windows = user_data.startswith("<powershell>")
+        confd_args = next((line.split("=", 1)[1].strip(" @(") for line in script.splitlines()
+                           if line.startswith(("$ConfdArgs =", "readonly CONFD_ARGS="))), "")
+        confd = ("confd file --confdir … --file … --onetime" if confd_args.startswith(("'file'", "file"))
+                 else "confd -confdir … -backend file -file … -onetime")
+        table.add_row(name, "PowerShell (EC2Launch v2)" if windows else "bash (cloud-init)",
+                      f"{len(user_data.encode())} B", f"{len(script.encode())} B", confd)
+        if show_scripts:
+            console.rule(f"{name}: the script its user data unpacks and runs")
+            console.print(script, markup=False, highlight=False, soft_wrap=True)
+    console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     args = sys.argv[1:] if argv is None else argv
+    show_scripts = "--user-data" in args
+    args = [a for a in args if a != "--user-data"]
     stack_file = Path(args[0]) if args else ROOT / "Pulumi.example.yaml"
     from config import StackConfigError
 
@@ -289,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except StackConfigError as exc:
         print(f"error: {stack_file}: {exc}", file=sys.stderr)
         return 1
-    _print_preview(run)
+    _print_preview(run, show_scripts)
     return 0
 
 

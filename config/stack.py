@@ -13,8 +13,26 @@ import zlib
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from config.fme_versions import (
+    FmeLayout,
+    Platform,
+    Version,
+    check_known,
+    layout,
+    parse_version,
+    show_version,
+)
 
 # Node names become parts of AWS names (RDS identifiers, target names, tags): keep them DNS-ish.
 NODE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,23}$"
@@ -155,6 +173,27 @@ class ShareConfig(_Model):
         return self
 
 
+# Keys `fme` no longer takes, with what replaced each (a clear error beats "unknown setting").
+_FME_REPLACED = {
+    "generation": 'replaced by fme.platform (windows | linux) and fme.version (the FME release '
+                  'your image has installed, e.g. "2025.2")',
+    "rest_base_path": "now follows fme.version (REST v4 from 2023.0, v3 before)",
+    "database_config_file": "now follows fme.platform and fme.version (README: FME layout per "
+                          "platform and release)",
+    "schema_script": "FME's own SQL scripts are now run from the install directory (fme.installDir)",
+    "psql_path": "psql now comes from the FME install (Windows) or the PATH (Linux)",
+    "services": "service names now follow fme.platform and fme.version",
+    "local_database_service": "the bundled database service now follows fme.platform and fme.version",
+    "service_user": "the Linux service account now follows fme.version",
+}
+_DATABASE_REPLACED = {
+    "db_name": "the FME database is created by FME's own SQL scripts and named by fme.version "
+              "(fmeflow from 2024.0, fmeserver before)",
+    "app_username": "the role FME connects as is created by FME's own SQL scripts and named by "
+                   "fme.version (fmeflow from 2024.0, fmeserver before)",
+}
+
+
 class DatabaseConfig(_Model):
     """Each node's own RDS PostgreSQL instance."""
 
@@ -165,10 +204,16 @@ class DatabaseConfig(_Model):
     multi_az: bool = False
     backup_retention_days: int = Field(default=7, ge=1, le=35)
     deletion_protection: bool = True
-    db_name: str = Field(default="fmeserver", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     master_username: str = Field(default="fmeadmin", pattern=r"^[a-z][a-z0-9_]{0,15}$")
-    # The unprivileged role FME itself connects as; created by the node's bootstrap.
-    app_username: str = Field(default="fmeserver", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+
+    # Replaced keys, accepted only to be refused with what replaced them.
+    db_name: object = Field(default=None, exclude=True)
+    app_username: object = Field(default=None, exclude=True)
+
+    @field_validator(*_DATABASE_REPLACED, mode="before")
+    @classmethod
+    def _replaced(cls, value: object, info: ValidationInfo) -> object:
+        raise ValueError(_DATABASE_REPLACED[str(info.field_name)])
 
     @property
     def major_version(self) -> str:
@@ -179,8 +224,6 @@ class DatabaseConfig(_Model):
         ceiling = self.max_allocated_storage_gib
         if ceiling is not None and ceiling < self.allocated_storage_gib:
             raise ValueError("maxAllocatedStorageGib must be >= allocatedStorageGib")
-        if self.master_username == self.app_username:
-            raise ValueError("masterUsername and appUsername must differ")
         return self
 
 
@@ -200,104 +243,124 @@ class LoadBalancerConfig(_Model):
         return [_check_cidr(v) for v in values]
 
 
-class FmeGeneration(StrEnum):
-    server = "server"  # FME Server ≤2022, REST v3
-    flow = "flow"  # FME Flow 2023+, REST v4
-
-
-# Defaults per generation. Ports and health checks are from Safe's own AWS template (flow) and
-# fmeflow-cli (server); Linux paths and service names are UNCONFIRMED — every one is a setting.
-_GENERATION_DEFAULTS: dict[FmeGeneration, dict[str, object]] = {
-    FmeGeneration.server: {
-        "web_port": 80,
-        "health_check_port": None,
-        "health_check_path": "/fmerest/v3/healthcheck",
-        "rest_base_path": "/fmerest/v3",
-        "install_dir": "/opt/fmeserver",
-        "system_share_path": "/data/fmeserverdata",
-        "services": ["fmeserver-core", "fmeserver-engines", "fmeserver-appserver"],
-        "local_database_service": "fmeserver-database",
-        "service_user": "fmeserver",
-    },
-    FmeGeneration.flow: {
-        "web_port": 8080,
-        "health_check_port": 80,
-        "health_check_path": "/fmeapiv4/healthcheck/liveness",
-        "rest_base_path": "/fmeapiv4",
-        "install_dir": "/opt/fmeflow",
-        "system_share_path": "/data/fmeflowdata",
-        "services": ["fmeflow-core", "fmeflow-engines", "fmeflow-appserver"],
-        "local_database_service": "fmeflow-database",
-        "service_user": "fmeflow",
-    },
-}
+_WINDOWS_PATH = r"^[A-Za-z]:\\"
 
 
 class FmeConfig(_Model):
-    """How the FME install inside the AMI is laid out. Unset fields take the generation default."""
+    """Which FME image the nodes run. Every default comes from the table in
+    `config/fme_versions.py` for this platform and release; the few settings below override it
+    where an UNCONFIRMED value must be corrected for your image."""
 
-    generation: FmeGeneration = FmeGeneration.flow
+    platform: Platform = Platform.windows
+    version: str | None = Field(default=None, validate_default=True)
+    install_dir: str | None = None
+    system_share_path: str | None = None
+    initial_share_dir: str | None = None
     web_port: int | None = Field(default=None, ge=1, le=65535)
     health_check_port: int | None = Field(default=None, ge=1, le=65535)
     health_check_path: str | None = Field(default=None, pattern=r"^/")
-    rest_base_path: str | None = Field(default=None, pattern=r"^/")
-    websocket_port: int = Field(default=7078, ge=1, le=65535)
-    install_dir: str | None = Field(default=None, pattern=r"^/")
-    system_share_path: str | None = Field(default=None, pattern=r"^/")
-    database_config_file: str | None = Field(default=None, pattern=r"^/")
-    schema_script: str | None = Field(default=None, pattern=r"^/")
-    psql_path: str = "psql"
-    services: list[str] | None = None
-    local_database_service: str | None = None
-    service_user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]*$")
+    websocket_port: int | None = Field(default=None, ge=1, le=65535)
     share_owner_uid: int = Field(default=1363, ge=0)  # the FME chart's uid; EFS access point only
 
+    # Replaced keys, accepted only to be refused with what replaced them.
+    generation: object = Field(default=None, exclude=True)
+    rest_base_path: object = Field(default=None, exclude=True)
+    database_config_file: object = Field(default=None, exclude=True)
+    schema_script: object = Field(default=None, exclude=True)
+    psql_path: object = Field(default=None, exclude=True)
+    services: object = Field(default=None, exclude=True)
+    local_database_service: object = Field(default=None, exclude=True)
+    service_user: object = Field(default=None, exclude=True)
+
+    @field_validator(*_FME_REPLACED, mode="before")
+    @classmethod
+    def _replaced(cls, value: object, info: ValidationInfo) -> object:
+        raise ValueError(_FME_REPLACED[str(info.field_name)])
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _release(cls, value: object) -> str:
+        if value is None:  # reported like a missing key (no "got None")
+            raise PydanticCustomError(
+                "missing", 'set fme.version to the FME release your image has installed (its '
+                '<installDir>/VersionInfo.txt), e.g. "2025.2"')
+        if isinstance(value, float):  # YAML 2025.2 unquoted
+            value = repr(value)
+        release = parse_version(str(value))
+        check_known(release)
+        return show_version(release)
+
+    @model_validator(mode="after")
+    def _paths_fit_platform(self) -> FmeConfig:
+        problems = []
+        for key in ("install_dir", "system_share_path", "initial_share_dir"):
+            path = getattr(self, key)
+            if path is None:
+                continue
+            windows_path = re.match(_WINDOWS_PATH, path) is not None
+            if self.platform is Platform.windows and not windows_path:
+                problems.append(f"{to_camel(key)} {path!r} must be a Windows path (X:\\…)")
+            if self.platform is Platform.linux and not path.startswith("/"):
+                problems.append(f"{to_camel(key)} {path!r} must be an absolute Linux path")
+        share = self.system_share_path
+        if self.platform is Platform.windows and share and share[:1].upper() == "C":
+            problems.append(f"systemSharePath {share!r} is on the system drive: the node's share "
+                            "volume is formatted and needs its own drive letter (e.g. "
+                            "Z:\\fmeflowdata)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def release(self) -> Version:
+        assert self.version is not None  # the validator refuses None
+        return parse_version(self.version)
+
     def resolved(self) -> ResolvedFme:
-        defaults = _GENERATION_DEFAULTS[self.generation]
-        pick = {k: (getattr(self, k) if getattr(self, k) is not None else v)
-                for k, v in defaults.items()}
-        install_dir = str(pick["install_dir"])
+        table = layout(self.platform, self.release)
         return ResolvedFme(
-            generation=self.generation,
-            web_port=int(pick["web_port"]),  # type: ignore[arg-type]
-            health_check_port=pick["health_check_port"],  # type: ignore[arg-type]
-            health_check_path=str(pick["health_check_path"]),
-            rest_base_path=str(pick["rest_base_path"]),
-            websocket_port=self.websocket_port,
-            install_dir=install_dir,
-            system_share_path=str(pick["system_share_path"]),
-            database_config_file=self.database_config_file
-            or f"{install_dir}/Server/fmeDatabaseConfig.txt",
-            schema_script=self.schema_script
-            or f"{install_dir}/Server/database/postgresql/postgresql_createSchema.sql",
-            psql_path=self.psql_path,
-            services=list(pick["services"]),  # type: ignore[call-overload]
-            local_database_service=pick["local_database_service"],  # type: ignore[arg-type]
-            service_user=str(pick["service_user"]),
+            layout=table,
+            install_dir=self.install_dir or table.install_dir,
+            system_share_path=self.system_share_path or table.system_share_path,
+            initial_share_dir=self.initial_share_dir or table.initial_share_dir,
+            web_port=self.web_port or table.web_port,
+            health_check_port=self.health_check_port or table.health_check_port,
+            health_check_path=self.health_check_path or table.health_check_path,
+            websocket_port=self.websocket_port or table.websocket_port,
             share_owner_uid=self.share_owner_uid,
         )
 
 
 class ResolvedFme(BaseModel):
-    """FmeConfig with every default filled in: what components and the bootstrap consume."""
+    """FmeConfig with every default filled in from the table: what the components consume."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    generation: FmeGeneration
+    layout: FmeLayout
+    install_dir: str
+    system_share_path: str
+    initial_share_dir: str
     web_port: int
     health_check_port: int | None
     health_check_path: str
-    rest_base_path: str
     websocket_port: int
-    install_dir: str
-    system_share_path: str
-    database_config_file: str
-    schema_script: str
-    psql_path: str
-    services: list[str]
-    local_database_service: str | None
-    service_user: str
     share_owner_uid: int
+
+    @property
+    def platform(self) -> Platform:
+        return self.layout.platform
+
+    @property
+    def version(self) -> str:
+        return show_version(self.layout.version)
+
+    @property
+    def generation(self) -> str:
+        return self.layout.generation
+
+    @property
+    def rest_base_path(self) -> str:
+        return self.layout.rest_base_path
 
 
 class SeedMode(StrEnum):
@@ -361,7 +424,8 @@ class StackConfig(_Model):
     share: ShareConfig = Field(default_factory=ShareConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
-    fme: FmeConfig = Field(default_factory=FmeConfig)
+    # Validated even when absent, so a missing fme.version is reported with the rest.
+    fme: FmeConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     seed: SeedConfig = Field(default_factory=lambda: SeedConfig(mode=SeedMode.MANUAL))
     license: LicenseConfig = Field(default_factory=LicenseConfig)
     # Where operators (and the fmeaa sync) reach each node's REST port directly, bypassing the ALB.
@@ -389,6 +453,21 @@ class StackConfig(_Model):
             raise ValueError("set exactly one of 'nodeCount' (a number) or 'nodes' (a list of names)")
         if self.nodes is not None and not self.nodes:
             raise ValueError("'nodes' must name at least one node")
+        return self
+
+    @model_validator(mode="after")
+    def _fme_fits_share_and_database(self) -> StackConfig:
+        problems = []
+        if self.fme.platform is Platform.windows and self.share.kind is ShareKind.efs:
+            problems.append("share.kind 'efs' cannot serve fme.platform 'windows': EFS is NFS, "
+                            "which FME's Windows services cannot use as their System Share; set "
+                            "share.kind to 'ebs' (or run Linux nodes)")
+        fme_role = layout(self.fme.platform, self.fme.release).db_user
+        if self.database.master_username == fme_role:
+            problems.append(f"database.masterUsername {fme_role!r} is the role FME's own scripts "
+                            f"create for FME {self.fme.version}: choose another admin name")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -9,6 +9,7 @@ from components.preview import ROOT, load_stack_file
 
 EXAMPLE = load_stack_file(ROOT / "Pulumi.example.yaml")
 CERT = "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+LINUX = {"platform": "linux", "version": "2025.2"}  # an image you baked (EFS needs Linux)
 
 
 def example(**overrides: Any) -> dict[str, Any]:

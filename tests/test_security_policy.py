@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from components.preview import ProgramRun, run_program
-from tests.stack_fixtures import CERT, example
+from tests.stack_fixtures import CERT, LINUX, example
 
 RECOMMENDED_TLS = {"ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
                    "ELBSecurityPolicy-TLS13-1-3-2021-06"}
@@ -127,7 +127,8 @@ CONTROLS: list[tuple[str, str, Callable[[ProgramRun], list[str]]]] = [
 def runs() -> dict[str, ProgramRun]:
     https = {"certificateArn": CERT, "allowedCidrs": ["0.0.0.0/0"]}
     return {"ebs": run_program(example(loadBalancer=https)),
-            "efs": run_program(example(loadBalancer=https, share={"kind": "efs"}))}
+            # EFS serves Linux nodes only (Windows cannot mount NFS as FME's System Share).
+            "efs": run_program(example(loadBalancer=https, share={"kind": "efs"}, fme=LINUX))}
 
 
 def test_foundational_security_best_practices(runs: dict[str, ProgramRun],

@@ -8,10 +8,11 @@ from config import StackConfigError, parse_stack_config
 from config.stack import NodeSpec
 
 AMI = {"id": "ami-0123456789abcdef0"}
+FME = {"version": "2026.1"}
 
 
 def test_node_count_names_nodes_in_order() -> None:
-    config = parse_stack_config({"nodeCount": 3, "ami": AMI})
+    config = parse_stack_config({"nodeCount": 3, "ami": AMI, "fme": FME})
     assert [n.name for n in config.node_specs] == ["fme-1", "fme-2", "fme-3"]
 
 
@@ -21,31 +22,32 @@ def test_zone_placement_depends_only_on_the_node_itself() -> None:
     assert NodeSpec(name="reporting", zone=4).zone_index(3) == 1
 
 
-def test_generation_defaults_fill_unset_fme_settings() -> None:
+def test_fme_defaults_come_from_the_table_and_settings_override_them() -> None:
     config = parse_stack_config({"nodeCount": 1, "ami": AMI,
-                                 "fme": {"generation": "server", "webPort": 8443}})
+                                 "fme": {"version": "2022.2", "webPort": 8443}})
     fme = config.fme.resolved()
     assert fme.web_port == 8443
     assert fme.health_check_path == "/fmerest/v3/healthcheck"
-    assert fme.schema_script == "/opt/fmeserver/Server/database/postgresql/postgresql_createSchema.sql"
+    assert fme.install_dir == r"C:\Program Files\FMEServer"
+    assert fme.layout.db_name == "fmeserver"
 
 
 def test_pulumi_scalars_arrive_as_strings() -> None:
-    assert parse_stack_config({"nodeCount": "2", "ami": AMI}).node_count == 2
+    assert parse_stack_config({"nodeCount": "2", "ami": AMI, "fme": FME}).node_count == 2
 
 
 @pytest.mark.parametrize(("raw", "fragment"), [
     ({"nodeCount": 2}, "fme-aa:ami: Field required"),
-    ({"nodeCount": 2, "nodes": ["a"], "ami": AMI}, "exactly one of 'nodeCount'"),
-    ({"nodes": ["Bad_Name"], "ami": AMI}, "node name 'Bad_Name' must match"),
-    ({"nodeCount": 2, "ami": AMI, "share": {"volumeType": "gp2", "iops": 4000}},
+    ({"nodeCount": 2, "nodes": ["a"], "ami": AMI, "fme": FME}, "exactly one of 'nodeCount'"),
+    ({"nodes": ["Bad_Name"], "ami": AMI, "fme": FME}, "node name 'Bad_Name' must match"),
+    ({"nodeCount": 2, "ami": AMI, "fme": FME, "share": {"volumeType": "gp2", "iops": 4000}},
      "iops cannot be set for volumeType gp2"),
-    ({"nodeCount": 2, "ami": AMI, "database": {"allocatedStorageGib": 50,
+    ({"nodeCount": 2, "ami": AMI, "fme": FME, "database": {"allocatedStorageGib": 50,
                                                "maxAllocatedStorageGib": 30}},
      "maxAllocatedStorageGib must be >= allocatedStorageGib"),
-    ({"nodeCount": 2, "ami": AMI, "loadBalancer": {"certificateArn": "cert-123"}},
+    ({"nodeCount": 2, "ami": AMI, "fme": FME, "loadBalancer": {"certificateArn": "cert-123"}},
      "fme-aa:loadBalancer.certificateArn"),
-    ({"nodeCount": 2, "ami": AMI, "tags": {"aws:foo": "x"}}, "must be 1-128 chars"),
+    ({"nodeCount": 2, "ami": AMI, "fme": FME, "tags": {"aws:foo": "x"}}, "must be 1-128 chars"),
 ])
 def test_errors_name_the_key_and_what_is_allowed(raw: dict, fragment: str) -> None:
     with pytest.raises(StackConfigError) as caught:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections import Counter
 
 import pytest
 
+from components.bootstrap import unpack_user_data
 from components.preview import LOOKED_UP_AMI, ProgramRun, RecordingMocks, Resource, run_program
 from config import StackConfigError
-from tests.stack_fixtures import CERT, example, named_nodes
+from tests.stack_fixtures import CERT, LINUX, example, named_nodes
 
 INSTANCE = "aws:ec2/instance:Instance"
 RDS = "aws:rds/instance:Instance"
@@ -41,6 +44,22 @@ def _owned_by(resource: Resource, node: str) -> bool:
     return resource.name == node or resource.name.startswith(f"{node}-")
 
 
+def _script(instance: Resource) -> str:
+    """The boot script an instance's user data carries (packed to fit EC2's 16 KB)."""
+    return unpack_user_data(instance.inputs["userData"])
+
+
+def _var(script: str, name: str) -> str:
+    """A scalar the script's header renders: `readonly NAME=…` (bash) or `$Name = '…'`."""
+    bash = re.search(rf"^readonly {name}=(.*)$", script, re.M)
+    if bash:
+        return shlex.split(bash.group(1))[0] if bash.group(1) else ""
+    camel = "".join(part.capitalize() for part in name.lower().split("_"))
+    powershell = re.search(rf"^\${camel} = '((?:[^']|'')*)'$", script, re.M)
+    assert powershell, f"{name} is not rendered"
+    return powershell.group(1).replace("''", "'")
+
+
 @pytest.mark.parametrize("count", [1, 3, 10])
 def test_example_stack_gives_each_node_its_own_instance_share_and_database(count: int) -> None:
     run = run_program(example(nodeCount=count))
@@ -54,10 +73,11 @@ def test_example_stack_gives_each_node_its_own_instance_share_and_database(count
         node = instance.name
         own_share = run.named(f"{node}-share").id
         own_db = run.named(f"{node}-db").inputs["identifier"]
-        user_data = instance.inputs["userData"]
-        assert f"readonly SHARE_VOLUME_ID={own_share}" in user_data
-        assert f"readonly DB_HOST={own_db}." in user_data
-        assert f"readonly NODE_NAME={node}" in user_data
+        user_data = _script(instance)
+        assert _var(user_data, "SHARE_VOLUME_ID") == own_share
+        assert _var(user_data, "DB_HOST").startswith(f"{own_db}.")
+        assert _var(user_data, "NODE_NAME") == node
+        assert _var(user_data, "EXTERNAL_HOST") == run.exports["inventory"]["loadBalancer"]["dnsName"]
         for other in shares:
             if other.id != own_share:
                 assert other.id not in user_data
@@ -67,7 +87,7 @@ def test_example_stack_gives_each_node_its_own_instance_share_and_database(count
 
 
 def test_efs_share_is_per_node_with_mount_targets_access_point_and_tls_policy() -> None:
-    run = run_program(example(nodeCount=2, share={"kind": "efs"}))
+    run = run_program(example(nodeCount=2, share={"kind": "efs"}, fme=LINUX))
     filesystems = run.of_type(EFS)
     assert len(filesystems) == 2 and all(fs.inputs["encrypted"] is True for fs in filesystems)
     assert not run.of_type(VOLUME)
@@ -81,9 +101,9 @@ def test_efs_share_is_per_node_with_mount_targets_access_point_and_tls_policy() 
         deny = policy["Statement"][0]
         assert deny["Effect"] == "Deny"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        user_data = run.named(node).inputs["userData"]
-        assert f"readonly SHARE_FILE_SYSTEM_ID={fs.id}" in user_data
-        assert f"readonly SHARE_ACCESS_POINT_ID={ap.id}" in user_data
+        user_data = _script(run.named(node))
+        assert _var(user_data, "SHARE_FILE_SYSTEM_ID") == fs.id
+        assert _var(user_data, "SHARE_ACCESS_POINT_ID") == ap.id
         assert run.named(f"{node}-share-backup").inputs["backupPolicy"]["status"] == "ENABLED"
 
 
@@ -112,7 +132,7 @@ def test_removing_a_named_node_removes_only_its_resources() -> None:
 
 
 def test_logical_names_are_unique_per_type() -> None:
-    run = run_program(example(nodeCount=4, share={"kind": "efs"}))
+    run = run_program(example(nodeCount=4, share={"kind": "efs"}, fme=LINUX))
     keys = [(r.type, r.name) for r in run.resources]
     assert len(keys) == len(set(keys))
 
@@ -121,8 +141,14 @@ def _sg_names(run: ProgramRun) -> dict[str, str]:
     return {r.id: r.name for r in run.of_type(SG)}
 
 
-def test_every_security_group_rule_admits_only_its_one_peer() -> None:
-    config = example(nodeCount=2, share={"kind": "efs"}, adminCidr="10.99.0.0/16",
+@pytest.mark.parametrize(("fme", "share", "node_ports"), [
+    (LINUX, "efs", (8080, 7078)),  # health checks on the traffic port (Safe's LB doc: 8080 on Linux)
+    ({"version": "2026.1"}, "ebs", (8080, 80, 7078)),  # Windows: health on 80 (Safe's template)
+])
+def test_every_security_group_rule_admits_only_its_one_peer(
+    fme: dict, share: str, node_ports: tuple[int, ...]
+) -> None:
+    config = example(nodeCount=2, share={"kind": share}, adminCidr="10.99.0.0/16", fme=fme,
                      loadBalancer={"certificateArn": CERT, "allowedCidrs": ["203.0.113.0/24"]})
     run = run_program(config)
     sg = _sg_names(run)
@@ -134,9 +160,10 @@ def test_every_security_group_rule_admits_only_its_one_peer() -> None:
         rules.add((sg[i["securityGroupId"]], i["fromPort"], peer))
     expected = {("fme-aa-alb-sg", port, "203.0.113.0/24") for port in (443, 80, 7078)}
     for n in ("fme-1", "fme-2"):
-        expected |= {(f"{n}-sg", port, "fme-aa-alb-sg") for port in (8080, 80, 7078)}
-        expected |= {(f"{n}-sg", 8080, "10.99.0.0/16"),
-                     (f"{n}-db-sg", 5432, f"{n}-sg"), (f"{n}-efs-sg", 2049, f"{n}-sg")}
+        expected |= {(f"{n}-sg", port, "fme-aa-alb-sg") for port in node_ports}
+        expected |= {(f"{n}-sg", 8080, "10.99.0.0/16"), (f"{n}-db-sg", 5432, f"{n}-sg")}
+        if share == "efs":
+            expected.add((f"{n}-efs-sg", 2049, f"{n}-sg"))
     assert rules == expected
 
     egress = set()
@@ -146,9 +173,10 @@ def test_every_security_group_rule_admits_only_its_one_peer() -> None:
         egress.add((sg[i["securityGroupId"]], i["fromPort"], peer))
     expected_out = set()
     for n in ("fme-1", "fme-2"):
-        expected_out |= {("fme-aa-alb-sg", port, f"{n}-sg") for port in (8080, 80, 7078)}
-        expected_out |= {(f"{n}-sg", 5432, f"{n}-db-sg"), (f"{n}-sg", 2049, f"{n}-efs-sg"),
-                         (f"{n}-sg", 443, "0.0.0.0/0")}
+        expected_out |= {("fme-aa-alb-sg", port, f"{n}-sg") for port in node_ports}
+        expected_out |= {(f"{n}-sg", 5432, f"{n}-db-sg"), (f"{n}-sg", 443, "0.0.0.0/0")}
+        if share == "efs":
+            expected_out.add((f"{n}-sg", 2049, f"{n}-efs-sg"))
     assert egress == expected_out
     # Security groups carry no inline rules (the provider then drops AWS's allow-all egress).
     assert all("ingress" not in g.inputs and "egress" not in g.inputs for g in run.of_type(SG))
@@ -162,6 +190,9 @@ def test_encryption_imdsv2_private_databases_and_backups() -> None:
         assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
         assert instance.inputs["rootBlockDevice"]["encrypted"] is True
         assert "associatePublicIpAddress" not in instance.inputs
+        # Windows nodes: no key pair and no password retrieval; the script needs neither.
+        assert "getPasswordData" not in instance.inputs and "keyName" not in instance.inputs
+        assert instance.inputs["userData"].startswith("<powershell>")
     for volume in run.of_type(VOLUME):
         assert volume.inputs["encrypted"] is True and volume.inputs["finalSnapshot"] is True
     for db in run.of_type(RDS):
@@ -176,17 +207,29 @@ def test_encryption_imdsv2_private_databases_and_backups() -> None:
     assert run.named("fme-aa-image-copy").inputs["encrypted"] is True
 
 
-def test_no_plaintext_secret_in_any_input_or_output() -> None:
-    run = run_program(example(nodeCount=3, share={"kind": "efs"}))
+@pytest.mark.parametrize("fme", [LINUX, {"version": "2026.1"}])
+def test_no_plaintext_secret_in_any_input_or_output(fme: dict) -> None:
+    share = "efs" if fme is LINUX else "ebs"
+    run = run_program(example(nodeCount=3, share={"kind": share}, fme=fme))
     for r in run.resources:
         blob = json.dumps(r.inputs, default=str).lower()
         for key in ("password", "passwordwo", "secretstring"):
             assert f'"{key}":' not in blob, f"{r.name} has a {key} input"
         if r.type == INSTANCE:
-            ud = r.inputs["userData"]
-            assert "DB_SECRET_ARN='arn:aws:secretsmanager:" in ud
-            assert "DB_MASTER_PASSWORD=" not in ud.split("# --- fme-aa node bootstrap body")[0]
+            script = _script(r)
+            assert _var(script, "DB_SECRET_ARN").startswith("arn:aws:secretsmanager:")
+            header = script.split("# --- fme-aa node bootstrap body")[0]
+            names = re.findall(r"^(?:readonly (\w+)=|\$(\w+) = )", header, re.M)
+            assert names and not [n for n in names if "password" in "".join(n).lower()]
     assert "password" not in json.dumps(run.exports).lower()
+
+
+@pytest.mark.parametrize(("fme", "device"), [({"version": "2026.1"}, "xvdf"), (LINUX, "/dev/sdf")])
+def test_the_share_volume_is_attached_under_the_platforms_device_name(fme: dict, device: str) -> None:
+    run = run_program(example(nodeCount=2, fme=fme))
+    attachments = run.of_type("aws:ec2/volumeAttachment:VolumeAttachment")
+    assert len(attachments) == 2 and {a.inputs["deviceName"] for a in attachments} == {device}
+    assert all("dbName" not in db.inputs for db in run.of_type(RDS))  # FME's createDB.sql makes it
 
 
 def test_https_listener_with_redirect_when_a_certificate_is_set() -> None:
@@ -212,14 +255,15 @@ def test_http_only_without_certificate_and_a_visible_warning() -> None:
     assert ports == {80, 7078}
 
 
-@pytest.mark.parametrize(("generation", "port", "path", "check_port"), [
-    ("flow", 8080, "/fmeapiv4/healthcheck/liveness", "80"),
-    ("server", 80, "/fmerest/v3/healthcheck", "traffic-port"),
+@pytest.mark.parametrize(("fme", "port", "path", "check_port"), [
+    ({"platform": "windows", "version": "2026.1"}, 8080, "/fmeapiv4/healthcheck/liveness", "80"),
+    ({"platform": "windows", "version": "2022.2"}, 8080, "/fmerest/v3/healthcheck", "80"),
+    (LINUX, 8080, "/fmeapiv4/healthcheck/liveness", "traffic-port"),
 ])
 def test_target_groups_health_checks_stickiness_and_one_attachment_per_node(
-    generation: str, port: int, path: str, check_port: str
+    fme: dict, port: int, path: str, check_port: str
 ) -> None:
-    run = run_program(example(nodeCount=3, fme={"generation": generation}))
+    run = run_program(example(nodeCount=3, fme=fme))
     web = run.named("fme-aa-web-tg").inputs
     assert (web["port"], web["healthCheck"]["path"], web["healthCheck"]["port"]) == (
         port, path, check_port)
@@ -236,7 +280,7 @@ def test_target_groups_health_checks_stickiness_and_one_attachment_per_node(
 
 
 def test_instance_role_reads_only_its_own_secret() -> None:
-    run = run_program(example(nodeCount=2, share={"kind": "efs"}))
+    run = run_program(example(nodeCount=2, share={"kind": "efs"}, fme=LINUX))
     for node in ("fme-1", "fme-2"):
         doc = json.loads(run.named(f"{node}-own-resources").inputs["policy"])
         resources = [s["Resource"] for s in doc["Statement"]]
@@ -287,7 +331,7 @@ def test_new_vpc_spans_two_azs_with_private_nodes() -> None:
 
 
 def test_every_taggable_resource_carries_the_cluster_tags() -> None:
-    run = run_program(example(nodeCount=2, share={"kind": "efs"},
+    run = run_program(example(nodeCount=2, share={"kind": "efs"}, fme=LINUX,
                               ami={"id": "ami-0123456789abcdef0", "copyToAccount": True}))
     for r in run.custom():
         if r.type in UNTAGGABLE:
