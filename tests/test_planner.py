@@ -93,3 +93,16 @@ def test_server_added_fields_are_not_drift() -> None:
     assert mine.digest == theirs.digest
     other = metadata_entry(Kind.TOPIC, {"name": "T", "description": "y"})
     assert other.digest != mine.digest
+
+
+def test_notification_topics_are_compared_as_a_set() -> None:
+    """A node may list a subscription's topics in another order: that is not drift."""
+    body = {"name": "s", "subscriberName": "email", "topics": ["B", "A", "C"]}
+    wanted = metadata_entry(Kind.SUBSCRIPTION, body)
+    listed = metadata_entry(Kind.SUBSCRIPTION, {**body, "topics": ["C", "A", "B"]})
+    assert wanted.digest == listed.digest
+    assert wanted.body["topics"] == ["A", "B", "C"]
+    other = metadata_entry(Kind.SUBSCRIPTION, {**body, "topics": ["A", "B"]})
+    assert other.digest != wanted.digest
+    plan = plan_node("n", Snapshot([wanted]), Snapshot([listed]), prune=False)
+    assert [a.change for a in plan.actions] == [Change.UNCHANGED]
