@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fmeaa.client import NodeTimeoutError, connect
 from tests.conftest import ROOT, TEST_PASSWORD
 
@@ -56,3 +58,19 @@ def test_bad_fault_spec_is_a_usage_error(tmp_path: Path) -> None:
          "--state-dir", str(tmp_path), "--duration", "0.1"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "NODE:latency=SECONDS" in result.stderr
+
+
+def test_the_inventory_appears_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poller (this test's sibling, a user's script) never reads half an inventory: it is
+    written to a temporary name and renamed into place."""
+    from fmeaa.emulator import Sandbox
+
+    renames: list[tuple[str, str]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append((Path(a).name, Path(b).name)),
+                                                     real_replace(a, b)))
+    with Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        box.write_inventory(tmp_path / "nodes.json")
+    assert renames == [(".nodes.json.partial", "nodes.json")]
+    assert json.loads((tmp_path / "nodes.json").read_text())["nodes"][0]["name"] == "fme-1"
+    assert not (tmp_path / ".nodes.json.partial").exists()

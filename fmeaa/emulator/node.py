@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import tempfile
 import threading
@@ -97,7 +98,11 @@ class Sandbox:
         }
 
     def write_inventory(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.inventory(), indent=2))
+        """Written whole or not at all (temp file + rename): a reader polling for the file
+        never sees half of it."""
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(self.inventory(), indent=2))
+        os.replace(partial, path)
         return path
 
     def close(self) -> None:
