@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from fmeaa.client import FmeClient, connect  # noqa: E402
 from fmeaa.emulator import Sandbox  # noqa: E402
 
-pytest_plugins = ["tests.aws_server", "tests.secret_scan"]  # moto server; the secret scanner
+pytest_plugins = ["tests.aws_server", "tests.secret_scan", "pytester"]  # moto server; secret scanner
 
 TEST_PASSWORD = "s3cret-Test-Pa55word-do-not-leak"
 

@@ -1,19 +1,28 @@
 """Secret scanner for the whole test suite (a pytest plugin, loaded by conftest).
 
 Everything the suite produces through fme-aa — CLI output in every mode (`tests.sync_helpers.
-fmeaa`), every log record (root logger at DEBUG, httpx/httpcore included), the text of every
-exception fme-aa's own classes raise, and every Pulumi resource's inputs and outputs under
-mocks — is collected per test and scanned for the test secrets. A hit fails that test, naming
-where the secret appeared but never printing it.
+fmeaa`), the output of every subprocess run through `run_scanned`, every log record (root logger
+at DEBUG, httpx/httpcore included), the text of every exception fme-aa's own classes raise, and
+every Pulumi resource's inputs and outputs under mocks — is collected per test and scanned for
+the test secrets and for every session token the emulated nodes issued during the test. A
+secret also counts when it appears encoded: URL-encoded, or inside base64 (an HTTP Basic
+`Authorization` header is base64 of `user:password`). A hit fails that test, naming where the
+secret appeared but never printing it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import inspect
 import json
 import logging
+import re
+import subprocess
 import sys
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -22,16 +31,53 @@ SECRETS = ("s3cret-Test-Pa55word-do-not-leak", "wrong-password-123", "ABCD-EFGH-
            "conn-secret-value", "node2-secret", "pw-xyz-secret", "pg-first-value",
            "pg-rotated-value")
 TRANSCRIPT: list[tuple[str, str]] = []  # (where, text) produced during the current test
+SESSION_TOKENS: list[str] = []  # tokens the emulated nodes issued during the current test
+
+# Runs of base64 (standard or URL-safe alphabet) long enough to hide an 8-character secret.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 
 
 def record(where: str, text: str) -> None:
     TRANSCRIPT.append((where, text))
 
 
-def find_leaks(entries: list[tuple[str, str]], secrets: tuple[str, ...] = SECRETS) -> list[str]:
-    """Where each secret appears (never the secret itself)."""
-    return sorted({f"{where} (secret #{secrets.index(s) + 1})"
-                   for where, text in entries for s in secrets if s in text})
+def _decoded_forms(text: str) -> Iterator[str]:
+    """The text itself, URL-decoded, and every base64 run in it decoded (at each of the four
+    alignments, so a secret in the middle of `user:password` is found too)."""
+    yield text
+    yield urllib.parse.unquote_plus(text)
+    for run in _BASE64_RUN.findall(text):
+        body = run.rstrip("=")
+        for start in range(4):
+            chunk = body[start:]
+            if len(chunk) % 4 == 1:  # no base64 ends there: one character too many
+                chunk = chunk[:-1]
+            chunk += "=" * (-len(chunk) % 4)
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    yield decode(chunk).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    continue
+
+
+def find_leaks(entries: list[tuple[str, str]], secrets: Sequence[str] = SECRETS) -> list[str]:
+    """Where each secret appears, plainly or encoded (never the secret itself)."""
+    leaks = set()
+    for where, text in entries:
+        forms = list(_decoded_forms(text))
+        for number, secret in enumerate(secrets, start=1):
+            if any(secret in form for form in forms):
+                leaks.add(f"{where} (secret #{number})")
+    return sorted(leaks)
+
+
+def run_scanned(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with its stdout and stderr captured (as text) and scanned."""
+    kwargs.setdefault("capture_output", True)
+    result = subprocess.run(list(argv), text=True, check=False, **kwargs)
+    record(f"subprocess {argv[0]} stdout", result.stdout or "")
+    record(f"subprocess {argv[0]} stderr", result.stderr or "")
+    return result
 
 
 class _Collector(logging.Handler):
@@ -78,15 +124,32 @@ def _watch_pulumi() -> None:
     RecordingMocks.new_resource = new_resource  # type: ignore[method-assign]
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
+def _watch_session_tokens() -> None:
+    """Every token an emulated node issues becomes a secret for the rest of the test."""
+    from fmeaa.emulator.state import NodeState
 
+    original = NodeState.issue_token
+    if getattr(original, "_scanned", False):
+        return
+
+    def issue_token(self: NodeState, seconds: int) -> tuple[str, float]:
+        token, expiry = original(self, seconds)
+        SESSION_TOKENS.append(token)
+        return token, expiry
+    issue_token._scanned = True  # type: ignore[attr-defined]
+    NodeState.issue_token = issue_token  # type: ignore[method-assign]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
     _watch_exceptions()
     _watch_pulumi()
+    _watch_session_tokens()
 
 
 @pytest.fixture(autouse=True)
 def no_secret_leaks() -> Iterator[None]:
     TRANSCRIPT.clear()
+    SESSION_TOKENS.clear()
     collector = _Collector(level=logging.DEBUG)
     root = logging.getLogger()
     previous = root.level
@@ -97,7 +160,8 @@ def no_secret_leaks() -> Iterator[None]:
     finally:
         root.removeHandler(collector)
         root.setLevel(previous)
-    leaks = find_leaks(TRANSCRIPT)
+    leaks = find_leaks(TRANSCRIPT, (*SECRETS, *SESSION_TOKENS))
     TRANSCRIPT.clear()
+    SESSION_TOKENS.clear()
     if leaks:
         pytest.fail("a test secret appeared in: " + "; ".join(leaks), pytrace=False)

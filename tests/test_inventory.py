@@ -67,3 +67,19 @@ def test_credentials_from_env_never_in_repr() -> None:
     assert "secret" not in repr(source.for_node("fme-2"))
     with pytest.raises(CredentialsError, match="FMEAA_PASSWORD"):
         CredentialSource.from_env({}, ["fme-1"])
+
+
+@pytest.mark.parametrize("url", ["http://fme-node.internal:8080", "http://localhost.evil.example",
+                                 "http://127.0.0.1.nip.io", "http://[2001:db8::1]:8080",
+                                 "http://10.0.1.5"])
+def test_plain_http_to_any_remote_host_or_name_is_refused(url: str) -> None:
+    """Only a loopback IP or the name `localhost` itself is loopback; hostnames are not."""
+    with pytest.raises(InventoryError, match="plain HTTP") as caught:
+        check_targets(inventory(url))
+    assert "--allow-http" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080",
+                                 "http://[::1]:8080", "http://127.3.4.5"])
+def test_plain_http_on_loopback_is_allowed(url: str) -> None:
+    assert check_targets(inventory(url)).nodes[0].rest_url.startswith("http://")

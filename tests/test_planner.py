@@ -140,3 +140,16 @@ def test_a_connections_key_claims_every_connection() -> None:
     assert not [r for r in parity(silent, {"n": actual}, ["n"], "n").rows if r.key == "hand-made"]
     assert changes(plan_node("n", claimed, actual, prune=True)) == [
         ("delete", "connection", "hand-made", "")]
+
+
+def test_notification_topics_are_compared_as_a_set() -> None:
+    """A node may list a subscription's topics in another order: that is not drift."""
+    body = {"name": "s", "subscriberName": "email", "topics": ["B", "A", "C"]}
+    wanted = metadata_entry(Kind.SUBSCRIPTION, body)
+    listed = metadata_entry(Kind.SUBSCRIPTION, {**body, "topics": ["C", "A", "B"]})
+    assert wanted.digest == listed.digest
+    assert wanted.body["topics"] == ["A", "B", "C"]
+    other = metadata_entry(Kind.SUBSCRIPTION, {**body, "topics": ["A", "B"]})
+    assert other.digest != wanted.digest
+    plan = plan_node("n", Snapshot([wanted]), Snapshot([listed]), prune=False)
+    assert [a.change for a in plan.actions] == [Change.UNCHANGED]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmeaa.sync.plan import Change, desired_for_node, plan_content
+from fmeaa.sync.plan import Change, plan_content
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry, split_item_key
 
 NODES = ["a", "b", "c"]
@@ -45,6 +45,19 @@ def entries(draw: st.DrawFn) -> list:
 
 
 
+def as_held_on(node: str, desired: list) -> Snapshot:
+    """The oracle, written independently of the planner: what `node` must hold. A `one`-policy
+    schedule is enabled only on its owner (default: the first node); everything else as given."""
+    held = []
+    for entry in desired:
+        if entry.kind is Kind.SCHEDULE and entry.policy == "one":
+            enabled = bool(entry.body["enabled"]) and node == (entry.owner or NODES[0])
+            entry = metadata_entry(Kind.SCHEDULE, {**entry.body, "enabled": enabled},
+                                   policy="one", owner=entry.owner or NODES[0])
+        held.append(entry)
+    return Snapshot(held)
+
+
 def apply(actual: Snapshot, plan, wanted: Snapshot) -> Snapshot:
     """What a node holds after a perfect apply: the simulator of `fmeaa.sync.apply`."""
     held = dict(actual.items())
@@ -65,7 +78,7 @@ def test_apply_then_plan_again_is_a_no_op(desired: list, data: st.DataObject, pr
     source = Snapshot(desired, ROOTS)
     actual = {n: Snapshot(data.draw(entries())) for n in NODES}
     first = plan_content(source, actual, NODES, prune)
-    after = {n: apply(actual[n], first.nodes[n], desired_for_node(source, n, NODES[0]))
+    after = {n: apply(actual[n], first.nodes[n], as_held_on(n, desired))
              for n in NODES}
     second = plan_content(source, after, NODES, prune)
     assert not second.has_changes, {n: p.changes for n, p in second.nodes.items()}

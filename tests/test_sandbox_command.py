@@ -170,3 +170,19 @@ def test_emulator_with_a_relative_state_dir(tmp_path: Path,
         inventory = box.write_inventory(tmp_path / "nodes.json")
         assert fmeaa("sync", "-s", content, "-i", inventory).code == 0
         assert fmeaa("plan", "-s", content, "-i", inventory, "--detailed-exitcode").code == 0
+
+
+def test_the_inventory_appears_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poller (this test's sibling, a user's script) never reads half an inventory: it is
+    written to a temporary name and renamed into place."""
+    from fmeaa.emulator import Sandbox
+
+    renames: list[tuple[str, str]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append((Path(a).name, Path(b).name)),
+                                                     real_replace(a, b)))
+    with Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        box.write_inventory(tmp_path / "nodes.json")
+    assert renames == [(".nodes.json.partial", "nodes.json")]
+    assert json.loads((tmp_path / "nodes.json").read_text())["nodes"][0]["name"] == "fme-1"
+    assert not (tmp_path / ".nodes.json.partial").exists()

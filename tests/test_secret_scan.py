@@ -5,7 +5,10 @@ Pulumi resource inputs/outputs; these tests prove it sees what it must and catch
 
 from __future__ import annotations
 
+import base64
 import logging
+import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from components.preview import run_program
 from fmeaa.client import FmeApiError
 from fmeaa.emulator import Sandbox
 from tests import secret_scan
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import ROOT, TEST_PASSWORD
 from tests.stack_fixtures import example
 from tests.sync_helpers import copy_example, fmeaa
 
@@ -72,3 +75,63 @@ def test_every_cli_output_mode_is_free_of_secrets(tmp_path: Path,
     assert TEST_PASSWORD not in exported
     assert [r.code for r in runs][-2:] == [1, 1]
     assert secret_scan.find_leaks(secret_scan.TRANSCRIPT) == []
+
+
+def test_encoded_secrets_are_found() -> None:
+    """A Basic auth header (base64 of user:password), URL-encoding and URL-safe base64."""
+    basic = base64.b64encode(f"admin:{TEST_PASSWORD}".encode()).decode()
+    assert TEST_PASSWORD not in basic
+    for where, text in [("basic", f"Authorization: Basic {basic}"),
+                        ("url", "password=" + urllib.parse.quote(TEST_PASSWORD + "&/é", safe="")),
+                        ("urlsafe", base64.urlsafe_b64encode(
+                            f"x{TEST_PASSWORD}yz".encode()).decode())]:
+        assert secret_scan.find_leaks([(where, text)]) == [f"{where} (secret #1)"], where
+    assert secret_scan.find_leaks([("clean", base64.b64encode(b"admin:other").decode())]) == []
+
+
+def test_session_tokens_count_as_secrets(tmp_path: Path) -> None:
+    with Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        token, _ = box.nodes[0].state.issue_token(60)
+    assert token in secret_scan.SESSION_TOKENS
+    assert secret_scan.find_leaks([("log x", f"fmetoken token={token}")],
+                                  secret_scan.SESSION_TOKENS) == ["log x (secret #1)"]
+
+
+def test_subprocess_output_is_scanned() -> None:
+    result = secret_scan.run_scanned([sys.executable, "-c", "import sys; print(sys.argv[1])",
+                                      "visible-text"])
+    assert result.stdout.strip() == "visible-text"
+    assert ("subprocess " + sys.executable + " stdout", "visible-text\n") in secret_scan.TRANSCRIPT
+
+
+LEAKY_TESTS = '''
+import base64
+from tests.secret_scan import record
+
+def test_plain_leak():
+    record("fmeaa sync stdout", "password s3cret-Test-Pa55word-do-not-leak")
+
+def test_basic_auth_leak():
+    header = base64.b64encode(b"admin:s3cret-Test-Pa55word-do-not-leak").decode()
+    record("log httpx", "Authorization: Basic " + header)
+
+def test_clean():
+    record("fmeaa sync stdout", "all good")
+'''
+
+
+def test_the_scanner_fails_a_leaking_test(pytester: pytest.Pytester) -> None:
+    """Run a small suite with the scanner loaded: the two leaking tests fail (at teardown, where
+    the scanner looks), naming the place but not the secret; the clean one passes."""
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                          "pytest_plugins = ['tests.secret_scan']\n")
+    pytester.makepyfile(test_leaky=LEAKY_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3, errors=2)  # every call passes; two teardowns fail
+    out = result.stdout.str()
+    assert "ERROR test_leaky.py::test_plain_leak" in out
+    assert "ERROR test_leaky.py::test_basic_auth_leak" in out
+    assert "test_clean" not in out
+    assert "a test secret appeared in: fmeaa sync stdout (secret #1)" in out
+    assert "a test secret appeared in: log httpx (secret #1)" in out
+    assert TEST_PASSWORD not in out

@@ -3,6 +3,7 @@ Foundational Security Best Practices controls. Prints the table of controls chec
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,26 @@ def ec2_3(run: ProgramRun) -> list[str]:
 def efs_1(run: ProgramRun) -> list[str]:
     return [f.name for f in run.of_type("aws:efs/fileSystem:FileSystem")
             if f.inputs.get("encrypted") is not True]
+
+
+def efs_access(run: ProgramRun) -> list[str]:
+    """Every EFS file-system policy denies non-TLS access to everyone, and EVERY Allow statement
+    names only the node's own role (never `*`, never another node's role)."""
+    roles = {r.name.removesuffix("-role"): r.outputs.get("arn") for r in run.of_type(
+        "aws:iam/role:Role")}
+    bad = []
+    for policy in run.of_type("aws:efs/fileSystemPolicy:FileSystemPolicy"):
+        node = policy.name.removesuffix("-share-policy")
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        tls = any(st["Effect"] == "Deny" and st.get("Condition", {}).get("Bool", {}).get(
+            "aws:SecureTransport") == "false" for st in statements)
+        allows = [st for st in statements if st["Effect"] == "Allow"]
+        principals = [p for st in allows for p in (
+            st["Principal"]["AWS"] if isinstance(st["Principal"]["AWS"], list)
+            else [st["Principal"]["AWS"]])] if allows else []
+        if not tls or not allows or any(p != roles.get(node) for p in principals):
+            bad.append(policy.name)
+    return bad
 
 
 def _rds(run: ProgramRun, check: Callable[[dict], bool]) -> list[str]:
@@ -111,6 +132,8 @@ CONTROLS: list[tuple[str, str, Callable[[ProgramRun], list[str]]]] = [
     ("EC2.8", "EC2 instances use IMDSv2 (httpTokens=required)", ec2_8),
     ("EC2.3", "EBS volumes (share and root) encrypted at rest", ec2_3),
     ("EFS.1", "EFS file systems encrypted at rest", efs_1),
+    ("EFS-TLS", "EFS policy: TLS required, only the node's own role allowed (fme-aa's own, "
+                "not an FSBP control)", efs_access),
     ("RDS.3", "RDS storage encrypted at rest", rds_3),
     ("RDS.2", "RDS instances not publicly accessible", rds_2),
     ("RDS.11", "RDS automatic backups (retention >= 7 days)", rds_11),
@@ -149,26 +172,73 @@ def test_foundational_security_best_practices(runs: dict[str, ProgramRun],
     assert not failures, failures
 
 
-def test_the_checks_catch_violations(runs: dict[str, ProgramRun]) -> None:
-    """Each check fails on a resource that breaks its control (so a pass means something)."""
-    run = runs["efs"]
-    instance = _instances(run)[0]
-    instance.inputs["metadataOptions"] = {"httpTokens": "optional"}
-    assert ec2_8(run) == [instance.name]
-    instance.inputs["metadataOptions"] = {"httpTokens": "required"}
+def _first(run: ProgramRun, type_: str, where: Callable[[Any], bool] = lambda r: True) -> Any:
+    return next(r for r in run.of_type(type_) if where(r))
+
+
+def _set(resource: Any, **inputs: Any) -> str:
+    resource.inputs.update(inputs)
+    return resource.name
+
+
+def _open_efs_to_everyone(run: ProgramRun) -> str:
+    policy = _first(run, "aws:efs/fileSystemPolicy:FileSystemPolicy")
+    document = json.loads(policy.inputs["policy"])
+    document["Statement"][-1]["Principal"] = {"AWS": "*"}  # the Allow, not the first statement
+    return _set(policy, policy=json.dumps(document))
+
+
+def _wildcard_policy(run: ProgramRun) -> str:
+    policy = _first(run, "aws:iam/rolePolicy:RolePolicy")
+    _set(policy, policy=json.dumps({"Statement": [{"Sid": "x", "Effect": "Allow",
+                                                   "Action": "s3:*", "Resource": "*"}]}))
+    return f"{policy.name}:x"
+
+
+def _plain_http_forward(run: ProgramRun) -> str:
+    listener = _first(run, "aws:lb/listener:Listener", lambda r: r.inputs.get("protocol") == "HTTP")
+    return _set(listener, defaultActions=[{"type": "forward", "targetGroupArn": "arn:tg"}])
+
+
+def _ssh_from_anywhere(run: ProgramRun) -> str:
     rule = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")[-1]
-    saved = dict(rule.inputs)
-    rule.inputs.update(cidrIpv4="0.0.0.0/0", fromPort=22, toPort=22)
-    assert rule.name in ec2_18(run)
-    rule.inputs.clear()
-    rule.inputs.update(saved)
-    policy = run.of_type("aws:iam/rolePolicy:RolePolicy")[0]
-    original = policy.inputs["policy"]
-    policy.inputs["policy"] = json.dumps({"Statement": [{"Sid": "x", "Effect": "Allow",
-                                                         "Action": "s3:*", "Resource": "*"}]})
-    assert iam_21(run) == [f"{policy.name}:x"]
-    policy.inputs["policy"] = original
-    database = run.of_type("aws:rds/instance:Instance")[0]
-    database.inputs["publiclyAccessible"] = True
-    assert rds_2(run) == [database.name]
-    database.inputs["publiclyAccessible"] = False
+    return _set(rule, cidrIpv4="0.0.0.0/0", fromPort=22, toPort=22)
+
+
+INSTANCE, RDS = "aws:ec2/instance:Instance", "aws:rds/instance:Instance"
+# control → how to break it on a copy of the EFS run → the name the check must report.
+VIOLATIONS: dict[str, Callable[[ProgramRun], str]] = {
+    "EC2.8": lambda run: _set(_first(run, INSTANCE), metadataOptions={"httpTokens": "optional"}),
+    "EC2.3": lambda run: _set(_first(run, INSTANCE), rootBlockDevice={"encrypted": False}),
+    "EFS.1": lambda run: _set(_first(run, "aws:efs/fileSystem:FileSystem"), encrypted=False),
+    "EFS-TLS": _open_efs_to_everyone,
+    "RDS.3": lambda run: _set(_first(run, RDS), storageEncrypted=False),
+    "RDS.2": lambda run: _set(_first(run, RDS), publiclyAccessible=True),
+    "RDS.11": lambda run: _set(_first(run, RDS), backupRetentionPeriod=1),
+    "RDS.8": lambda run: _set(_first(run, RDS), deletionProtection=False),
+    "ELB.1": _plain_http_forward,
+    "ELB.17": lambda run: _set(_first(run, "aws:lb/listener:Listener",
+                                      lambda r: r.inputs.get("protocol") == "HTTPS"),
+                               sslPolicy="ELBSecurityPolicy-2016-08"),
+    "ELB.4": lambda run: _set(_first(run, "aws:lb/loadBalancer:LoadBalancer"),
+                              dropInvalidHeaderFields=False),
+    "EC2.18": _ssh_from_anywhere,
+    "IAM.21": _wildcard_policy,
+}
+
+
+def test_every_control_has_a_violation_case() -> None:
+    assert set(VIOLATIONS) == {control for control, _, _ in CONTROLS}
+
+
+@pytest.mark.parametrize(("control", "check"), [(c, f) for c, _, f in CONTROLS],
+                         ids=[c for c, _, _ in CONTROLS])
+def test_each_check_catches_its_violation(control: str, check: Callable[[ProgramRun], list[str]],
+                                          runs: dict[str, ProgramRun]) -> None:
+    """Each check fails on a resource that breaks its control (so a pass means something).
+    The violation is made on a deep copy: the shared runs stay untouched for other tests."""
+    run = copy.deepcopy(runs["efs"])
+    assert check(run) == []
+    broken = VIOLATIONS[control](run)
+    assert broken in check(run)
+    assert check(runs["efs"]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,14 +35,19 @@ def test_sync_change_plan_sync_verify(env: tuple[Sandbox, Path, Path]) -> None:
     assert items["fme-1"]["Roads/clip_roads.fmw"][2] == ["fmedatadownload", "fmejobsubmitter"]
 
     # Change exactly one workspace: the plan shows exactly that update on every node.
-    (content / "workspaces/roads/validate_roads.fmw").write_text("#! changed\n")
+    workspace = content / "workspaces/roads/validate_roads.fmw"
+    old_sha = hashlib.sha256(workspace.read_bytes()).hexdigest()
+    workspace.write_text("#! changed\n")
+    new_sha = hashlib.sha256(b"#! changed\n").hexdigest()
+    # An item's digest covers its bytes and its services (README, "How a sync works").
+    digest = lambda sha: hashlib.sha256(f"{sha}|fmejobsubmitter".encode()).hexdigest()[:12]  # noqa: E731
     plan = fmeaa("plan", "-s", content, "-i", inv, "--json", "--detailed-exitcode")
     assert plan.code == 2
     for node in plan.json["nodes"].values():
         changed = [a for a in node["actions"] if a["change"] not in ("unchanged", "extra")]
         assert changed == [{"change": "update", "kind": "item", "key": "Roads/validate_roads.fmw",
-                            "detail": "file", "digest": changed[0]["digest"],
-                            "current": changed[0]["current"]}]
+                            "detail": "file", "digest": digest(new_sha),
+                            "current": digest(old_sha)}]
         assert node["bytesToSend"] == len("#! changed\n")
 
     second = fmeaa("sync", "-s", content, "-i", inv, "--json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import tempfile
 import threading
@@ -114,10 +115,11 @@ class Sandbox:
         }
 
     def write_inventory(self, path: Path) -> Path:
-        """Written whole or not at all (a reader polling for the file never sees half)."""
+        """Written whole or not at all (temp file + rename): a reader polling for the file
+        never sees half of it."""
         partial = path.with_name(f".{path.name}.partial")
         partial.write_text(json.dumps(self.inventory(), indent=2))
-        partial.replace(path)
+        os.replace(partial, path)
         return path
 
     def close(self) -> None:

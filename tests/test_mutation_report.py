@@ -1,0 +1,32 @@
+"""The mutation report counts what it should (it gates `./dev mutate`)."""
+
+from __future__ import annotations
+
+from tests import mutation_report
+
+RESULTS = """\
+    fmeaa.sync.plan.x_plan_node__mutmut_1: killed
+    fmeaa.sync.plan.x_plan_node__mutmut_2: survived
+    fmeaa.sync.plan.xǁNodePlanǁcount__mutmut_1: no tests
+    fmeaa.sync.plan.x_plan_node__mutmut_3: killed
+    fmeaa.cluster.inventory.x__is_loopback__mutmut_1: killed
+    fmeaa.cluster.inventory.x__is_loopback__mutmut_2: timeout
+"""
+
+
+def test_scores_per_module_count_every_non_kill_against_it(monkeypatch) -> None:
+    scores, alive = mutation_report.parse(RESULTS)
+    plan, inventory = scores["fmeaa.sync.plan"], scores["fmeaa.cluster.inventory"]
+    assert (plan.killed, plan.total, round(plan.ratio, 3)) == (2, 4, 0.5)
+    assert (inventory.killed, inventory.total) == (1, 2)
+    assert alive == ["fmeaa.sync.plan.x_plan_node__mutmut_2: survived",
+                     "fmeaa.sync.plan.xǁNodePlanǁcount__mutmut_1: no tests",
+                     "fmeaa.cluster.inventory.x__is_loopback__mutmut_2: timeout"]
+
+
+def test_listed_equivalents_leave_the_denominator(monkeypatch) -> None:
+    monkeypatch.setitem(mutation_report.EQUIVALENT,
+                        "fmeaa.sync.plan.x_plan_node__mutmut_2", "reason")
+    scores, alive = mutation_report.parse(RESULTS)
+    assert (scores["fmeaa.sync.plan"].total, scores["fmeaa.sync.plan"].equivalent) == (3, 1)
+    assert not any("mutmut_2: survived" in a for a in alive)
