@@ -78,8 +78,7 @@ def sandbox(
             elif kind == "unlicensed":
                 node.state.unlicense()
             elif kind == "jobs":
-                node.state.running_jobs = [{"id": i + 1, "workspace": "emulated.fmw",
-                                            "status": "RUNNING"} for i in range(int(value or 0))]
+                node.state.start_jobs(int(value or 0))
             elif kind == "token_ttl":
                 node.state.token_ttl_s = value
             else:

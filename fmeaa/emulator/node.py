@@ -11,6 +11,7 @@ from typing import Any
 
 from fmeaa.emulator.server import EmulatorHTTPServer, Faults
 from fmeaa.emulator.state import NodeState
+from fmeaa.emulator.versions import PREVIOUS, FmeVersion, version_named
 
 LOOPBACK = "127.0.0.1"
 
@@ -20,8 +21,9 @@ class EmulatedNode:
     "down" node comes back where clients expect it."""
 
     def __init__(self, name: str, data_dir: Path, password: str, persist: bool = False,
-                 port: int = 0) -> None:
+                 port: int = 0, fme_version: str = PREVIOUS) -> None:
         self.name = name
+        self.version: FmeVersion = version_named(fme_version)
         self.state = NodeState(data_dir, persist=persist, password=password)
         self.faults = Faults()
         self.request_count = 0
@@ -62,19 +64,26 @@ class Sandbox:
     the same shape as the Pulumi stack outputs (schema v1)."""
 
     def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
-                 persist: bool = False, prefix: str = "fme") -> None:
+                 persist: bool = False, prefix: str = "fme", fme_version: str = PREVIOUS,
+                 versions: dict[str, str] | None = None) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
         self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
         self.password = password or secrets.token_urlsafe(16)
         self.persist = persist
         self.prefix = prefix
+        self.fme_version = version_named(fme_version).name  # every node's, unless `versions`
+        self.versions = dict(versions or {})  # node name → FME version (a mixed cluster)
+        for version in self.versions.values():
+            version_named(version)  # fail before any node starts
         self.nodes: list[EmulatedNode] = []
         for _ in range(count):
             self.add_node()
 
-    def add_node(self, name: str | None = None) -> EmulatedNode:
+    def add_node(self, name: str | None = None, fme_version: str | None = None) -> EmulatedNode:
         name = name or f"{self.prefix}-{len(self.nodes) + 1}"
-        node = EmulatedNode(name, self.root / name, self.password, self.persist).start()
+        version = fme_version or self.versions.get(name, self.fme_version)
+        node = EmulatedNode(name, self.root / name, self.password, self.persist,
+                            fme_version=version).start()
         self.nodes.append(node)
         return node
 
