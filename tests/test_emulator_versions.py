@@ -62,7 +62,7 @@ def test_a_mixed_cluster_and_unknown_versions(tmp_path: Path) -> None:
                  versions={"fme-1": "2025.2"}) as box:
         assert [n.version.name for n in box.nodes] == ["2025.2", "2026.1", "2026.1"]
         assert [_get(n.url + "/fmerest/v3/healthcheck") for n in box.nodes] == [200, 404, 404]
-    with pytest.raises(ValueError, match="2026.1"):
+    with pytest.raises(ValueError, match=r"2026\.1"):
         version_named("2019.0")
     with pytest.raises(ValueError, match="unknown FME version"):
         Sandbox(1, root=tmp_path / "x", versions={"fme-1": "1999.1"})
