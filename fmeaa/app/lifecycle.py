@@ -32,7 +32,7 @@ class Timing:
 
 def _client(node: NodeTarget, credentials: CredentialSource, timeout: float) -> FmeClient:
     creds = credentials.for_node(node.name)
-    client = connect(node.name, node.rest_url, **creds.login(), api="v3", timeout=timeout,
+    client = connect(node.name, node.rest_url, **creds.login(), timeout=timeout,
                      read_retries=3)
     client.ensure_token()
     return client

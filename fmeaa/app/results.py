@@ -109,6 +109,7 @@ class NodeStatusReport(Document):
     instance_id: str | None = None
     health: str = "unreachable"  # healthy | unhealthy | unreachable
     version: str | None = None
+    api: str | None = None  # the REST APIs the node answers: "v3+v4", "v4", "v3"
     licensed: bool | None = None
     license_expiry: str | None = None
     error: str | None = None

@@ -133,7 +133,7 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         raise SeedError(str(exc)) from None
     started = time.monotonic()
     remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
-    with connect(request.node, request.rest_url, **creds.login(), api="v3", timeout=30) as probe:
+    with connect(request.node, request.rest_url, **creds.login(), timeout=30) as probe:
         try:
             wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
         except SeedError as exc:

@@ -1,4 +1,5 @@
-"""`fmeaa nodes`: every node's address, health, FME version, licence and load-balancer state."""
+"""`fmeaa nodes`: every node's address, health, FME version and REST API, licence and
+load-balancer state."""
 
 from __future__ import annotations
 
@@ -23,13 +24,15 @@ from fmeaa.commands.common import (
 
 def print_nodes(result: NodesResult) -> None:
     table = Table(title=f"cluster {result.cluster}: {len(result.nodes)} node(s)")
-    for column in ("node", "REST URL", "health", "FME version", "licence", "in load balancer"):
+    for column in ("node", "REST URL", "health", "FME version", "REST API", "licence",
+                   "in load balancer"):
         table.add_column(column)
     for r in result.nodes:
         health = {"healthy": "[green]healthy[/]"}.get(r.health, f"[red]{r.health}[/]")
         licence = "—" if r.licensed is None else (
             f"licensed until {r.license_expiry}" if r.licensed else "[red]NOT licensed[/]")
-        table.add_row(r.name, r.url, health, r.version or "—", licence, r.in_load_balancer)
+        table.add_row(r.name, r.url, health, r.version or "—", r.api or "—", licence,
+                      r.in_load_balancer)
     stdout.print(table)
     if not result.credentials_given:
         stdout.print("version and licence need credentials ($FMEAA_PASSWORD or --secret-id)")

@@ -11,7 +11,7 @@ from typing import Any
 
 from fmeaa.emulator.server import EmulatorHTTPServer, Faults
 from fmeaa.emulator.state import NodeState
-from fmeaa.emulator.versions import PREVIOUS, FmeVersion, version_named
+from fmeaa.emulator.versions import NEWEST, FmeVersion, version_named
 
 LOOPBACK = "127.0.0.1"
 
@@ -21,7 +21,7 @@ class EmulatedNode:
     "down" node comes back where clients expect it."""
 
     def __init__(self, name: str, data_dir: Path, password: str, persist: bool = False,
-                 port: int = 0, fme_version: str = PREVIOUS) -> None:
+                 port: int = 0, fme_version: str = NEWEST) -> None:
         self.name = name
         self.version: FmeVersion = version_named(fme_version)
         self.state = NodeState(data_dir, persist=persist, password=password)
@@ -64,7 +64,7 @@ class Sandbox:
     the same shape as the Pulumi stack outputs (schema v1)."""
 
     def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
-                 persist: bool = False, prefix: str = "fme", fme_version: str = PREVIOUS,
+                 persist: bool = False, prefix: str = "fme", fme_version: str = NEWEST,
                  versions: dict[str, str] | None = None) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
         self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]

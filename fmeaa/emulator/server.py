@@ -107,6 +107,12 @@ def _page(items: list[Any], query: dict[str, str],
     return {"offset": offset, "limit": limit, "totalCount": len(items), "items": chosen}
 
 
+def _page_for(h: FmeRequestHandler, items: list[Any],
+              render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`_page` with the default page of the request's API (a route serving V3 and V4)."""
+    return _page(items, h.query, render, default_limit=100 if h.path.startswith(V4) else -1)
+
+
 def _filename(disposition: str | None) -> str | None:
     if not disposition:
         return None
@@ -250,20 +256,31 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
 
 class Response:
     def __init__(self, status: int, body: Any = None, file: Any = None, size: int = 0,
-                 content_type: str = "application/json") -> None:
+                 content_type: str = "application/json", unlink_after: bool = False,
+                 headers: dict[str, str] | None = None) -> None:
         self.status, self.body, self.file, self.size = status, body, file, size
         self.content_type = content_type
+        self.unlink_after = unlink_after  # `file` is a spool of this response only
+        self.headers = headers or {}
 
     def send(self, handler: FmeRequestHandler) -> None:
         handler._drain_body()
         handler.send_response(self.status)
+        for name, value in self.headers.items():
+            handler.send_header(name, value)
         if self.file is not None:
-            handler.send_header("Content-Type", "application/octet-stream")
+            kind = self.content_type if self.content_type != "application/json" \
+                else "application/octet-stream"
+            handler.send_header("Content-Type", kind)
             handler.send_header("Content-Length", str(self.size))
             handler.end_headers()
-            with self.file.open("rb") as source:
-                while chunk := source.read(CHUNK):
-                    handler.wfile.write(chunk)
+            try:
+                with self.file.open("rb") as source:
+                    while chunk := source.read(CHUNK):
+                        handler.wfile.write(chunk)
+            finally:
+                if self.unlink_after:
+                    self.file.unlink(missing_ok=True)
             return
         payload = b"" if self.body is None or self.status == 204 else json.dumps(self.body).encode()
         if payload:

@@ -50,7 +50,7 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_dir: Path = field(default_factory=default_cache_dir)
     deep: bool = False  # ignore remembered digests: re-read every byte
-    api: str = "auto"
+    api: str = "auto"  # the client's API preference (fmeaa.client.connect `prefer`)
 
 
 class Observer:
@@ -113,12 +113,10 @@ class SyncEngine:
             creds = self.credentials.for_node(name)
             try:
                 client = connect(name, node.rest_url, **creds.login(),
-                                 api=self.settings.api,  # type: ignore[arg-type]
+                                 prefer=self.settings.api,  # type: ignore[arg-type]
                                  timeout=self.settings.timeout_s,
                                  read_retries=self.settings.retry.attempts - 1)
-                client.ensure_token()
-                if creds.token and not creds.password:
-                    client.info()  # a token-only login is proven by one authenticated call
+                client.ensure_token()  # a token-only login is proven by the version call
                 return name, client, None
             except FmeApiError as exc:
                 return name, None, exc

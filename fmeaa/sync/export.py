@@ -110,7 +110,7 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
                           "request": b.get("request") or {}})
     manifest["schedules"] = schedules
     manifest["resources"] = resources
-    if client.api_version == "v4":
+    if client.supports("connections.list"):
         # Nodes never return credential values: each connection is written with what the node
         # shows, and the operator adds its credentials as secret references.
         manifest["connections"] = [

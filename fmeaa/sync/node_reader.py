@@ -43,7 +43,7 @@ class NodeReader:
         for kind, path in NOTIFICATION_KINDS.items():
             entries.extend(metadata_entry(kind, body) for body in self.client.notifications(path))
         entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
-        if self.client.api_version == "v4":  # FME Flow 2023.2+; FME Server has no connections API
+        if self.client.supports("connections.list"):  # FME Server before 2023 has none
             entries.extend(self._connections())
         connections = set(self.client.resource_connections()) if roots else set()
         for connection, folder in roots:
