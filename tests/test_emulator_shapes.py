@@ -186,3 +186,27 @@ def test_unknown_endpoints_answer_without_a_message(node: EmulatedNode) -> None:
     assert missing.status_code == 404 and "message" not in missing.json()
     wrong_method = httpx.delete(node.url + "/fmerest/v3/healthcheck", headers=auth)
     assert wrong_method.status_code == 405 and "message" not in wrong_method.json()
+
+
+# deploymentparameters_test.go response; a dropdown adds choiceSettings
+DEPLOYMENT_PARAMETER = {"name", "value", "type", "owner", "resourceMissing", "updated"}
+
+
+def test_deployment_parameters(node: EmulatedNode) -> None:
+    auth = _auth(node.url)
+    base = node.url + "/fmeapiv4/deploymentparameters"
+    assert httpx.post(base, headers=auth, json={"name": "t", "type": "text",
+                                                "value": "v"}).status_code == 201
+    dropdown = {"name": "d", "type": "dropdown", "value": "pg",
+                "choiceSettings": {"choiceSet": "dbConnections", "family": "PostgreSQL"}}
+    assert httpx.post(base, headers=auth, json=dropdown).status_code == 201
+    again = httpx.post(base, headers=auth, json=dropdown)
+    assert again.status_code == 409  # deploymentparameters_create_test.go parameterExistsBody
+    assert again.json() == {"message": 'A deployment parameter with name "d" already exists.'}
+    listing = httpx.get(base, headers=auth).json()
+    assert (listing["offset"], listing["limit"], listing["totalCount"]) == (0, 100, 2)
+    shapes = {p["name"]: set(p) for p in listing["items"]}
+    assert shapes == {"d": DEPLOYMENT_PARAMETER | {"choiceSettings"}, "t": DEPLOYMENT_PARAMETER}
+    assert httpx.put(base + "/t", headers=auth, json={"value": "w"}).status_code == 204
+    assert httpx.get(base + "/t", headers=auth).json()["value"] == "w"
+    assert httpx.delete(base + "/nope", headers=auth).status_code == 404

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fmeaa.client.api_table import Endpoint
+from fmeaa.client.errors import NotFoundError
 from fmeaa.client.transport import CHUNK, Multipart, Transport, clean_path, quote
 
 TOKEN_SECONDS = 3600
@@ -162,7 +163,11 @@ class V4:
             self.http.download(ep.url(connection=quote(connection)), archive, method="POST",
                                json={"path": folder or "/", "items": [name],
                                      "zipFileName": "download.zip"}, accept="application/zip")
-            return _extract_one(archive, name, dest)
+            try:
+                return _extract_one(archive, name, dest)
+            except (KeyError, zipfile.BadZipFile) as exc:
+                raise NotFoundError(self.http.node, "POST", ep.path, None,
+                                    f"{path}: not in the zip the node sent ({exc})") from None
 
     def resources_upload(self, ep: Endpoint, connection: str, directory: str, file: Path,
                          name: str) -> None:
@@ -235,7 +240,7 @@ def _extract_one(archive: Path, name: str, dest: Path | None) -> str:
     with zipfile.ZipFile(archive) as zipped:
         member = next((m for m in zipped.namelist() if PurePosixPath(m).name == name), None)
         if member is None:
-            raise FileNotFoundError(f"{name} is not in the downloaded zip")
+            raise KeyError(name)
         partial = dest.with_name(f".{dest.name}.partial") if dest else None
         with zipped.open(member) as source, \
                 (partial.open("wb") if partial else contextlib.nullcontext()) as out:

@@ -97,6 +97,7 @@ class NodeState:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.publications: dict[str, dict[str, Any]] = {}
         self.connections: dict[str, dict[str, Any]] = {}  # v4 connections (secrets inside)
+        self.deployment_parameters: dict[str, dict[str, Any]] = {}  # v4
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
         self.running_jobs: list[dict[str, Any]] = []
         # The licence in neutral terms; routes render it with each API's key names.
@@ -221,6 +222,7 @@ class NodeState:
                 "schedules": [s for s in self.schedules.values()],
                 "topics": self.topics, "subscriptions": self.subscriptions,
                 "publications": self.publications, "connections": self.connections,
+                "deploymentParameters": self.deployment_parameters,
             }
             tmp = self.data_dir / "state.json.tmp"
             tmp.write_text(json.dumps(document))
@@ -240,3 +242,4 @@ class NodeState:
         self.subscriptions = document["subscriptions"]
         self.publications = document["publications"]
         self.connections = document.get("connections", {})
+        self.deployment_parameters = document.get("deploymentParameters", {})

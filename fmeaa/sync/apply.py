@@ -111,6 +111,12 @@ class NodeApplier:
             self._put_resource(entry)
         elif entry.kind is Kind.CONNECTION:
             self._put_connection(action, entry)
+        elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
+            body = dict(entry.body)
+            if not body.get("choiceSettings"):
+                body.pop("choiceSettings", None)
+            self._upsert(action.change, lambda: self.client.create_deployment_parameter(body),
+                         lambda: self.client.replace_deployment_parameter(entry.key, body))
         elif entry.kind is Kind.SCHEDULE:
             category, name = entry.body["category"], entry.body["name"]
             self._upsert(action.change,
@@ -187,6 +193,8 @@ class NodeApplier:
             self.client.delete_schedule(entry.body["category"], entry.body["name"])
         elif entry.kind is Kind.CONNECTION:
             self.client.delete_connection(entry.key)
+        elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
+            self.client.delete_deployment_parameter(entry.key)
         else:
             self.client.delete_notification(NOTIFICATION_KINDS[entry.kind], entry.key)  # type: ignore[arg-type]
 

@@ -63,6 +63,9 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         body = {"name": c.name, "category": c.category, "type": c.type, "parameters": parameters}
         entries.append(metadata_entry(Kind.CONNECTION, body,
                                       secret_digest=secret_parameters_digest(parameters)))
+    for d in m.deployment_parameters or []:
+        entries.append(metadata_entry(Kind.DEPLOYMENT_PARAMETER,
+                                      d.model_dump(by_alias=True, exclude_none=True)))
     roots = []
     for folder in m.resources:
         target = "/" + folder.target.strip("/")
@@ -70,7 +73,10 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         for path, local in content.resource_files(folder):
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
                                       local.stat().st_size, digests[local], local_path=local))
-    return Snapshot(entries, roots, unmanaged=[Kind.CONNECTION] if m.connections is None else [])
+    unmanaged = [kind for kind, listed in ((Kind.CONNECTION, m.connections),
+                                           (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters))
+                 if listed is None]
+    return Snapshot(entries, roots, unmanaged=unmanaged)
 
 
 class LocalFiles:
@@ -116,7 +122,10 @@ class NodeSource:
             if e.kind is Kind.SCHEDULE:
                 e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
             entries.append(e)
-        return Snapshot(entries, actual.resource_roots, unmanaged=[Kind.CONNECTION])
+        unmanaged = [Kind.CONNECTION]  # a node never returns credentials
+        if not client.supports("deploymentparameters.list"):
+            unmanaged.append(Kind.DEPLOYMENT_PARAMETER)  # it has none to speak for
+        return Snapshot(entries, actual.resource_roots, unmanaged=unmanaged)
 
     def file_for(self, entry: Entry) -> Path:
         assert self.client is not None and self.spool is not None

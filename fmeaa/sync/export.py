@@ -120,6 +120,12 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
                             for k, v in sorted(dict(c.body.get("parameters") or {}).items())}}
             for c in snapshot.of(Kind.CONNECTION)]
         result.connections = [c.key for c in snapshot.of(Kind.CONNECTION)]
+    if client.supports("deploymentparameters.list"):
+        manifest["deploymentParameters"] = [
+            {"name": d.key, "type": d.body.get("type", "text"), "value": d.body.get("value", ""),
+             **({"choiceSettings": dict(d.body["choiceSettings"])}
+                if d.body.get("choiceSettings") else {})}
+            for d in snapshot.of(Kind.DEPLOYMENT_PARAMETER)]
     header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n")
     (directory / MANIFEST_NAME).write_text(
         header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100))

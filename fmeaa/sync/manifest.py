@@ -131,6 +131,41 @@ class Connection(_Model):
         return value
 
 
+class ChoiceSettings(_Model):
+    """Where a dropdown deployment parameter takes its choices (fmeflow-cli
+    deploymentparameters_create.go): database connections of one `family`, or web connections
+    of some `services`."""
+
+    choice_set: Literal["dbConnections", "webConnections"]
+    family: str | None = Field(default=None, description="dbConnections: e.g. PostgreSQL")
+    services: list[str] | None = Field(default=None, description="webConnections: e.g. Slack")
+    excluded_services: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_choice_set(self) -> ChoiceSettings:
+        if self.choice_set == "dbConnections" and (self.services or self.excluded_services):
+            raise ValueError("services/excludedServices are for webConnections only")
+        if self.choice_set == "webConnections" and self.family:
+            raise ValueError("family is for dbConnections only")
+        return self
+
+
+class DeploymentParameter(_Model):
+    """An FME Flow (REST V4) deployment parameter: a named value workspaces read, the same on
+    every node. Its value is returned by the node, so it is never a secret."""
+
+    name: str = Field(pattern=_NAME)
+    type: Literal["text", "dropdown"] = "text"
+    value: str = ""
+    choice_settings: ChoiceSettings | None = None
+
+    @model_validator(mode="after")
+    def _dropdown_has_choices(self) -> DeploymentParameter:
+        if (self.type == "dropdown") != (self.choice_settings is not None):
+            raise ValueError("a dropdown needs choiceSettings, and only a dropdown has them")
+        return self
+
+
 class SchedulePolicy(StrEnum):
     ALL = "all"  # enabled on every node: fires N times (use only for node-local work)
     ONE = "one"  # enabled on one owner node, present but disabled on the others
@@ -193,6 +228,8 @@ class ContentManifest(_Model):
     # None (no `connections:` key): connections are not managed, never pruned. A list, even
     # empty, manages them: `--prune` then deletes connections that are not listed.
     connections: list[Connection] | None = None
+    # Same rule: no `deploymentParameters:` key, not managed.
+    deployment_parameters: list[DeploymentParameter] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ContentManifest:
@@ -205,6 +242,8 @@ class ContentManifest(_Model):
         _unique(problems, "publications", [p.name for p in self.publications])
         _unique(problems, "schedules", [s.key for s in self.schedules])
         _unique(problems, "connections", [c.name for c in self.connections or []])
+        _unique(problems, "deploymentParameters",
+                [d.name for d in self.deployment_parameters or []])
         topics = {t.name for t in self.topics}
         for kind, notifiers in (("subscriptions", self.subscriptions),
                                 ("publications", self.publications)):

@@ -45,6 +45,9 @@ class NodeReader:
         entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
         if self.client.supports("connections.list"):  # FME Server before 2023 has none
             entries.extend(self._connections())
+        if self.client.supports("deploymentparameters.list"):
+            entries.extend(metadata_entry(Kind.DEPLOYMENT_PARAMETER, body)
+                           for body in self.client.deployment_parameters())
         connections = set(self.client.resource_connections()) if roots else set()
         for connection, folder in roots:
             if connection in connections:

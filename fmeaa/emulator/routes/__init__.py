@@ -14,9 +14,10 @@ from fmeaa.emulator.routes import repositories
 from fmeaa.emulator.routes import automations
 from fmeaa.emulator.routes import connections
 from fmeaa.emulator.routes import resources
+from fmeaa.emulator.routes import v4_deployment
 from fmeaa.emulator.routes import v4_items
 from fmeaa.emulator.routes import v4_resources
 # isort: on
 
-__all__ = ["automations", "connections", "repositories", "resources", "system", "v4_items",
-           "v4_resources"]
+__all__ = ["automations", "connections", "repositories", "resources", "system", "v4_deployment",
+           "v4_items", "v4_resources"]
