@@ -210,3 +210,50 @@ def test_deployment_parameters(node: EmulatedNode) -> None:
     assert httpx.put(base + "/t", headers=auth, json={"value": "w"}).status_code == 204
     assert httpx.get(base + "/t", headers=auth).json()["value"] == "w"
     assert httpx.delete(base + "/nope", headers=auth).status_code == 404
+
+
+# projects_test.go responsev4; project_items_test.go itemsResponse; projects_upload_test.go
+PROJECT = {"description", "hasIcon", "hubPublisherUid", "hubUid", "id", "lastUpdateUser",
+           "lastUpdateUserID", "lastUpdated", "name", "owner", "ownerID", "readme", "shareable",
+           "version"}
+PROJECT_ITEM = {"id", "name", "type", "owner", "lastUpdated", "dependencies"}
+IMPORT_ITEM = {"id", "jobId", "name", "type", "ownerId", "ownerName", "ownerStatus",
+               "originalOwner", "selected", "existing", "previewAction", "action", "source"}
+
+
+def test_projects_and_their_import(node: EmulatedNode, tmp_path: Path) -> None:
+    auth = _auth(node.url)
+    base = node.url + "/fmeapiv4/projects"
+    assert httpx.post(base, headers=auth, json={"name": "P"}).status_code == 201
+    listing = httpx.get(base, headers=auth).json()
+    assert set(listing) == ENVELOPE and set(listing["items"][0]) == PROJECT
+    project_id = listing["items"][0]["id"]
+    added = httpx.post(f"{base}/{project_id}/items/batch/add", headers=auth,
+                       json={"items": [{"type": "repository", "id": "Samples"}]})
+    assert added.status_code == 200
+    items = httpx.get(f"{base}/{project_id}/items", headers=auth).json()["items"]
+    assert [set(i) for i in items] == [PROJECT_ITEM]
+    package = httpx.post(f"{base}/{project_id}/export/download", headers={
+        **auth, "Accept": "application/octet-stream"}, json={"exportPackageName": "p"})
+    assert package.status_code == 200 and package.content[:2] == b"PK"
+    missing = httpx.post(f"{base}/nope/export/download", headers=auth, json={})
+    assert missing.status_code == 422  # projects_download.go
+    upload = httpx.post(f"{base}/imports/upload", headers=auth,
+                        files={"file": ("p.fsproject", package.content)})
+    assert upload.status_code == 201
+    task = upload.headers["Location"].rsplit("/", 1)[-1]
+    statuses = [httpx.get(f"{base}/tasks/{task}", headers=auth).json()["status"]
+                for _ in range(2)]
+    assert statuses == ["generatingPreview", "success"]
+    preview = httpx.get(f"{base}/imports/{task}/items", headers=auth).json()["items"]
+    assert [set(i) for i in preview] == [IMPORT_ITEM]
+    assert preview[0]["previewAction"] == "overwritten"  # the node has Samples already
+    run = httpx.post(f"{base}/imports/{task}/run", headers=auth,
+                     json={"overwrite": True, "selectedItems": []})
+    assert run.status_code == 202
+    done = [httpx.get(f"{base}/imports/{task}", headers=auth).json()["status"] for _ in range(2)]
+    assert done == ["importing", "imported"]
+    assert httpx.delete(f"{base}/imports/{task}", headers=auth).status_code == 204
+    not_a_package = httpx.post(f"{base}/imports/upload", headers=auth,
+                               files={"file": ("x.fsproject", b"not a zip")})
+    assert not_a_package.status_code == 500  # projects_upload.go: not a valid project file

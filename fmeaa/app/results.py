@@ -19,7 +19,7 @@ class Document(BaseModel):
 
 # --- plan -------------------------------------------------------------------------------------
 class PlannedAction(Document):
-    change: str  # create | update | delete | extra | unchanged
+    change: str  # create | update | delete | extra | unchanged | preview (a project item's import)
     kind: str
     key: str
     detail: str | None = None

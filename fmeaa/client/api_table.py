@@ -165,6 +165,7 @@ TABLE: tuple[Endpoint, ...] = (
     _v3("license.refresh", "POST", "/licensing/refresh", "[cli:refresh.go]"),
     # --- projects (V4) ---------------------------------------------------------------------------
     _v4("projects.list", "GET", "/projects", "[cli:projects.go]", since=23283),
+    _v4("projects.delete", "DELETE", "/projects/{id}", "[cli:projects_delete.go]", since=23283),
     _v4("projects.export", "POST", "/projects/{id}/export/download", "[cli:projects_download.go]",
         since=23766),
     _v4("projects.import_upload", "POST", "/projects/imports/upload",

@@ -11,6 +11,7 @@ triggers one re-login, then an error.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from fmeaa.client.api_table import TABLE, V3, Endpoint, NodeApi, first_v4_build
 from fmeaa.client.errors import (
     AuthenticationError,
     EndpointMissingError,
+    FmeApiError,
     UnsupportedOperationError,
 )
 from fmeaa.client.transport import Transport
@@ -281,6 +283,68 @@ class FmeClient(Transport):
 
     def delete_deployment_parameter(self, name: str) -> None:
         self._run("deploymentparameters.delete", name)
+
+    # --- FME Flow projects (REST V4) --------------------------------------------------------------
+    def projects(self) -> list[dict[str, Any]]:
+        """{id, name, description, version, owner, lastUpdated, …} (fmeflow-cli projects.go)."""
+        return self._run("projects.list")
+
+    def delete_project(self, project_id: str) -> None:
+        """The project only; what it carried stays (`/delete-all` would remove that too)."""
+        self._run("projects.delete", project_id)
+
+    def export_project(self, project_id: str, dest: Path) -> str:
+        """Stream the project's package (.fsproject) to `dest`; returns its sha256."""
+        return self._run("projects.export", project_id, dest)
+
+    def preview_project(self, package: Path, timeout_s: float = 300, poll_s: float = 1.0
+                        ) -> list[dict[str, Any]]:
+        """What importing `package` would do on this node — its items with `previewAction` —
+        without importing: upload, wait for the preview, read it, delete the import."""
+        task = self._start_import(package, timeout_s, poll_s)
+        try:
+            return self._run("projects.import_items", task, False)
+        finally:
+            self._run("projects.import_delete", task)
+
+    def import_project(self, package: Path, timeout_s: float = 600, poll_s: float = 1.0
+                       ) -> list[dict[str, Any]]:
+        """Import `package` with every selectable item, overwriting (fmeflow-cli
+        projects_upload.go): upload → preview → run → wait until imported. Returns the preview."""
+        task = self._start_import(package, timeout_s, poll_s)
+        preview = self._run("projects.import_items", task, False)
+        selectable = self._run("projects.import_items", task, True)
+        self._run("projects.import_run", task,
+                  [{"type": i["type"], "id": i["id"]} for i in selectable])
+        self._wait(f"import of {package.name}", timeout_s, poll_s,
+                   lambda: self._run("projects.import_get", task).get("status"),
+                   done="imported", waiting=("importing", "submitted"))
+        return preview
+
+    def _start_import(self, package: Path, timeout_s: float, poll_s: float) -> str:
+        task = self._run("projects.import_upload", package)
+        self._wait(f"preview of {package.name}", timeout_s, poll_s,
+                   lambda: self._run("projects.task", task).get("status"),
+                   done="success", waiting=("submitted", "generatingPreview"))
+        return task
+
+    def _wait(self, what: str, timeout_s: float, poll_s: float, status: Any, done: str,
+              waiting: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + timeout_s
+        pause = min(0.05, poll_s)  # quick tasks answer quickly; slow ones are polled less often
+        while True:
+            now = status()
+            if now == done:
+                return
+            if now not in waiting:
+                raise FmeApiError(self.node, "GET", what, None,
+                                  f"{what} ended with status {now!r}; see the node's Projects "
+                                  "page for its log")
+            if time.monotonic() >= deadline:
+                raise FmeApiError(self.node, "GET", what, None,
+                                  f"{what} still {now!r} after {timeout_s:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, poll_s)
 
     # --- jobs and licensing (answers in V3's terms) ---------------------------------------------
     def running_jobs(self) -> list[dict[str, Any]]:

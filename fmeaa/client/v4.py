@@ -211,6 +211,45 @@ class V4:
     def deploymentparameters_delete(self, ep: Endpoint, name: str) -> None:
         self.http.request("DELETE", ep.url(name=quote(name)))
 
+    # --- projects: list, export, delete, and the import (fmeflow-cli projects_upload.go) ----------
+    def projects_list(self, ep: Endpoint) -> list[dict[str, Any]]:
+        return self.http.paged(ep.path)
+
+    def projects_delete(self, ep: Endpoint, project_id: str) -> None:
+        self.http.request("DELETE", ep.url(id=quote(project_id)))
+
+    def projects_export(self, ep: Endpoint, project_id: str, dest: Path) -> str:
+        body = {"exportPackageName": dest.name, "includeSensitiveInfo": False,
+                "excludeAllSelectableItems": False, "selectedItems": []}  # projects_download.go
+        return self.http.download(ep.url(id=quote(project_id)), dest, method="POST", json=body)
+
+    def projects_import_upload(self, ep: Endpoint, package: Path) -> str:
+        """Upload a package (multipart part `file`) → 201; the task id is the last segment of
+        the Location header."""
+        response = self.http.request("POST", ep.path, multipart=Multipart("file", package.name,
+                                                                          package), ok=(201,))
+        return response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
+
+    def projects_task(self, ep: Endpoint, task_id: str) -> dict[str, Any]:
+        return self.http.json("GET", ep.url(id=quote(task_id)))
+
+    def projects_import_items(self, ep: Endpoint, task_id: str, selectable: bool
+                              ) -> list[dict[str, Any]]:
+        params = {"selectable": "true"} if selectable else None
+        return self.http.paged(ep.url(id=quote(task_id)), params)
+
+    def projects_import_run(self, ep: Endpoint, task_id: str, selected: list[dict[str, str]]
+                            ) -> None:
+        body = {"overwrite": True, "pauseNotifications": True, "disableItems": False,
+                "selectedItems": selected}
+        self.http.request("POST", ep.url(id=quote(task_id)), json=body, ok=(202,))
+
+    def projects_import_get(self, ep: Endpoint, task_id: str) -> dict[str, Any]:
+        return self.http.json("GET", ep.url(id=quote(task_id)))
+
+    def projects_import_delete(self, ep: Endpoint, task_id: str) -> None:
+        self.http.request("DELETE", ep.url(id=quote(task_id)))
+
     # --- jobs and licensing: answers in V3's terms --------------------------------------------------
     def jobs_running(self, ep: Endpoint) -> list[dict[str, Any]]:
         return self.http.paged(ep.path, {"status": "running"})

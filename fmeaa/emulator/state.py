@@ -98,6 +98,8 @@ class NodeState:
         self.publications: dict[str, dict[str, Any]] = {}
         self.connections: dict[str, dict[str, Any]] = {}  # v4 connections (secrets inside)
         self.deployment_parameters: dict[str, dict[str, Any]] = {}  # v4
+        self.projects: dict[str, dict[str, Any]] = {}  # id → {id, name, …, items: [{type, id}]}
+        self.project_imports: dict[str, dict[str, Any]] = {}  # task id → an import in progress
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
         self.running_jobs: list[dict[str, Any]] = []
         # The licence in neutral terms; routes render it with each API's key names.
@@ -222,7 +224,7 @@ class NodeState:
                 "schedules": [s for s in self.schedules.values()],
                 "topics": self.topics, "subscriptions": self.subscriptions,
                 "publications": self.publications, "connections": self.connections,
-                "deploymentParameters": self.deployment_parameters,
+                "deploymentParameters": self.deployment_parameters, "projects": self.projects,
             }
             tmp = self.data_dir / "state.json.tmp"
             tmp.write_text(json.dumps(document))
@@ -243,3 +245,4 @@ class NodeState:
         self.publications = document["publications"]
         self.connections = document.get("connections", {})
         self.deployment_parameters = document.get("deploymentParameters", {})
+        self.projects = document.get("projects", {})

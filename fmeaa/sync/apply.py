@@ -111,6 +111,8 @@ class NodeApplier:
             self._put_resource(entry)
         elif entry.kind is Kind.CONNECTION:
             self._put_connection(action, entry)
+        elif entry.kind is Kind.PROJECT:
+            self._import_project(entry)
         elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
             body = dict(entry.body)
             if not body.get("choiceSettings"):
@@ -176,6 +178,18 @@ class NodeApplier:
         # Remember what credentials we wrote: the node will never show them again.
         self.cache.record(f"{Kind.CONNECTION}:{entry.key}", 0, WRITTEN, entry.secret_digest or "")
 
+    def _import_project(self, entry: Entry) -> None:
+        """Import the package (upload → preview → run → wait), then remember which package the
+        node's project now is, by its `lastUpdated` (see NodeReader._projects)."""
+        self.client.import_project(self.files.file_for(entry))
+        project = next((p for p in self.client.projects() if p["name"] == entry.key), None)
+        if project is None:
+            raise FmeApiError(self.client.node, "POST", "/fmeapiv4/projects/imports", None,
+                              f"the package imported, but the node has no project named "
+                              f"{entry.key!r}: check `name:` in the manifest against the package")
+        self.cache.record(f"{Kind.PROJECT}:{entry.key}", 0, project.get("lastUpdated"),
+                          entry.file_sha256 or "")
+
     def _put_resource(self, entry: Entry) -> None:
         connection, path = split_resource_key(entry.key)
         directory, _, name = path.rpartition("/")
@@ -195,6 +209,8 @@ class NodeApplier:
             self.client.delete_connection(entry.key)
         elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
             self.client.delete_deployment_parameter(entry.key)
+        elif entry.kind is Kind.PROJECT:
+            self.client.delete_project(str(entry.body["id"]))
         else:
             self.client.delete_notification(NOTIFICATION_KINDS[entry.kind], entry.key)  # type: ignore[arg-type]
 

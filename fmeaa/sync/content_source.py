@@ -63,6 +63,10 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         body = {"name": c.name, "category": c.category, "type": c.type, "parameters": parameters}
         entries.append(metadata_entry(Kind.CONNECTION, body,
                                       secret_digest=secret_parameters_digest(parameters)))
+    for p in m.projects or []:
+        path = content.project_path(p)
+        entries.append(file_entry(Kind.PROJECT, p.name, path.stat().st_size, digests[path],
+                                  local_path=path))
     for d in m.deployment_parameters or []:
         entries.append(metadata_entry(Kind.DEPLOYMENT_PARAMETER,
                                       d.model_dump(by_alias=True, exclude_none=True)))
@@ -74,7 +78,8 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
                                       local.stat().st_size, digests[local], local_path=local))
     unmanaged = [kind for kind, listed in ((Kind.CONNECTION, m.connections),
-                                           (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters))
+                                           (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters),
+                                           (Kind.PROJECT, m.projects))
                  if listed is None]
     return Snapshot(entries, roots, unmanaged=unmanaged)
 
@@ -117,12 +122,13 @@ class NodeSource:
             (c, "/") for c in self.connections)
         entries = []
         for e in actual.values():
-            if e.kind is Kind.CONNECTION:
+            if e.kind in (Kind.CONNECTION, Kind.PROJECT):
                 continue  # a node never returns credentials: connections need a content dir
             if e.kind is Kind.SCHEDULE:
                 e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
             entries.append(e)
-        unmanaged = [Kind.CONNECTION]  # a node never returns credentials
+        # A node never returns credentials; projects travel as packages (fmeaa export writes them).
+        unmanaged = [Kind.CONNECTION, Kind.PROJECT]
         if not client.supports("deploymentparameters.list"):
             unmanaged.append(Kind.DEPLOYMENT_PARAMETER)  # it has none to speak for
         return Snapshot(entries, actual.resource_roots, unmanaged=unmanaged)

@@ -49,6 +49,11 @@ def _properties(owner: str, properties: dict[str, Any], result: ExportResult) ->
     return out
 
 
+def _file_name(name: str) -> str:
+    """A project's name as a file name (names may hold characters no file system takes)."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name).strip(". ") or "project"
+
+
 def _place(entry: Entry, dest: Path, fetch: Any) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if entry.local_path is not None and entry.local_path.exists():
@@ -120,6 +125,15 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
                             for k, v in sorted(dict(c.body.get("parameters") or {}).items())}}
             for c in snapshot.of(Kind.CONNECTION)]
         result.connections = [c.key for c in snapshot.of(Kind.CONNECTION)]
+    if client.supports("projects.export"):
+        manifest["projects"] = []
+        for p in snapshot.of(Kind.PROJECT):
+            relative = PurePosixPath("projects", f"{_file_name(p.key)}.fsproject")
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            client.export_project(str(p.body["id"]), directory / relative)
+            result.bytes += (directory / relative).stat().st_size
+            result.files += 1
+            manifest["projects"].append({"file": str(relative), "name": p.key})
     if client.supports("deploymentparameters.list"):
         manifest["deploymentParameters"] = [
             {"name": d.key, "type": d.body.get("type", "text"), "value": d.body.get("value", ""),

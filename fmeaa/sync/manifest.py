@@ -166,6 +166,15 @@ class DeploymentParameter(_Model):
         return self
 
 
+class ProjectPackage(_Model):
+    """An FME Flow project package (.fsproject, exported from the authoring server), imported
+    into every node with REST V4 project import: the confirmed V4 way to carry workspaces,
+    schedules, automations and apps together."""
+
+    file: str = Field(description="Path of the .fsproject, relative to the content directory.")
+    name: str = Field(pattern=_NAME, description="The project's name on FME Flow (as exported).")
+
+
 class SchedulePolicy(StrEnum):
     ALL = "all"  # enabled on every node: fires N times (use only for node-local work)
     ONE = "one"  # enabled on one owner node, present but disabled on the others
@@ -230,6 +239,8 @@ class ContentManifest(_Model):
     connections: list[Connection] | None = None
     # Same rule: no `deploymentParameters:` key, not managed.
     deployment_parameters: list[DeploymentParameter] | None = None
+    # And for projects: no `projects:` key, the nodes' projects are not managed.
+    projects: list[ProjectPackage] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ContentManifest:
@@ -244,6 +255,7 @@ class ContentManifest(_Model):
         _unique(problems, "connections", [c.name for c in self.connections or []])
         _unique(problems, "deploymentParameters",
                 [d.name for d in self.deployment_parameters or []])
+        _unique(problems, "projects", [p.name for p in self.projects or []])
         topics = {t.name for t in self.topics}
         for kind, notifiers in (("subscriptions", self.subscriptions),
                                 ("publications", self.publications)):
@@ -297,10 +309,15 @@ class ContentDirectory:
     def item_path(self, item: Item) -> Path:
         return Path(os.path.normpath(os.path.join(self.root, item.file)))
 
+    def project_path(self, project: ProjectPackage) -> Path:
+        return Path(os.path.normpath(os.path.join(self.root, project.file)))
+
     def files(self) -> list[Path]:
-        """Every local file the manifest names: items, then resource folders' files."""
+        """Every local file the manifest names: items, project packages, then resource
+        folders' files."""
         m = self.manifest
         found = [self.item_path(i) for r in m.repositories for i in r.items]
+        found += [self.project_path(p) for p in m.projects or []]
         return found + [local for folder in m.resources for _, local in self.resource_files(folder)]
 
     def resource_files(self, folder: ResourceFolder) -> list[tuple[str, Path]]:
@@ -349,6 +366,13 @@ def load_content_dir(root: Path) -> ContentDirectory:
                                 "content directory")
             elif not path.is_file():
                 problems.append(f"repositories[{repo.name}]: file {item.file!r} does not exist")
+    for project in manifest.projects or []:
+        path = _inside(root, project.file)
+        if path is None:
+            problems.append(f"projects[{project.name}]: {project.file!r} is outside the content "
+                            "directory")
+        elif not path.is_file():
+            problems.append(f"projects[{project.name}]: file {project.file!r} does not exist")
     for folder in manifest.resources:
         path = _inside(root, folder.source)
         if path is None or not path.is_dir():

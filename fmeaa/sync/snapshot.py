@@ -29,13 +29,14 @@ class Kind(StrEnum):
     SUBSCRIPTION = "subscription"
     PUBLICATION = "publication"
     SCHEDULE = "schedule"
+    PROJECT = "project"
 
 
 # Creation order: what an entry depends on comes first (an item needs its repository, a
 # subscription its topics, a schedule its workspace). Deletion runs in the reverse order.
 APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.CONNECTION, Kind.DEPLOYMENT_PARAMETER, Kind.ITEM,
-               Kind.RESOURCE, Kind.SUBSCRIPTION, Kind.PUBLICATION, Kind.SCHEDULE)
-FILE_KINDS = (Kind.ITEM, Kind.RESOURCE)
+               Kind.RESOURCE, Kind.SUBSCRIPTION, Kind.PUBLICATION, Kind.SCHEDULE, Kind.PROJECT)
+FILE_KINDS = (Kind.ITEM, Kind.RESOURCE, Kind.PROJECT)
 
 # The fields of each metadata kind that fme-aa manages, with the server's defaults.
 CANONICAL_FIELDS: dict[Kind, dict[str, Any]] = {
