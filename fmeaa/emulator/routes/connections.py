@@ -1,6 +1,6 @@
 """Routes for v4 connections (named credentials for databases and web services). Kept apart
 because their bodies hold secrets: the emulator never logs them and never returns credential
-parameters (the REST client's FmeClientV4 connection calls).
+parameters (the REST client's connection calls).
 """
 
 from __future__ import annotations
