@@ -257,3 +257,35 @@ def test_projects_and_their_import(node: EmulatedNode, tmp_path: Path) -> None:
     not_a_package = httpx.post(f"{base}/imports/upload", headers=auth,
                                files={"file": ("x.fsproject", b"not a zip")})
     assert not_a_package.status_code == 500  # projects_upload.go: not a valid project file
+
+
+# workspaces_test.go responseV4 (list) and responseV4SingleWorkspace (detail)
+V4_WORKSPACE = {"name", "title", "description", "type", "repositoryName", "lastSaveDate",
+                "lastPublishDate", "lastPublishUserId", "lastPublishUser", "totalFileSize",
+                "fileCount", "averageCpuPercent", "averagePeakMemoryUsage", "averageCpuTime",
+                "totalRuns", "averageElapsedTime", "favorite"}
+V4_WORKSPACE_DETAIL = {"name", "title", "type", "buildNumber", "category", "history",
+                       "lastSaveDate", "lastPublishDate", "lastSaveBuild", "legalTermsConditions",
+                       "properties", "requirements", "requirementsKeyword", "resources", "usage",
+                       "userName", "fileSize", "favorite", "averageCpuPercent",
+                       "averagePeakMemoryUsage", "averageCpuTime", "totalRuns",
+                       "averageElapsedTime", "description", "datasets", "services", "parameters"}
+
+
+def test_v4_workspaces(node: EmulatedNode) -> None:
+    auth = _auth(node.url)
+    httpx.post(node.url + "/fmerest/v3/repositories", headers=auth, data={"name": "Roads"})
+    httpx.post(node.url + "/fmerest/v3/repositories/Roads/items", content=b"ws", headers={
+        **auth, "Content-Type": "application/octet-stream",
+        "Content-Disposition": 'attachment; filename="a.fmw"'})
+    listing = httpx.get(node.url + "/fmeapiv4/workspaces", headers=auth,
+                        params={"repository": "Roads"}).json()
+    assert (listing["offset"], listing["limit"]) == (0, 100)
+    assert [set(w) for w in listing["items"]] == [V4_WORKSPACE]
+    assert listing["items"][0]["type"] == "workspace"
+    detail = httpx.get(node.url + "/fmeapiv4/workspaces/Roads/a.fmw", headers=auth).json()
+    assert set(detail) == V4_WORKSPACE_DETAIL
+    assert detail["services"]["jobSubmitter"] == {"registered": True}
+    assert detail["services"]["dataDownload"] == {"registered": False}
+    missing = httpx.get(node.url + "/fmeapiv4/workspaces/Roads/b.fmw", headers=auth)
+    assert missing.status_code == 404 and missing.json() == {"message": "Item b.fmw does not exist."}
