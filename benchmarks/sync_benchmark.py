@@ -96,8 +96,10 @@ class Nodes:
         self.inventory = work / f"{name}.json"
         env = {**os.environ, "FMEAA_PASSWORD": PASSWORD}
         self.proc = subprocess.Popen(
+            # FME Flow 2025.2 serves the REST V3 calls the plain baseline uploader makes.
             [PYTHON, "-m", "fmeaa", "sandbox", "--nodes", str(count), "--inventory",
-             str(self.inventory), "--state-dir", str(work / name), "--duration", "3600"],
+             str(self.inventory), "--state-dir", str(work / name), "--duration", "3600",
+             "--fme-version", "2025.2"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while not self.inventory.exists():

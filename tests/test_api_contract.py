@@ -4,10 +4,21 @@ safesoftware/fmeflow-cli `cmd/*_test.go`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
+import pytest
 
 from fmeaa.emulator import Sandbox
 from tests.conftest import TEST_PASSWORD
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A node that serves V3 beside V4 (FME Flow 2025.2)."""
+    with Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD, fme_version="2025.2") as box:
+        yield box
 
 ENVELOPE = {"offset", "limit", "totalCount", "items"}
 

@@ -51,12 +51,14 @@ def test_a_create_that_meets_409_replaces(client: FmeClient, sandbox: Sandbox,
                    Action(Change.CREATE, Kind.TOPIC, "DONE", topic))
     assert result.ok and result.applied == 4, result.failures
     assert state.repositories["R"].items["w.fmw"].file.sha256 == file_sha256(new)
-    stored = client.schedule("Ops", "nightly")
+    stored = state.schedules[("Ops", "nightly")]
     assert stored["cron"] == "0 0 2 * * ?" and stored["enabled"] is True
-    assert client.notification("topics", "DONE")["description"] == "wanted"
+    assert state.topics["DONE"]["description"] == "wanted"
 
 
-def test_an_update_that_meets_404_creates(client: FmeClient, tmp_path: Path) -> None:
+def test_an_update_that_meets_404_creates(client: FmeClient, sandbox: Sandbox,
+                                          tmp_path: Path) -> None:
+    state = sandbox.nodes[0].state
     client.create_repository("R")
     new = _workspace(tmp_path, "#! new\n")
     item = file_entry(Kind.ITEM, "R/w.fmw", new.stat().st_size, file_sha256(new), [], new)
@@ -68,9 +70,9 @@ def test_an_update_that_meets_404_creates(client: FmeClient, tmp_path: Path) -> 
                    Action(Change.UPDATE, Kind.SCHEDULE, schedule.key, schedule, schedule,
                           "definition"))
     assert result.ok and result.applied == 3, result.failures
-    assert client.item("R", "w.fmw")["name"] == "w.fmw"
-    assert client.notification("topics", "DONE")["description"] == "wanted"
-    assert client.schedule("Ops", "nightly")["cron"] == "0 0 2 * * ?"
+    assert state.repositories["R"].items["w.fmw"].file.sha256 == file_sha256(new)
+    assert state.topics["DONE"]["description"] == "wanted"
+    assert state.schedules[("Ops", "nightly")]["cron"] == "0 0 2 * * ?"
 
 
 def test_a_delete_of_what_is_already_gone_counts_as_done(client: FmeClient) -> None:
@@ -81,11 +83,12 @@ def test_a_delete_of_what_is_already_gone_counts_as_done(client: FmeClient) -> N
     assert result.ok and result.applied == 2 and result.failures == []
 
 
-def test_a_failure_is_reported_per_action_and_the_rest_goes_on(client: FmeClient) -> None:
+def test_a_failure_is_reported_per_action_and_the_rest_goes_on(client: FmeClient,
+                                                                sandbox: Sandbox) -> None:
     bad = metadata_entry(Kind.SCHEDULE, {**SCHEDULE, "repository": ""})  # refused: 400/422
     topic = metadata_entry(Kind.TOPIC, TOPIC)
     result = apply(client, Action(Change.CREATE, Kind.SCHEDULE, bad.key, bad),
                    Action(Change.CREATE, Kind.TOPIC, "DONE", topic))
     assert result.status == "failed" and result.applied == 1
     assert [action for action, _ in result.failures] == ["create schedule Ops/nightly"]
-    assert client.notification("topics", "DONE")["description"] == "wanted"
+    assert sandbox.nodes[0].state.topics["DONE"]["description"] == "wanted"

@@ -23,7 +23,7 @@ ALLOWED = {
 }
 TOP_LEVEL = {"cli": {"commands"}, "__main__": {"cli"}, "__init__": set()}
 # What only the application layer may construct: a front end never orchestrates.
-ENGINE_AND_CLIENTS = {"SyncEngine", "NodeApplier", "NodeReader", "FmeClient", "FmeClientV4",
+ENGINE_AND_CLIENTS = {"SyncEngine", "NodeApplier", "NodeReader", "FmeClient",
                       "connect", "TargetGroups", "seed_node"}
 
 

@@ -45,7 +45,7 @@ def clients(box: Sandbox) -> dict[str, FmeClient]:
     made = {}
     for node in box.nodes:
         made[node.name] = connect(node.name, node.url, username="admin", password=TEST_PASSWORD,
-                                  api="v3", timeout=5)
+                                  timeout=5)
         made[node.name].login()
     return made
 

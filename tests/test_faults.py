@@ -88,15 +88,20 @@ def test_connection_dropped_mid_upload(env: tuple[Sandbox, Path, Path]) -> None:
 
 def test_a_node_ten_times_slower_is_bounded(env: tuple[Sandbox, Path, Path]) -> None:
     box, inv, content = env
-    box.node("fme-3").faults.latency_s = 1.0  # far beyond the 0.25 s per-call timeout
-    started = time.monotonic()
+    slow = box.node("fme-3")
+    slow.faults.latency_s = 1.0  # far beyond the 0.25 s per-call timeout
+    before = slow.request_count
     result = fmeaa("sync", "-s", content, "-i", inv, "--json", "--timeout", "0.25")
-    elapsed = time.monotonic() - started
     assert result.code == 1
     nodes = result.json["nodes"]
     assert nodes["fme-1"]["inSync"] and nodes["fme-2"]["inSync"]
     assert nodes["fme-3"]["status"] == "unreachable" and "no answer in time" in nodes["fme-3"]["error"]
-    assert elapsed < 15, elapsed  # bounded: 4 tries of 0.25 s plus backoff, not 1 s x every call
+    # Bounded by what fmeaa sends, not by the wall clock (a loaded machine is not a bug): one
+    # retried call (4 tries of 0.25 s) marks the node unreachable for the whole run — no nested
+    # retries (login → version discovery), no second connect (cluster lock, then sync), and
+    # nothing of the content, instead of one timed-out call per item.
+    tries = slow.request_count - before
+    assert tries == 4, tries
 
 
 def test_token_expiry_mid_run(env: tuple[Sandbox, Path, Path]) -> None:

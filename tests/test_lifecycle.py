@@ -202,7 +202,7 @@ def test_seed_takes_the_licence_settings_from_the_inventory(
     inv.write_text(json.dumps(doc))
     seeded = fmeaa("seed", "fme-2", "-s", EXAMPLE, "-i", inv, *FAST)
     assert seeded.code == 0, seeded.err
-    assert box.node("fme-2").state.license["isLicensed"] is True
+    assert box.node("fme-2").state.license["licensed"] is True
     assert registered(inv)["fme-2"] == "healthy"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,19 +14,29 @@ import pytest
 from fmeaa.client import (
     AuthenticationError,
     ConflictError,
+    EndpointMissingError,
     FmeClient,
-    FmeClientV4,
     InvalidRequestError,
     NodeTimeoutError,
     NodeUnreachableError,
     NotFoundError,
     ServerError,
     TransferInterruptedError,
+    UnsupportedOperationError,
     connect,
 )
 from fmeaa.client.rest import content_disposition
 from fmeaa.emulator import EmulatedNode, Sandbox
 from tests.conftest import TEST_PASSWORD
+
+
+# The client is exercised against a node that still serves V3 beside V4 (confirmed V4 where it
+# exists, V3 for the rest) and against one with V4 only (UNCONFIRMED V4 paths too).
+@pytest.fixture(params=["2025.2", "2026.1"])
+def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
+    with Sandbox(3, root=tmp_path / "nodes", password=TEST_PASSWORD,
+                 fme_version=request.param) as box:
+        yield box
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -41,44 +52,85 @@ def _login(node: EmulatedNode, **kwargs: object) -> FmeClient:
     return c
 
 
-def test_health_needs_no_token_and_api_is_probed(sandbox: Sandbox) -> None:
+def test_health_needs_no_token(sandbox: Sandbox) -> None:
     node = sandbox.nodes[0]
-    anonymous = connect(node.name, node.url)
-    assert isinstance(anonymous, FmeClientV4)
-    assert anonymous.health()["status"] == "ok"
-    v3 = connect(node.name, node.url, api="v3")
-    assert type(v3) is FmeClient and v3.health() == {"status": "ok"}
+    assert connect(node.name, node.url).health()["status"] == "ok"
 
 
-def test_info_reports_the_build(client: FmeClient) -> None:
-    assert client.info()["build"].startswith("FME Flow")
-
-
-@pytest.mark.parametrize("api", ["v3", "v4"])
-def test_bad_password_is_a_401_that_names_node_method_and_path(sandbox: Sandbox, api: str) -> None:
+def test_each_operation_uses_the_nodes_own_api(sandbox: Sandbox) -> None:
+    """V4 where the node has it (confirmed), V3 only where it must, UNCONFIRMED V4 only on a
+    node without V3 (fmeaa.client.api_table)."""
     node = sandbox.nodes[0]
-    c = connect(node.name, node.url, username="admin", password="wrong-password", api=api)
+    c = _login(node)
+    version = c.version()
+    assert version["buildNumber"] == node.version.build
+    assert version["buildString"].startswith(f"FME Flow {node.version.name} - Build ")
+    used = {op: c.endpoint(op) for op in ("tokens.create", "repositories.list", "items.list",
+                                          "schedules.list", "jobs.running", "license.status")}
+    assert {op: e.api for op, e in used.items() if e.confirmed} == {
+        "tokens.create": "v4", "repositories.list": "v4", "jobs.running": "v4",
+        "license.status": "v4", **({"items.list": "v3", "schedules.list": "v3"}
+                                   if node.version.has_v3 else {})}
+    if not node.version.has_v3:
+        assert version["apis"] == "v4"
+        assert all(e.api == "v4" for e in used.values())
+        assert not any(e.path.endswith("/") for e in used.values())
+
+
+def test_an_old_node_is_spoken_to_in_v3_and_refuses_v4_only_operations(tmp_path: Path) -> None:
+    with Sandbox(1, root=tmp_path, password=TEST_PASSWORD, fme_version="2022.2") as box:
+        c = _login(box.nodes[0])
+        assert c.version()["apis"] == "v3" and c.endpoint("tokens.create").api == "v3"
+        assert c.repositories() and c.license_status()["isLicensed"] is True
+        assert not c.supports("connections.list")
+        with pytest.raises(UnsupportedOperationError) as caught:
+            c.connections()
+        assert "FME Server 2022.2" in str(caught.value) and "REST V4" in str(caught.value)
+
+
+def test_a_missing_endpoint_names_path_version_and_what_to_do(sandbox: Sandbox) -> None:
+    """A node that lacks an endpoint fmeaa uses (here: removed from the emulator's router)
+    answers 404 without a message; the error says which path, which version, what to do."""
+    node = sandbox.nodes[0]
+    c = _login(node)
+    ep = c.endpoint("schedules.list")
+    router = node._server.router  # type: ignore[union-attr]
+    kept = router.routes
+    router.routes = [r for r in kept if not (r.method == "GET" and r.pattern.match(ep.path))]
+    try:
+        with pytest.raises(EndpointMissingError) as caught:
+            c.schedules()
+    finally:
+        router.routes = kept
+    message = str(caught.value)
+    assert ep.path in message and node.version.name in message
+    assert ("UNCONFIRMED" in message) is (not ep.confirmed)
+    assert "api_table.py" in message or "API documentation" in message
+
+
+def test_bad_password_is_a_401_that_names_node_method_and_path(sandbox: Sandbox) -> None:
+    node = sandbox.nodes[0]
+    c = connect(node.name, node.url, username="admin", password="wrong-password")
     with pytest.raises(AuthenticationError) as caught:
         c.login()
     err = caught.value
-    assert (err.node, err.method, err.status) == (node.name, "POST", 401)
-    assert err.path.endswith("/tokens") and "wrong-password" not in str(err)
+    assert (err.node, err.status) == (node.name, 401) and err.path
+    assert "wrong-password" not in str(err)
 
 
 def test_unknown_token_is_rejected_and_never_echoed(sandbox: Sandbox) -> None:
     node = sandbox.nodes[0]
-    c = connect(node.name, node.url, token="deadbeefdeadbeef", api="v3")
+    c = connect(node.name, node.url, token="deadbeefdeadbeef")
     with pytest.raises(AuthenticationError) as caught:
         c.repositories()
     assert caught.value.status == 401 and "deadbeef" not in str(caught.value)
     assert "deadbeef" not in repr(c)
 
 
-@pytest.mark.parametrize("api", ["v3", "v4"])
-def test_repository_lifecycle_and_error_codes(sandbox: Sandbox, api: str) -> None:
-    c = _login(sandbox.nodes[0], api=api)
-    created = c.create_repository("Roads", "road workspaces")
-    assert created["name"] == "Roads"
+@pytest.mark.parametrize("prefer", ["auto", "v3"])
+def test_repository_lifecycle_and_error_codes(sandbox: Sandbox, prefer: str) -> None:
+    c = _login(sandbox.nodes[0], prefer=prefer)
+    c.create_repository("Roads", "road workspaces")
     assert "Roads" in [r["name"] for r in c.repositories()]
     assert c.repository("Roads")["description"] == "road workspaces"
     with pytest.raises(ConflictError) as conflict:
@@ -112,7 +164,7 @@ def test_items_upload_overwrite_download_delete_and_services(
         "fmedatadownload", "fmejobsubmitter"]
     with pytest.raises(InvalidRequestError) as bad:
         client.set_services("Roads", "austin.fmw", ["nonsense"])
-    assert bad.value.status == 422
+    assert bad.value.status in (400, 422) and "nonsense" in str(bad.value)
     client.delete_item("Roads", "austin.fmw")
     assert client.items("Roads") == []
     with pytest.raises(NotFoundError):
@@ -157,9 +209,13 @@ def test_upload_names_use_rfc_6266_filename_star() -> None:
         "attachment; filename=\"a _b_ 5_.fmw\"; filename*=UTF-8''a%20%22b%22%205%25.fmw")
 
 
-def test_emulator_reads_filename_star_as_servers_do(client: FmeClient, sandbox: Sandbox) -> None:
+def test_emulator_reads_filename_star_as_servers_do(tmp_path: Path) -> None:
+    """The V3 upload names its file in a Content-Disposition header (a V3-serving release)."""
+    box = Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD, fme_version="2025.2")
+    client = connect("fme-1", box.nodes[0].url, username="admin", password=TEST_PASSWORD,
+                     timeout=5)
     client.create_repository("R")
-    url = f"{sandbox.nodes[0].url}/fmerest/v3/repositories/R/items"
+    url = f"{box.nodes[0].url}/fmerest/v3/repositories/R/items"
     for disposition, stored in [
         ("attachment; filename=\"fallback.fmw\"; filename*=UTF-8''r%C3%A9al.fmw", "réal.fmw"),
         ("attachment; filename*=utf-8'en'%E6%97%A5.fmw; filename=\"x.fmw\"", "日.fmw"),
@@ -170,6 +226,8 @@ def test_emulator_reads_filename_star_as_servers_do(client: FmeClient, sandbox: 
                    "Content-Disposition": disposition}
         response = httpx.post(url, content=b"x", headers=headers, timeout=5)
         assert response.status_code == 201 and response.json()["name"] == stored, disposition
+    client.close()
+    box.close()
 
 
 def test_pagination_reads_every_page(client: FmeClient, sandbox: Sandbox) -> None:
@@ -185,18 +243,18 @@ def test_schedules_crud_and_validation(client: FmeClient) -> None:
     schedule = {"name": "nightly", "category": "Roads", "repository": "Roads",
                 "workspace": "austin.fmw", "recurrence": "cron", "cron": "0 0 2 * * ?",
                 "enabled": True}
-    assert client.create_schedule(schedule)["name"] == "nightly"
+    client.create_schedule(schedule)
     with pytest.raises(ConflictError):
         client.create_schedule(schedule)
     with pytest.raises(InvalidRequestError) as bad:
         client.create_schedule({**schedule, "name": "bad", "cron": "every night"})
     assert "Quartz" in str(bad.value)
     client.replace_schedule("Roads", "nightly", {**schedule, "enabled": False})
-    assert client.schedule("Roads", "nightly")["enabled"] is False
-    assert [s["name"] for s in client.schedules()] == ["nightly"]
+    assert [(s["name"], s["enabled"]) for s in client.schedules()] == [("nightly", False)]
     client.delete_schedule("Roads", "nightly")
+    assert client.schedules() == []
     with pytest.raises(NotFoundError):
-        client.schedule("Roads", "nightly")
+        client.delete_schedule("Roads", "nightly")
 
 
 def test_notifications_need_their_topics(client: FmeClient) -> None:
@@ -212,7 +270,7 @@ def test_notifications_need_their_topics(client: FmeClient) -> None:
         client.delete_notification("topics", "ROADS_DONE")  # still used
     client.replace_notification("subscriptions", "mail", {"subscriberName": "email",
                                                           "topics": [], "properties": []})
-    assert client.notification("subscriptions", "mail")["topics"] == []
+    assert [s["topics"] for s in client.notifications("subscriptions")] == [[]]
     client.delete_notification("publications", "hook")
     client.delete_notification("topics", "ROADS_DONE")
     assert "ROADS_DONE" not in [t["name"] for t in client.notifications("topics")]
@@ -222,29 +280,35 @@ def test_resource_files_upload_list_download_delete(client: FmeClient, tmp_path:
     assert "FME_SHAREDRESOURCE_DATA" in client.resource_connections()
     data = _file(tmp_path, "roads.csv", b"id,name\n1,Main St\n")
     client.upload_resource("FME_SHAREDRESOURCE_DATA", "city/roads", data)
-    client.make_resource_directory("FME_SHAREDRESOURCE_DATA", "city", "empty")
-    with pytest.raises(ConflictError):
-        client.upload_resource("FME_SHAREDRESOURCE_DATA", "city/roads", data, overwrite=False)
+    client.upload_resource("FME_SHAREDRESOURCE_DATA", "city", data, "top.csv")
+    client.upload_resource("FME_SHAREDRESOURCE_DATA", "city/roads", data)  # overwrites
     files = list(client.walk_resources("FME_SHAREDRESOURCE_DATA"))
-    assert [(f["path"], f["size"]) for f in files] == [("/city/roads/roads.csv", 18)]
-    listing = client.list_resources("FME_SHAREDRESOURCE_DATA", "city", depth=1)
-    assert sorted(e["name"] for e in listing["contents"]) == ["empty", "roads"]
+    assert sorted((f["path"], f["size"]) for f in files) == [("/city/roads/roads.csv", 18),
+                                                              ("/city/top.csv", 18)]
+    assert all(f["date"] for f in files)
     digest = client.download_resource("FME_SHAREDRESOURCE_DATA", "city/roads/roads.csv",
                                       tmp_path / "copy.csv")
     assert digest == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert (tmp_path / "copy.csv").read_bytes() == data.read_bytes()
+    assert client.download_resource("FME_SHAREDRESOURCE_DATA", "city/top.csv", None) == digest
     client.delete_resource("FME_SHAREDRESOURCE_DATA", "city")
     assert list(client.walk_resources("FME_SHAREDRESOURCE_DATA")) == []
     with pytest.raises(NotFoundError):
-        client.list_resources("NO_SUCH_CONNECTION")
+        list(client.walk_resources("NO_SUCH_CONNECTION"))
     with pytest.raises(ValueError, match="may not contain"):
-        client.list_resources("FME_SHAREDRESOURCE_DATA", "../../etc")
+        list(client.walk_resources("FME_SHAREDRESOURCE_DATA", "../../etc"))
 
 
 def test_emulator_refuses_resource_paths_that_escape(client: FmeClient, sandbox: Sandbox) -> None:
-    escaping = (f"{sandbox.nodes[0].url}/fmerest/v3/resources/connections/"
-                "FME_SHAREDRESOURCE_DATA/filesys/%2E%2E/%2E%2E/%2E%2E/etc")
-    response = httpx.get(escaping, headers=client._headers(), timeout=5)
-    assert response.status_code == 400 and "escapes" in response.json()["message"]
+    base = f"{sandbox.nodes[0].url}"
+    escaping = [httpx.get(f"{base}/fmeapiv4/resources/connections/FME_SHAREDRESOURCE_DATA/info",
+                          params={"path": "/../../../etc"}, headers=client._headers(), timeout=5)]
+    if sandbox.nodes[0].version.has_v3:
+        escaping.append(httpx.get(f"{base}/fmerest/v3/resources/connections/"
+                                  "FME_SHAREDRESOURCE_DATA/filesys/%2E%2E/%2E%2E/%2E%2E/etc",
+                                  headers=client._headers(), timeout=5))
+    for response in escaping:
+        assert response.status_code == 400 and "escapes" in response.json()["message"]
 
 
 def test_large_upload_streams_without_growing_client_memory(
@@ -302,8 +366,7 @@ def test_node_down_is_unreachable_and_comes_back_on_the_same_port(sandbox: Sandb
 
 def test_slow_node_times_out(sandbox: Sandbox) -> None:
     node = sandbox.nodes[0]
-    c = connect(node.name, node.url, username="admin", password=TEST_PASSWORD, timeout=0.3,
-                api="v3")
+    c = connect(node.name, node.url, username="admin", password=TEST_PASSWORD, timeout=0.3)
     c.login()
     node.faults.latency_s = 0.6
     with pytest.raises(NodeTimeoutError):
@@ -323,7 +386,7 @@ def test_expired_token_is_renewed_once_with_credentials(client: FmeClient,
     node = sandbox.nodes[0]
     node.state.expire_tokens()
     assert client.repositories()  # re-logged in transparently
-    token_only = connect(node.name, node.url, token="x", api="v3")
+    token_only = connect(node.name, node.url, token="x")
     node.state.expire_tokens()
     with pytest.raises(AuthenticationError):
         token_only.repositories()
@@ -344,24 +407,24 @@ def test_connection_dropped_mid_upload_stores_nothing(client: FmeClient, sandbox
     assert client.items("Roads")[0]["totalFileSize"] == 2 * 1024 * 1024
 
 
-def test_v4_connections_crud_and_v3_refuses(sandbox: Sandbox) -> None:
-    c = _login(sandbox.nodes[0], api="v4")
+def test_v4_connections_crud(sandbox: Sandbox) -> None:
+    c = _login(sandbox.nodes[0])
     body = {"name": "pg-roads", "category": "database", "type": "PostgreSQL",
             "parameters": {"host": "db", "password": "conn-secret-value"}}
     c.create_connection(body)
     with pytest.raises(ConflictError):
         c.create_connection(body)
     assert c.connection("pg-roads")["type"] == "PostgreSQL"
-    c.replace_connection("pg-roads", {**body, "type": "PostGIS"})
-    assert [x["type"] for x in c.connections()] == ["PostGIS"]
+    # An update carries no type (fmeflow-cli connections_update.go): the stored type stays.
+    c.replace_connection("pg-roads", {"category": "database", "parameters": {"host": "db2"}})
+    assert [(x["type"], x["parameters"]) for x in c.connections()] == [
+        ("PostgreSQL", {"host": "db2"})]
     with pytest.raises(InvalidRequestError):
         c.create_connection({"name": "no-category"})
     c.delete_connection("pg-roads")
     with pytest.raises(NotFoundError) as missing:
         c.connection("pg-roads")
     assert "conn-secret-value" not in str(missing.value)
-    with pytest.raises(NotImplementedError):
-        _login(sandbox.nodes[0], api="v3").connections()
 
 
 def test_running_jobs_and_license_status(client: FmeClient, sandbox: Sandbox) -> None:
@@ -369,7 +432,7 @@ def test_running_jobs_and_license_status(client: FmeClient, sandbox: Sandbox) ->
     sandbox.nodes[0].state.running_jobs.append({"id": 7, "workspace": "austin.fmw"})
     assert [j["id"] for j in client.running_jobs()] == [7]
     status = client.license_status()
-    assert status["isLicensed"] is True and "serialNumber" not in status
+    assert status["isLicensed"] is True and status["maximumEngines"] == 10
 
 
 def test_token_ttl_fault_expires_tokens_and_client_renews(sandbox: Sandbox) -> None:

@@ -43,7 +43,7 @@ def test_sandbox_serves_nodes_writes_inventory_and_never_prints_the_password(
             assert client.repositories()
         slow = document["nodes"][2]
         client = connect(slow["name"], slow["restUrl"], username="admin",
-                         password=TEST_PASSWORD, timeout=0.3, api="v3")
+                         password=TEST_PASSWORD, timeout=0.3)
         try:
             client.login()
             raise AssertionError("the latency fault was not applied")

@@ -340,6 +340,11 @@ def test_demo_rehearsal_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert machine.code == 0 and machine.json["ok"] is True
     steps = machine.json["steps"]
     assert len(steps) == 7 and steps[5]["result"]["nodes"]["fme-4"]["created"] == 15
+    # A cluster mid rolling upgrade: the previous release beside the newest (REST V4 only).
+    assert steps[0]["result"]["versions"] == {"fme-1": "FME Flow 2025.2 (REST V3+V4)",
+                                              "fme-2": "FME Flow 2026.1 (REST V4)",
+                                              "fme-3": "FME Flow 2026.1 (REST V4)"}
+    assert "FME Flow 2025.2 (REST V3+V4)" in result.out
     assert steps[6]["result"]["inSync"] and steps[6]["result"]["nodes"] == [
         "fme-1", "fme-2", "fme-3", "fme-4"]
 
@@ -410,7 +415,7 @@ def test_a_node_that_answers_404_is_failed_not_unreachable(env: tuple[Sandbox, P
     assert plan.code == 1
     nodes = plan.json["nodes"]
     assert nodes["fme-2"]["status"] == "failed"
-    assert "GET /fmerest/v3/repositories/a%2Fb/items -> 404" in nodes["fme-2"]["error"]
+    assert "/repositories/a%2Fb/items -> 404" in nodes["fme-2"]["error"]
     assert nodes["fme-1"]["status"] == nodes["fme-3"]["status"] == "ok"
     table = fmeaa("plan", "-s", content, "-i", inv)
     assert "failed" in table.out and "unreachable" not in table.out

@@ -38,6 +38,7 @@ from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine, local_digest
 from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError, load_content_dir
 from fmeaa.sync.parity import ParityReport, parity
 from fmeaa.sync.plan import Change, ContentPlan, NodePlan
+from fmeaa.sync.projects import PreviewRow, preview_projects
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 
 SchedulePolicy = Literal["one", "all"]
@@ -105,8 +106,17 @@ class ContentJob:
 
 
 # --- result documents ------------------------------------------------------------------------------
-def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], source: str
-                ) -> PlanResult:
+def _preview_actions(rows: list[PreviewRow | str]) -> list[PlannedAction]:
+    """A project import's preview as plan rows: one per item, with the node's own action."""
+    return [PlannedAction(change="preview", kind="project-item",
+                          key=f"{r.project}: {r.type} {r.id}", detail=r.action)
+            if isinstance(r, PreviewRow) else
+            PlannedAction(change="preview", kind="project-item", key=r.split(":")[0], detail=r)
+            for r in rows]
+
+
+def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], source: str,
+                previews: dict[str, list[PreviewRow | str]] | None = None) -> PlanResult:
     nodes: dict[str, NodePlanReport] = {}
     for name in targets:
         status = engine.status[name]
@@ -122,7 +132,8 @@ def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], sourc
                                    detail=a.detail or None,
                                    digest=a.desired.short if a.desired else None,
                                    current=a.actual.short if a.actual else None)
-                     for a in node_plan.actions])
+                     for a in node_plan.actions]
+            + _preview_actions((previews or {}).get(name, [])))
     return PlanResult(source=source, prune=plan.prune, changes=plan.has_changes, nodes=nodes)
 
 
@@ -167,7 +178,9 @@ def plan(request: ContentRequest, prune: bool = False, observer: Observer | None
         targets = job.target_names()
         engine.connect(targets)
         content_plan = engine.plan(desired, targets, prune)
-        return plan_result(content_plan, engine, targets, job.source.label)
+        previews = preview_projects(engine.clients, content_plan, job.source,
+                                    request.settings.parallel)
+        return plan_result(content_plan, engine, targets, job.source.label, previews)
 
 
 def sync(request: ContentRequest, prune: bool = False, observer: Observer | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from fmeaa.app.locking import cluster_held
 from fmeaa.app.results import Check, DrainResult, RollingResult, ScaleInResult, SeedResult, UndrainResult
-from fmeaa.app.seed import SeedError, SeedRequest, read_serial, seed_node
+from fmeaa.app.seed import SeedError, SeedRequest, licence_report, read_serial, seed_node
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import CredentialSource
@@ -34,7 +34,7 @@ class Timing:
 
 def _client(node: NodeTarget, credentials: CredentialSource, timeout: float) -> FmeClient:
     creds = credentials.for_node(node.name)
-    client = connect(node.name, node.rest_url, **creds.login(), api="v3", timeout=timeout,
+    client = connect(node.name, node.rest_url, **creds.login(), timeout=timeout,
                      read_retries=3)
     client.ensure_token()
     return client
@@ -101,11 +101,12 @@ def licensing_for(targets: Targets, mode: str | None, serial_secret_id: str | No
 
 def _require_licensed(target: NodeTarget, credentials: CredentialSource, timing: Timing,
                       then: str) -> dict[str, Any]:
-    """The node's licence status; LifecycleError if it is not licensed (it must not serve)."""
+    """The node's licence report (never its serial); LifecycleError if it is not licensed (it
+    must not serve)."""
     with _client(target, credentials, timing.timeout_s) as client:
         status = client.license_status()
     if status.get("isLicensed"):
-        return status
+        return licence_report(status)
     raise LifecycleError(
         f"{target.name} is NOT licensed (licence request status: "
         f"{status.get('requestStatus') or 'none'}), so it was not registered with the load "

@@ -28,7 +28,8 @@ def node_status(node: NodeTarget, credentials: CredentialSource | None, timeout:
             if creds is None:
                 return row
             client.ensure_token()
-            row.version = client.info().get("build")
+            version = client.version()
+            row.version, row.api = version["buildString"], version["apis"]
             licence = client.license_status()
             row.licensed = bool(licence.get("isLicensed"))
             row.license_expiry = licence.get("expiryDate")

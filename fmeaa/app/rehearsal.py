@@ -1,6 +1,8 @@
 """The rehearsal (`fmeaa demo`): the whole job on emulated FME nodes on 127.0.0.1, no AWS and
 no FME licence: N nodes → plan → sync → verify → add a node → seed it → verify all → tear down.
-It runs the very operations the real commands run."""
+It runs the very operations the real commands run, on a cluster in the middle of a rolling
+upgrade: the first node emulates the previous FME Flow release (REST V3 beside V4), the others
+the newest (V4 only), so each node is seen spoken to in its own API."""
 
 from __future__ import annotations
 
@@ -9,12 +11,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field
 
 from fmeaa.app import content
 from fmeaa.app.results import Document, ParityResult, RehearsalResult, RehearsalStep, SyncResult
 from fmeaa.app.targets import ClusterRef
 from fmeaa.cluster.credentials import PASSWORD_ENV, USERNAME_ENV
 from fmeaa.sync.engine import EngineSettings
+
+if TYPE_CHECKING:
+    from fmeaa.emulator.versions import FmeVersion
 
 EXAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "examples" / "content"
 
@@ -24,11 +32,18 @@ StepCallback = Callable[[str, Document | None, bool], None]
 
 class NodeList(Document):
     nodes: dict[str, str]  # name → REST URL
+    versions: dict[str, str] = Field(default_factory=dict)  # name → its FME release and APIs
+
+
+def _described(version: FmeVersion) -> str:
+    apis = "+".join(a for a, has in (("V3", version.has_v3), ("V4", version.has_v4)) if has)
+    return f"{version.product} {version.name} (REST {apis})"
 
 
 def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
              on_step: StepCallback | None = None) -> RehearsalResult:
     from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
+    from fmeaa.emulator.versions import NEWEST, PREVIOUS
 
     started = time.monotonic()
     steps: list[RehearsalStep] = []
@@ -41,7 +56,8 @@ def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
 
     saved = {var: os.environ.get(var) for var in (USERNAME_ENV, PASSWORD_ENV)}
     with tempfile.TemporaryDirectory(prefix="fmeaa-demo-") as tmp, \
-            Sandbox(nodes, root=Path(tmp) / "nodes") as box:
+            Sandbox(nodes, root=Path(tmp) / "nodes", fme_version=NEWEST,
+                    versions={"fme-1": PREVIOUS} if nodes > 1 else {}) as box:
         inventory = box.write_inventory(Path(tmp) / "nodes.json")
         # The rehearsal's own emulated nodes: hand their generated password over in-process.
         os.environ[USERNAME_ENV], os.environ[PASSWORD_ENV] = "admin", box.password
@@ -52,8 +68,9 @@ def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
                                           settings)
 
         try:
-            step(f"{nodes} emulated FME nodes (REST emulator, not FME Server)",
-                 NodeList(nodes={n.name: n.url for n in box.nodes}))
+            step(f"{nodes} emulated FME nodes (REST emulator, not FME Server), mid rolling upgrade",
+                 NodeList(nodes={n.name: n.url for n in box.nodes},
+                          versions={n.name: _described(n.version) for n in box.nodes}))
             step(f"plan: {source} against every node", content.plan(request()))
             synced: SyncResult = content.sync(request())
             step("sync: each node directly, in parallel", synced, synced.ok)

@@ -19,7 +19,7 @@ class Document(BaseModel):
 
 # --- plan -------------------------------------------------------------------------------------
 class PlannedAction(Document):
-    change: str  # create | update | delete | extra | unchanged
+    change: str  # create | update | delete | extra | unchanged | preview (a project item's import)
     kind: str
     key: str
     detail: str | None = None
@@ -109,6 +109,7 @@ class NodeStatusReport(Document):
     instance_id: str | None = None
     health: str = "unreachable"  # healthy | unhealthy | unreachable
     version: str | None = None
+    api: str | None = None  # the REST APIs the node answers: "v3+v4", "v4", "v3"
     licensed: bool | None = None
     license_expiry: str | None = None
     error: str | None = None

@@ -82,12 +82,23 @@ def _healthy(client: FmeClient) -> Callable[[], str | None]:
     return check
 
 
+# What a seed reports of a node's licence. Not the serial number: a BYOL serial is a secret (it
+# lives in Secrets Manager), and FME's licence status returns it.
+REPORTED_LICENCE_KEYS = ("isLicensed", "isLicenseExpired", "expiryDate", "maximumEngines",
+                         "maximumAuthors")
+
+
+def licence_report(status: dict[str, Any]) -> dict[str, Any]:
+    return {k: status.get(k) for k in REPORTED_LICENCE_KEYS}
+
+
 def ensure_licensed(client: FmeClient, serial: dict[str, Any], timeout_s: float,
                     poll_s: float) -> dict[str, Any]:
-    """Request (or refresh) this machine's licence with the BYOL serial and wait for it."""
+    """Request (or refresh) this machine's licence with the BYOL serial and wait for it.
+    Returns the licence report (never the serial)."""
     status = client.license_status()
     if status.get("isLicensed"):
-        return status
+        return licence_report(status)
     contact = {k: str(v) for k, v in serial.items() if k != "serialNumber"}
     client.request_license(str(serial["serialNumber"]), **contact)
 
@@ -98,7 +109,7 @@ def ensure_licensed(client: FmeClient, serial: dict[str, Any], timeout_s: float,
         return None if client.license_status().get("isLicensed") else \
             f"licence request {request.get('status', 'pending')}"
     wait_until(done, timeout_s, poll_s, f"{client.node}: licence")
-    return client.license_status()
+    return licence_report(client.license_status())
 
 
 def read_serial(secret_id: str, region: str | None) -> dict[str, Any]:
@@ -139,7 +150,7 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         raise SeedError(str(exc)) from None
     started = time.monotonic()
     remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
-    with connect(request.node, request.rest_url, **creds.login(), api="v3", timeout=30) as probe:
+    with connect(request.node, request.rest_url, **creds.login(), timeout=30) as probe:
         try:
             wait_until(_healthy(probe), remaining(), poll_s, f"{request.node}: FME health check")
         except SeedError as exc:

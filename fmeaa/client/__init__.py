@@ -1,9 +1,10 @@
-"""REST client for FME Server (v3) and FME Flow (v4 adapter)."""
+"""REST client for FME Server and FME Flow nodes: each node spoken to in its own API (V3/V4)."""
 
 from fmeaa.client.errors import (
     TRANSIENT,
     AuthenticationError,
     ConflictError,
+    EndpointMissingError,
     FmeApiError,
     InvalidRequestError,
     NodeTimeoutError,
@@ -12,16 +13,17 @@ from fmeaa.client.errors import (
     PermissionDeniedError,
     ServerError,
     TransferInterruptedError,
+    UnsupportedOperationError,
 )
-from fmeaa.client.rest import FmeClient, FmeClientV4, connect
+from fmeaa.client.rest import FmeClient, connect
 
 __all__ = [
     "TRANSIENT",
     "AuthenticationError",
     "ConflictError",
+    "EndpointMissingError",
     "FmeApiError",
     "FmeClient",
-    "FmeClientV4",
     "InvalidRequestError",
     "NodeTimeoutError",
     "NodeUnreachableError",
@@ -29,5 +31,6 @@ __all__ = [
     "PermissionDeniedError",
     "ServerError",
     "TransferInterruptedError",
+    "UnsupportedOperationError",
     "connect",
 ]

@@ -50,6 +50,16 @@ class TransferInterruptedError(FmeApiError):
     """The connection broke mid-request (e.g. during an upload): nothing may be assumed stored."""
 
 
+class UnsupportedOperationError(FmeApiError):
+    """The node's FME version has no endpoint for this operation (e.g. connections on FME Server
+    2022, which has no REST V4). The message says which version would have one."""
+
+
+class EndpointMissingError(FmeApiError):
+    """The node answered 404/405 with no error message: the endpoint itself does not exist there
+    (not a missing object). The message names the path, the node's version and what to do."""
+
+
 TRANSIENT = (ServerError, NodeTimeoutError, TransferInterruptedError, NodeUnreachableError)
 
 _BY_STATUS: dict[int, type[FmeApiError]] = {

@@ -1,108 +1,49 @@
-"""Typed client for the FME Server REST API v3, and a v4 adapter for FME Flow 2023.2+.
+"""The REST client for one FME node: FME Server 2021 … FME Flow 2026, each in its own API.
 
-One client talks to ONE node, directly (never the load balancer). Paths and shapes follow Safe's
-REST API documentation and safesoftware/fmeflow-cli (`cmd/*.go`). Uploads and downloads stream
-(64 KiB chunks), so memory does not grow with file size. A 401 on a token
-we obtained triggers one re-login, then an error.
+One client talks to ONE node, directly (never the load balancer). When it first needs to, it
+learns what the node serves — its build (`GET /fmeinfo/version`, the first call of Safe's own
+CLI) and whether REST V3 still answers — and then picks, per operation, the endpoint of
+`api_table` (V4 where the node has it, V3 only where it must). Callers call operations; they never
+ask which API answered: every answer comes back in one neutral shape (V3's key names and
+upper-case enums). Uploads and downloads stream (64 KiB chunks). A 401 on a token we obtained
+triggers one re-login, then an error.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import ssl
-import unicodedata
-import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from fmeaa.client.api_table import TABLE, V3, Endpoint, NodeApi, first_v4_build
 from fmeaa.client.errors import (
-    TRANSIENT,
     AuthenticationError,
+    EndpointMissingError,
     FmeApiError,
-    NodeTimeoutError,
-    NodeUnreachableError,
-    NotFoundError,
-    TransferInterruptedError,
-    error_for_status,
+    UnsupportedOperationError,
 )
+from fmeaa.client.transport import Transport, content_disposition
+from fmeaa.client.v3 import V3 as V3Api
+from fmeaa.client.v3 import service_names
+from fmeaa.client.v4 import V4 as V4Api
 
-T = TypeVar("T")
-V3 = "/fmerest/v3"
-V4 = "/fmeapiv4"
-PAGE_SIZE = 100
-TOKEN_SECONDS = 3600
-CHUNK = 64 * 1024
 NotificationKind = Literal["topics", "subscriptions", "publications"]
+Preference = Literal["auto", "v3", "v4"]
+__all__ = ["FmeClient", "connect", "content_disposition", "service_names"]
 
 
-_SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+class FmeClient(Transport):
+    """Every operation fmeaa performs on a node, in that node's API."""
 
-
-def _ssl_context(verify: bool) -> ssl.SSLContext:
-    """One TLS context per kind for every client: building one costs 3–20 ms (the CA bundle),
-    and a sync opens a client per node. Plain-http nodes never use theirs (no TLS, redirects
-    are not followed); httpx only insists on having one."""
-    if verify not in _SSL_CONTEXTS:
-        _SSL_CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
-    return _SSL_CONTEXTS[verify]
-
-
-def service_names(raw: list[Any]) -> list[str]:
-    """Sorted service names, whether a server lists them as names or as {name, …} objects."""
-    return sorted(s["name"] if isinstance(s, dict) else str(s) for s in raw)
-
-
-def content_disposition(name: str) -> str:
-    """The upload header naming the file. A plain ASCII name goes as Safe's documentation shows
-    it (`attachment; filename="x.fmw"`); any other name also as RFC 5987 `filename*` (UTF-8,
-    percent-encoded), which RFC 6266 recipients prefer, with an ASCII stand-in in `filename`.
-    (HTTP header values are ASCII: a raw `é` cannot be sent at all.) Whether FME reads
-    `filename*` is UNCONFIRMED; the emulator does, as RFC 6266 asks."""
-    if re.fullmatch(r"[\x20-\x7e]*", name) and not re.search(r'["\\%]', name):
-        return f'attachment; filename="{name}"'
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    fallback = re.sub(r'[^\x20-\x7e]|["\\%]', "_", ascii_name) or "file"
-    return (f'attachment; filename="{fallback}"; '
-            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
-
-
-def _quote(segment: str) -> str:
-    return urllib.parse.quote(segment, safe="")
-
-
-def _quote_path(path: str) -> str:
-    parts = [p for p in path.strip("/").split("/") if p]
-    if any(p in (".", "..") for p in parts):
-        raise ValueError(f"resource path {path!r} may not contain '.' or '..' segments")
-    return "/".join(_quote(p) for p in parts)
-
-
-class FmeClient:
-    """FME Server REST API v3 for one node."""
-
-    api_version = "v3"
-
-    def __init__(self, node: str, base_url: str, *, username: str | None = None,
-                 password: str | None = None, token: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
-                 read_retries: int = 0) -> None:
-        self.node = node
-        self.read_retries = read_retries
-        self.base_url = base_url.rstrip("/")
-        self._username, self._password = username, password
-        self._token = token
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  follow_redirects=False,
-                                  verify=_ssl_context(self.base_url.startswith("https:")))
-
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, node: str, base_url: str, *, prefer: Preference = "auto",
+                 **kwargs: Any) -> None:
+        super().__init__(node, base_url, **kwargs)
+        self.prefer = prefer
+        self._api: NodeApi | None = None
+        self._dialects: dict[str, Any] = {"v3": V3Api(self), "v4": V4Api(self)}
 
     def __enter__(self) -> FmeClient:
         return self
@@ -110,373 +51,335 @@ class FmeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:  # never show the token
-        return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
-
-    # --- transport and errors -----------------------------------------------------------------
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", **(extra or {})}
-        if self._token:
-            headers["Authorization"] = f"fmetoken token={self._token}"
-        return headers
-
-    def _fail(self, method: str, path: str, response: httpx.Response) -> FmeApiError:
-        try:
-            message = str(response.json().get("message", "")) or response.reason_phrase
-        except (ValueError, AttributeError):
-            message = response.reason_phrase or "error"
-        return error_for_status(self.node, method, path, response.status_code, message)
-
-    @contextmanager
-    def _transport_errors(self, method: str, path: str) -> Iterator[None]:
-        try:
-            yield
-        except httpx.ConnectError as exc:
-            raise NodeUnreachableError(self.node, method, path, None,
-                                       f"cannot connect ({type(exc).__name__})") from None
-        except httpx.TimeoutException as exc:
-            raise NodeTimeoutError(self.node, method, path, None,
-                                   f"no answer in time ({type(exc).__name__})") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise TransferInterruptedError(self.node, method, path, None,
-                                           f"connection broken mid-request ({type(exc).__name__})"
-                                           ) from None
-
-    def _idempotent(self, call: Callable[[], T]) -> T:
-        """Run a call that is safe to repeat (reads, token requests), retrying transient
-        failures `read_retries` times with backoff. Writes are retried by the sync's applier,
-        which knows how to recover from a write whose answer was lost."""
-        if not self.read_retries:
-            return call()
-        for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
-                                stop=stop_after_attempt(self.read_retries + 1),
-                                wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
-            with attempt:
-                return call()
-        raise AssertionError("unreachable")
-
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, data: dict[str, Any] | None = None,
-                file: Path | None = None, headers: dict[str, str] | None = None,
-                ok: tuple[int, ...] = (200, 201, 204)) -> httpx.Response:
-        """One call; on 401 with a token we obtained ourselves, log in again once and retry.
-        GETs are also retried on transient failures (see `_idempotent`)."""
-        once = lambda: self._request_once(method, path, params, json, data, file, headers, ok)  # noqa: E731
-        return self._idempotent(once) if method == "GET" else once()
-
-    def _request_once(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
-                      data: dict[str, Any] | None, file: Path | None,
-                      headers: dict[str, str] | None, ok: tuple[int, ...]) -> httpx.Response:
-        for attempt in (1, 2):
-            with self._transport_errors(method, path):
-                if file is not None:
-                    with file.open("rb") as body:
-                        response = self._send(method, path, params, json, data, body, headers)
-                else:
-                    response = self._send(method, path, params, json, data, None, headers)
-            if response.status_code in ok:
-                return response
-            if response.status_code == 401 and attempt == 1 and self._can_login:
-                self.login()
-                continue
-            raise self._fail(method, path, response)
-        raise AssertionError("unreachable")
-
-    def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
-              data: dict[str, Any] | None, body: BinaryIO | None,
-              headers: dict[str, str] | None) -> httpx.Response:
-        return self._http.request(method, path, params=params, json=json, data=data,
-                                  content=body, headers=self._headers(headers))
-
+    # --- what the node serves -----------------------------------------------------------------
     @property
-    def _can_login(self) -> bool:
-        return bool(self._username and self._password)
+    def api(self) -> NodeApi:
+        """The node's build and APIs (learnt once: two small requests)."""
+        if self._api is None:
+            self._api = self.idempotent(self._discover)
+        return self._api
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
-        return response.json() if response.content else None
+    def _discover(self) -> NodeApi:
+        has_v3 = self._answers(f"{V3}/healthcheck")
+        version = self._version_document()
+        return NodeApi(int(version.get("buildNumber") or 0), str(version.get("buildString", "")),
+                       has_v3)
 
-    def _paged(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every item of a v3/v4 list envelope, page by page (`limit`/`offset`)."""
-        items: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self._json("GET", path, params={**(params or {}), "limit": PAGE_SIZE,
-                                                   "offset": offset})
-            batch = page.get("items", [])
-            items.extend(batch)
-            offset += len(batch)
-            if not batch or offset >= int(page.get("totalCount", 0)):
-                return items
+    def _answers(self, path: str) -> bool:
+        """Whether a public endpoint exists (anything but 404/405)."""
+        with self._transport_errors("GET", path):
+            response = self._http.get(path, headers={"Accept": "application/json"})
+        return response.status_code not in (404, 405)
 
-    # --- auth, health, info -------------------------------------------------------------------
+    def _version_document(self) -> dict[str, Any]:
+        """GET /fmeinfo/version with the token, or with Basic credentials before there is one
+        (fmeflow-cli login.go). {} when the node predates it."""
+        path = self._table_row("version").path
+        auth = (self._username or "", self._password or "") if self.can_login else None
+        with self._transport_errors("GET", path):
+            response = self._http.get(path, auth=auth, headers=self._headers())
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code in (404, 405):
+            return {}
+        raise self.fail("GET", path, response)
+
+    @staticmethod
+    def _table_row(op: str) -> Endpoint:
+        return next(e for e in TABLE if e.op == op)
+
+    def endpoint(self, op: str) -> Endpoint:
+        """The endpoint `op` uses on this node, or UnsupportedOperationError saying why not."""
+        found = self.api.endpoint(op, self.prefer)
+        if found is None:
+            since = first_v4_build(op)
+            needs = f"REST V4 (from build {since})" if since else "an endpoint"
+            raise UnsupportedOperationError(
+                self.node, "-", op, None,
+                f"'{op}' needs {needs}, which this node ({self.api.label}, REST "
+                f"{self.api.apis() or 'unknown'}) does not serve: upgrade the node, or leave "
+                "this kind of content out of the manifest")
+        return found
+
+    def supports(self, op: str) -> bool:
+        return self.api.endpoint(op, self.prefer) is not None
+
+    def _run(self, op: str, *args: Any) -> Any:
+        ep = self.endpoint(op)
+        impl = getattr(self._dialects[ep.api], op.replace(".", "_"))
+        try:
+            return impl(ep, *args)
+        except EndpointMissingError as exc:
+            raise EndpointMissingError(self.node, exc.method, exc.path, exc.status,
+                                       self._advice(ep)) from None
+
+    def _advice(self, ep: Endpoint) -> str:
+        docs = f"{self.base_url}/fmeapiv4/docs/index.html"
+        if ep.confirmed:
+            return (f"this node ({self.api.label}) has no such endpoint for '{ep.op}', which "
+                    f"{ep.source} uses from build {ep.since or 'any'}: check the node's version "
+                    f"and its API documentation ({docs})")
+        return (f"this node ({self.api.label}) has no such endpoint: fmeaa's path for '{ep.op}' "
+                f"is UNCONFIRMED ({ep.source}). Look the operation up in the node's API "
+                f"documentation ({docs}) and correct fmeaa/client/api_table.py, or carry this "
+                "content in an FME Flow project (.fsproject) instead")
+
+    # --- auth and health ----------------------------------------------------------------------
     def login(self) -> None:
-        """Exchange user/password (HTTP Basic) for a token: POST /tokens → 201 (fmeflow-cli)."""
-        self._idempotent(self._login_once)
+        """Exchange user/password (HTTP Basic) for a token: POST …/tokens → 201."""
+        self.idempotent(self._login_once)
 
     def _login_once(self) -> None:
-        if not self._can_login:
-            raise AuthenticationError(self.node, "POST", self._token_path, None,
+        if not self.can_login:
+            raise AuthenticationError(self.node, "POST", "/tokens", None,
                                       "no credentials to log in with")
+        ep = self.endpoint("tokens.create")
         self._token = None
-        path = self._token_path
-        with self._transport_errors("POST", path):
-            response = self._http.post(path, json=self._token_body(),
+        body = self._dialects[ep.api].token_body(f"fmeaa-{self.node}", self._username)
+        with self._transport_errors("POST", ep.path):
+            response = self._http.post(ep.path, json=body,
                                        auth=(self._username or "", self._password or ""),
                                        headers={"Accept": "application/json"})
         if response.status_code != 201:
-            raise self._fail("POST", path, response)
+            raise self.fail("POST", ep.path, response)
         self._token = response.json()["token"]
-
-    _token_path = f"{V3}/tokens"
-
-    def _token_body(self) -> dict[str, Any]:
-        return {"name": f"fmeaa-{self.node}", "description": "fmeaa sync", "restricted": False,
-                "enabled": True, "expirationTimeout": TOKEN_SECONDS, "user": self._username}
 
     def ensure_token(self) -> None:
         if not self._token:
             self.login()
+        else:
+            self.api  # noqa: B018 - a token-only login is proven by discovery's version call
 
     def health(self) -> dict[str, Any]:
-        """The health endpoint (no token needed). Raises when the node is not healthy."""
-        return self._json("GET", self._health_path)
+        """The health endpoint (no token needed). Raises when the node is not healthy. Before
+        the node's version is known (no credentials), the first health endpoint that exists."""
+        if self._api is not None:
+            return self._run("health")
+        rows = [e for e in TABLE if e.op == "health"]
+        for ep in rows:
+            try:
+                return self._dialects[ep.api].health(ep)
+            except EndpointMissingError:
+                if ep is rows[-1]:
+                    raise
+        raise AssertionError("unreachable")
 
-    _health_path = f"{V3}/healthcheck"
-
-    def info(self) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/info")
+    def version(self) -> dict[str, Any]:
+        """{buildNumber, buildString, apis}: what `fmeaa nodes` shows."""
+        api = self.api
+        return {"buildNumber": api.build, "buildString": api.label, "apis": api.apis()}
 
     # --- repositories and items ---------------------------------------------------------------
     def repositories(self) -> list[dict[str, Any]]:
-        return self._paged(f"{V3}/repositories")
+        return self._run("repositories.list")
 
     def repository(self, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/repositories/{_quote(name)}")
+        return self._run("repositories.get", name)
 
-    def create_repository(self, name: str, description: str = "") -> dict[str, Any]:
-        # v3 takes a form body (fmeflow-cli repositories_create.go).
-        return self._json("POST", f"{V3}/repositories",
-                          data={"name": name, "description": description})
+    def create_repository(self, name: str, description: str = "") -> None:
+        self._run("repositories.create", name, description)
 
     def delete_repository(self, name: str) -> None:
-        self.request("DELETE", f"{self._repo_base}/{_quote(name)}")
-
-    _repo_base = f"{V3}/repositories"
+        self._run("repositories.delete", name)
 
     def items(self, repository: str, item_type: str | None = None) -> list[dict[str, Any]]:
-        params = {"type": item_type} if item_type else None
-        return self._paged(f"{V3}/repositories/{_quote(repository)}/items", params)
+        """{name, type (WORKSPACE…), totalFileSize, lastPublishDate, lastSaveDate, …}; no
+        services (real lists carry none: see `services`)."""
+        return self._run("items.list", repository, item_type)
 
     def item(self, repository: str, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}")
+        return self._run("items.get", repository, name)
 
     def upload_item(self, repository: str, file: Path, name: str | None = None,
                     overwrite: bool = False) -> dict[str, Any]:
-        """Publish a file (streamed). New: POST → 201 (409 if it exists); overwrite: PUT → 200."""
-        name = name or file.name
-        headers = {"Content-Type": "application/octet-stream",
-                   "Content-Disposition": content_disposition(name)}
-        base = f"{V3}/repositories/{_quote(repository)}/items"
-        if overwrite:
-            return self._json("PUT", f"{base}/{_quote(name)}", file=file, headers=headers)
-        return self._json("POST", base, file=file, headers=headers)
+        """Publish a file (streamed): new (409 if it exists) or overwrite (404 if it does not)."""
+        return self._run("items.replace" if overwrite else "items.create", repository,
+                         name or file.name, file)
 
     def download_item(self, repository: str, name: str, dest: Path | None) -> str:
         """Stream the item's bytes to `dest` (None: only digest them); returns their sha256."""
-        path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}"
-        return self._download(path, dest)
+        return self._run("items.download", repository, name, dest)
 
     def delete_item(self, repository: str, name: str) -> None:
-        self.request("DELETE", f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}")
+        self._run("items.delete", repository, name)
 
     def services(self, repository: str, name: str) -> list[str]:
-        path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}/services"
-        return service_names(self._json("GET", path))
+        """The item's registered services, as V3 names (fmejobsubmitter…), sorted."""
+        return self._run("services.get", repository, name)
 
     def set_services(self, repository: str, name: str, services: list[str]) -> list[str]:
-        path = f"{V3}/repositories/{_quote(repository)}/items/{_quote(name)}/services"
-        result = self._json("PUT", path, data={"services": sorted(services)})
-        return service_names(result)
+        return self._run("services.set", repository, name, services)
 
-    # --- schedules ----------------------------------------------------------------------------
+    # --- schedules and notifications ------------------------------------------------------------
     def schedules(self) -> list[dict[str, Any]]:
-        return self._paged(f"{V3}/schedules")
+        return self._run("schedules.list")
 
-    def schedule(self, category: str, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/schedules/{_quote(category)}/{_quote(name)}")
+    def create_schedule(self, schedule: dict[str, Any]) -> None:
+        self._run("schedules.create", schedule)
 
-    def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", f"{V3}/schedules", json=schedule)
-
-    def replace_schedule(self, category: str, name: str, schedule: dict[str, Any]) -> dict[str, Any]:
-        return self._json("PUT", f"{V3}/schedules/{_quote(category)}/{_quote(name)}", json=schedule)
+    def replace_schedule(self, category: str, name: str, schedule: dict[str, Any]) -> None:
+        self._run("schedules.replace", category, name, schedule)
 
     def delete_schedule(self, category: str, name: str) -> None:
-        self.request("DELETE", f"{V3}/schedules/{_quote(category)}/{_quote(name)}")
+        self._run("schedules.delete", category, name)
 
-    # --- notifications ------------------------------------------------------------------------
     def notifications(self, kind: NotificationKind) -> list[dict[str, Any]]:
-        return self._paged(f"{V3}/notifications/{kind}")
+        return self._run("notifications.list", kind)
 
-    def notification(self, kind: NotificationKind, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/notifications/{kind}/{_quote(name)}")
+    def create_notification(self, kind: NotificationKind, body: dict[str, Any]) -> None:
+        self._run("notifications.create", kind, body)
 
-    def create_notification(self, kind: NotificationKind, body: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", f"{V3}/notifications/{kind}", json=body)
-
-    def replace_notification(self, kind: NotificationKind, name: str,
-                             body: dict[str, Any]) -> dict[str, Any]:
-        return self._json("PUT", f"{V3}/notifications/{kind}/{_quote(name)}", json=body)
+    def replace_notification(self, kind: NotificationKind, name: str, body: dict[str, Any]
+                             ) -> None:
+        self._run("notifications.replace", kind, name, body)
 
     def delete_notification(self, kind: NotificationKind, name: str) -> None:
-        self.request("DELETE", f"{V3}/notifications/{kind}/{_quote(name)}")
+        self._run("notifications.delete", kind, name)
 
     # --- resources (shared files) -------------------------------------------------------------
     def resource_connections(self) -> list[str]:
-        return sorted(c["name"] for c in self._json("GET", f"{V3}/resources/connections"))
-
-    def _fs(self, connection: str, path: str = "") -> str:
-        tail = _quote_path(path)
-        return f"{V3}/resources/connections/{_quote(connection)}/filesys" + (f"/{tail}" if tail else "")
-
-    def list_resources(self, connection: str, path: str = "", depth: int = 1) -> dict[str, Any]:
-        return self._json("GET", self._fs(connection, path), params={"depth": depth})
+        return self._run("resources.connections")
 
     def walk_resources(self, connection: str, path: str = "") -> Iterator[dict[str, Any]]:
-        """Every FILE entry below `path`, recursively (one listing per directory)."""
-        listing = self.list_resources(connection, path, depth=1)
-        for entry in listing.get("contents", []):
-            if entry["type"] == "DIR":
-                yield from self.walk_resources(connection, entry["path"])
-            else:
-                yield entry
+        """Every file below `path` as {path, size, date}, recursively."""
+        return iter(self._run("resources.list", connection, path))
 
-    def upload_resource(self, connection: str, directory: str, file: Path, name: str | None = None,
-                        overwrite: bool = True, create_directories: bool = True) -> dict[str, Any]:
-        headers = {"Content-Type": "application/octet-stream",
-                   "Content-Disposition": content_disposition(name or file.name)}
-        params = {"overwrite": str(overwrite).lower(),
-                  "createDirectories": str(create_directories).lower()}
-        return self._json("POST", self._fs(connection, directory), params=params, file=file,
-                          headers=headers)
-
-    def make_resource_directory(self, connection: str, parent: str, name: str) -> None:
-        self.request("POST", self._fs(connection, parent), data={"directoryname": name},
-                     params={"createDirectories": "true"})
+    def upload_resource(self, connection: str, directory: str, file: Path,
+                        name: str | None = None, overwrite: bool = True,
+                        create_directories: bool = True) -> None:
+        """Upload into `directory`, creating missing folders. With `overwrite=False` an
+        existing file is refused (a 4xx; the cluster lock relies on it — UNCONFIRMED on real
+        FME, see README "The cluster lock")."""
+        if not create_directories:
+            raise ValueError("uploads always create missing folders")
+        self._run("resources.upload", connection, directory, file, name or file.name, overwrite)
 
     def download_resource(self, connection: str, path: str, dest: Path | None) -> str:
-        return self._download(self._fs(connection, path), dest)
+        return self._run("resources.download", connection, path, dest)
 
     def delete_resource(self, connection: str, path: str) -> None:
-        self.request("DELETE", self._fs(connection, path))
+        self._run("resources.delete", connection, path)
 
-    def _download(self, path: str, dest: Path | None) -> str:
-        return self._idempotent(lambda: self._download_once(path, dest))
-
-    def _download_once(self, path: str, dest: Path | None) -> str:
-        digest = hashlib.sha256()
-        for attempt in (1, 2):
-            with self._transport_errors("GET", path), self._http.stream(
-                "GET", path, headers=self._headers({"Accept": "application/octet-stream"})
-            ) as response:
-                if response.status_code == 401 and attempt == 1 and self._can_login:
-                    response.read()
-                    self.login()
-                    continue
-                if response.status_code != 200:
-                    response.read()
-                    raise self._fail("GET", path, response)
-                if dest is None:
-                    for chunk in response.iter_bytes(CHUNK):
-                        digest.update(chunk)
-                    return digest.hexdigest()
-                partial = dest.with_name(f".{dest.name}.partial")
-                with partial.open("wb") as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                partial.replace(dest)
-                return digest.hexdigest()
-        raise AssertionError("unreachable")
-
-    # --- connections (FME Flow REST v4 only; bodies hold credentials: never log them) --------
+    # --- connections and deployment parameters (REST V4; bodies hold credentials) -------------
     def connections(self) -> list[dict[str, Any]]:
-        raise NotImplementedError("connections need REST v4 (FME Flow 2023.2+); use FmeClientV4")
+        return self._run("connections.list")
 
-    # --- jobs and licensing -------------------------------------------------------------------
+    def connection(self, name: str) -> dict[str, Any]:
+        return self._run("connections.get", name)
+
+    def create_connection(self, body: dict[str, Any]) -> None:
+        self._run("connections.create", body)
+
+    def replace_connection(self, name: str, body: dict[str, Any]) -> None:
+        """Updates everything but the type (a V4 update carries none): see `apply`."""
+        self._run("connections.replace", name, body)
+
+    def delete_connection(self, name: str) -> None:
+        self._run("connections.delete", name)
+
+    def deployment_parameters(self) -> list[dict[str, Any]]:
+        return self._run("deploymentparameters.list")
+
+    def create_deployment_parameter(self, body: dict[str, Any]) -> None:
+        self._run("deploymentparameters.create", body)
+
+    def replace_deployment_parameter(self, name: str, body: dict[str, Any]) -> None:
+        self._run("deploymentparameters.replace", name, body)
+
+    def delete_deployment_parameter(self, name: str) -> None:
+        self._run("deploymentparameters.delete", name)
+
+    # --- FME Flow projects (REST V4) --------------------------------------------------------------
+    def projects(self) -> list[dict[str, Any]]:
+        """{id, name, description, version, owner, lastUpdated, …} (fmeflow-cli projects.go)."""
+        return self._run("projects.list")
+
+    def delete_project(self, project_id: str) -> None:
+        """The project only; what it carried stays (`/delete-all` would remove that too)."""
+        self._run("projects.delete", project_id)
+
+    def export_project(self, project_id: str, dest: Path) -> str:
+        """Stream the project's package (.fsproject) to `dest`; returns its sha256."""
+        return self._run("projects.export", project_id, dest)
+
+    def preview_project(self, package: Path, timeout_s: float = 300, poll_s: float = 1.0
+                        ) -> list[dict[str, Any]]:
+        """What importing `package` would do on this node — its items with `previewAction` —
+        without importing: upload, wait for the preview, read it, delete the import."""
+        task = self._start_import(package, timeout_s, poll_s)
+        try:
+            return self._run("projects.import_items", task, False)
+        finally:
+            self._run("projects.import_delete", task)
+
+    def import_project(self, package: Path, timeout_s: float = 600, poll_s: float = 1.0
+                       ) -> list[dict[str, Any]]:
+        """Import `package` with every selectable item, overwriting (fmeflow-cli
+        projects_upload.go): upload → preview → run → wait until imported. Returns the preview."""
+        task = self._start_import(package, timeout_s, poll_s)
+        preview = self._run("projects.import_items", task, False)
+        selectable = self._run("projects.import_items", task, True)
+        self._run("projects.import_run", task,
+                  [{"type": i["type"], "id": i["id"]} for i in selectable])
+        self._wait(f"import of {package.name}", timeout_s, poll_s,
+                   lambda: self._run("projects.import_get", task).get("status"),
+                   done="imported", waiting=("importing", "submitted"))
+        return preview
+
+    def _start_import(self, package: Path, timeout_s: float, poll_s: float) -> str:
+        task = self._run("projects.import_upload", package)
+        self._wait(f"preview of {package.name}", timeout_s, poll_s,
+                   lambda: self._run("projects.task", task).get("status"),
+                   done="success", waiting=("submitted", "generatingPreview"))
+        return task
+
+    def _wait(self, what: str, timeout_s: float, poll_s: float, status: Any, done: str,
+              waiting: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + timeout_s
+        pause = min(0.05, poll_s)  # quick tasks answer quickly; slow ones are polled less often
+        while True:
+            now = status()
+            if now == done:
+                return
+            if now not in waiting:
+                raise FmeApiError(self.node, "GET", what, None,
+                                  f"{what} ended with status {now!r}; see the node's Projects "
+                                  "page for its log")
+            if time.monotonic() >= deadline:
+                raise FmeApiError(self.node, "GET", what, None,
+                                  f"{what} still {now!r} after {timeout_s:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, poll_s)
+
+    # --- jobs and licensing (answers in V3's terms) ---------------------------------------------
     def running_jobs(self) -> list[dict[str, Any]]:
-        return self._paged(f"{V3}/transformations/jobs/running")
+        return self._run("jobs.running")
 
     def license_status(self) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/licensing/license/status")
+        """{isLicensed, isLicenseExpired, expiryDate, serialNumber, maximumEngines,
+        maximumAuthors}."""
+        return self._run("license.status")
 
     def request_license(self, serial_number: str, **contact: str) -> None:
         """Ask Safe's licensing server for this machine's licence (asynchronous: poll
         `license_request_status`). `contact`: firstName, lastName, email, company…"""
-        self.request("POST", f"{V3}/licensing/request",
-                     data={"serialNumber": serial_number, **contact}, ok=(200, 202, 204))
+        self._run("license.request", serial_number, contact)
 
     def refresh_license(self) -> None:
-        self.request("POST", f"{V3}/licensing/refresh", ok=(200, 202, 204))
+        self._run("license.refresh")
 
     def license_request_status(self) -> dict[str, Any]:
-        return self._json("GET", f"{V3}/licensing/request/status")
-
-
-class FmeClientV4(FmeClient):
-    """FME Flow (REST v4) adapter: v4 for what v4 offers here (tokens, health, repositories);
-    the rest through v3, which FME Flow 2023–2024 still serves alongside v4."""
-
-    api_version = "v4"
-    _token_path = f"{V4}/tokens"
-    _health_path = f"{V4}/healthcheck/liveness"
-    _repo_base = f"{V4}/repositories"
-
-    def _token_body(self) -> dict[str, Any]:
-        return {"name": f"fmeaa-{self.node}", "description": "fmeaa sync", "enabled": True,
-                "secondsToExpiry": TOKEN_SECONDS}
-
-    def repositories(self) -> list[dict[str, Any]]:
-        return self._paged(f"{V4}/repositories")
-
-    def repository(self, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V4}/repositories/{_quote(name)}")
-
-    def create_repository(self, name: str, description: str = "") -> dict[str, Any]:
-        return self._json("POST", f"{V4}/repositories",
-                          json={"name": name, "description": description})
-
-    def connections(self) -> list[dict[str, Any]]:
-        return self._paged(f"{V4}/connections")
-
-    def connection(self, name: str) -> dict[str, Any]:
-        return self._json("GET", f"{V4}/connections/{_quote(name)}")
-
-    def create_connection(self, body: dict[str, Any]) -> None:
-        self.request("POST", f"{V4}/connections", json=body)
-
-    def replace_connection(self, name: str, body: dict[str, Any]) -> None:
-        self.request("PUT", f"{V4}/connections/{_quote(name)}", json=body)
-
-    def delete_connection(self, name: str) -> None:
-        self.request("DELETE", f"{V4}/connections/{_quote(name)}")
+        """{status: NONE | REQUESTING | SUCCESS | FAILED, message}."""
+        return self._run("license.request_status")
 
 
 def connect(node: str, base_url: str, *, username: str | None = None, password: str | None = None,
-            token: str | None = None, api: Literal["auto", "v3", "v4"] = "auto",
-            timeout: float = 30.0, read_retries: int = 0) -> FmeClient:
-    """A client for one node; with api="auto", v4 when the node answers the v4 health check."""
-    kwargs: dict[str, Any] = dict(username=username, password=password, token=token, timeout=timeout,
-                                  read_retries=read_retries)
-    if api == "v3":
-        return FmeClient(node, base_url, **kwargs)
-    if api == "v4":
-        return FmeClientV4(node, base_url, **kwargs)
-    probe = FmeClientV4(node, base_url, **kwargs)
-    try:
-        probe.health()
-        return probe
-    except NotFoundError:
-        probe.close()
-        return FmeClient(node, base_url, **kwargs)
+            token: str | None = None, prefer: Preference = "auto", timeout: float = 30.0,
+            read_retries: int = 0, transport: httpx.BaseTransport | None = None) -> FmeClient:
+    """A client for one node. Nothing is sent until the first call. `prefer`: "auto" (the
+    api_table rule), "v3" (V3 wherever the node still serves it) or "v4" (V4 wherever the node's
+    build has a row, UNCONFIRMED ones included) — for tests and to work around one endpoint."""
+    return FmeClient(node, base_url, prefer=prefer, username=username, password=password,
+                     token=token, timeout=timeout, read_retries=read_retries,
+                     transport=transport)
+

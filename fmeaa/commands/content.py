@@ -68,8 +68,8 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
         for a in shown:
             detail = f" ({a.detail})" if a.detail else ""
             digests = f"{a.current or '—'} → {a.digest or '—'}"
-            table.add_row(name, f"[{_STYLE[a.change]}]{a.change}{detail}[/]", a.kind,
-                          escape(a.key), digests)
+            table.add_row(name, f"[{_STYLE.get(a.change, 'cyan')}]{a.change}{detail}[/]",
+                          a.kind, escape(a.key), digests)
         summary = ", ".join(f"{v} {k}" for k, v in (node.summary or {}).items() if v)
         table.add_row(name, "[bold]total[/]", "",
                       f"{summary or 'nothing'}; {node.bytes_to_send or 0:,} bytes to send", "",

@@ -35,7 +35,7 @@ def demo(
         stdout.print(Rule(f"[bold]{count}. {title}"))
         if isinstance(document, NodeList):
             for name, url in document.nodes.items():
-                stdout.print(f"  {name}  {url}")
+                stdout.print(f"  {name}  {url}  {document.versions.get(name, '')}")
         elif isinstance(document, PlanResult):
             print_plan(document, show_unchanged=False)
         elif isinstance(document, SyncResult):

@@ -1,4 +1,5 @@
-"""`fmeaa nodes`: every node's address, health, FME version, licence and load-balancer state."""
+"""`fmeaa nodes`: every node's address, health, FME version and REST API, licence and
+load-balancer state."""
 
 from __future__ import annotations
 
@@ -25,14 +26,14 @@ from fmeaa.commands.tables import Column, FittedTable
 def print_nodes(result: NodesResult) -> None:
     table = FittedTable(f"cluster {result.cluster}: {len(result.nodes)} node(s)", [
         Column("node", key=True), Column("REST URL", key=True), Column("health"),
-        Column("FME version", drop=3), Column("licence", drop=1),
+        Column("FME version", drop=3), Column("REST API", drop=4), Column("licence", drop=1),
         Column("in load balancer", drop=2),
         Column("problem")])
     for r in result.nodes:
         health = {"healthy": "[green]healthy[/]"}.get(r.health, f"[red]{r.health}[/]")
         licence = "—" if r.licensed is None else (
             f"licensed until {r.license_expiry}" if r.licensed else "[red]NOT licensed[/]")
-        table.add_row(r.name, r.url, health, escape(r.version or "—"), licence,
+        table.add_row(r.name, r.url, health, escape(r.version or "—"), r.api or "—", licence,
                       escape(r.in_load_balancer), escape(r.error or ""))
     stdout.print(table.build(stdout.width))
     if not result.credentials_given:

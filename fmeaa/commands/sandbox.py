@@ -38,9 +38,30 @@ def parse_fault(spec: str) -> tuple[str, str, float | None]:
         raise typer.BadParameter(f"{spec!r}: {value!r} is not a number") from None
 
 
+def parse_versions(specs: list[str]) -> tuple[str | None, dict[str, str]]:
+    """`--fme-version 2026.1` (every node) and `--fme-version fme-1=2025.2` (one node: a cluster
+    in the middle of a rolling upgrade) → (default version or None, {node: version})."""
+    from fmeaa.emulator.versions import VERSIONS  # only rehearsals need the emulator
+
+    default, per_node = None, {}
+    for spec in specs:
+        node, _, version = spec.rpartition("=")
+        if version not in VERSIONS:
+            raise typer.BadParameter(f"{spec!r}: the emulator plays FME {', '.join(VERSIONS)} "
+                                     "(use VERSION or NODE=VERSION)")
+        if node:
+            per_node[node] = version
+        else:
+            default = version
+    return default, per_node
+
+
 def sandbox(
     nodes: Annotated[int, typer.Option("--nodes", "-n", min=1, max=20,
                                        help="How many nodes to start.")] = 3,
+    fme_version: Annotated[list[str] | None, typer.Option(
+        "--fme-version", help="FME version the nodes emulate (default: the newest, 2026.1); "
+        "NODE=VERSION for one node, e.g. fme-1=2025.2 (repeatable).")] = None,
     inventory: Annotated[Path, typer.Option(help="Where to write the node inventory.")] = Path(
         "nodes.json"),
     state_dir: Annotated[Path, typer.Option(help="Each node's state lives here.")] = Path(
@@ -66,6 +87,11 @@ def sandbox(
     from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
 
     faults = [parse_fault(f) for f in fault or []]
+    version, per_node = parse_versions(fme_version or [])
+    unknown = sorted(set(per_node) - {f"fme-{i + 1}" for i in range(nodes)})
+    if unknown:
+        raise typer.BadParameter(f"--fme-version names no such node: {', '.join(unknown)} "
+                                 f"(the nodes are fme-1 … fme-{nodes})")
     state_dir.mkdir(parents=True, exist_ok=True)
     password = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(18)
     credentials = state_dir / "credentials.env"
@@ -75,7 +101,8 @@ def sandbox(
                                f"export {PASSWORD_ENV}={shlex.quote(password)}\n")
     try:
         box = Sandbox(nodes, root=state_dir, password=password, persist=persist,
-                      load_balancer=load_balancer)
+                      load_balancer=load_balancer, versions=per_node,
+                      **({"fme_version": version} if version else {}))
     except RuntimeError as exc:  # the optional moto dependency is missing
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
@@ -90,8 +117,7 @@ def sandbox(
             elif kind == "unlicensed":
                 node.state.unlicense()
             elif kind == "jobs":
-                node.state.running_jobs = [{"id": i + 1, "workspace": "emulated.fmw",
-                                            "status": "RUNNING"} for i in range(int(value or 0))]
+                node.state.start_jobs(int(value or 0))
             elif kind == "token_ttl":
                 node.state.token_ttl_s = value
             else:
@@ -102,10 +128,11 @@ def sandbox(
             typer.echo(json.dumps(box.inventory(), indent=2))
         else:
             table = Table(title=f"{nodes} emulated FME nodes (inventory: {inventory})")
-            for column in ("node", "REST URL", "state"):
+            for column in ("node", "REST URL", "emulates", "state"):
                 table.add_column(column)
             for n in box.nodes:
-                table.add_row(n.name, n.url, "running" if n.running else "down (fault)")
+                table.add_row(n.name, n.url, n.version.build_string,
+                              "running" if n.running else "down (fault)")
             Console(stderr=True).print(table)
             if box.load_balancer is not None:
                 Console(stderr=True).print(

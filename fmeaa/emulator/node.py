@@ -15,6 +15,7 @@ from fmeaa.emulator.server import EmulatorHTTPServer, Faults
 if TYPE_CHECKING:
     from fmeaa.emulator.load_balancer import EmulatedLoadBalancer
 from fmeaa.emulator.state import NodeState
+from fmeaa.emulator.versions import NEWEST, FmeVersion, version_named
 
 LOOPBACK = "127.0.0.1"
 
@@ -24,8 +25,9 @@ class EmulatedNode:
     "down" node comes back where clients expect it."""
 
     def __init__(self, name: str, data_dir: Path, password: str, persist: bool = False,
-                 port: int = 0) -> None:
+                 port: int = 0, fme_version: str = NEWEST) -> None:
         self.name = name
+        self.version: FmeVersion = version_named(fme_version)
         self.state = NodeState(data_dir, persist=persist, password=password)
         self.faults = Faults()
         self.request_count = 0
@@ -66,12 +68,17 @@ class Sandbox:
     the same shape as the Pulumi stack outputs (schema v1)."""
 
     def __init__(self, count: int = 3, root: Path | None = None, password: str = "",
-                 persist: bool = False, prefix: str = "fme", load_balancer: bool = False) -> None:
+                 persist: bool = False, prefix: str = "fme", fme_version: str = NEWEST,
+                 versions: dict[str, str] | None = None, load_balancer: bool = False) -> None:
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="fmeaa-sandbox-")
         self.root = Path(root or self._tmp.name).resolve()  # type: ignore[union-attr]
         self.password = password or secrets.token_urlsafe(16)
         self.persist = persist
         self.prefix = prefix
+        self.fme_version = version_named(fme_version).name  # every node's, unless `versions`
+        self.versions = dict(versions or {})  # node name → FME version (a mixed cluster)
+        for version in self.versions.values():
+            version_named(version)  # fail before any node starts
         self.nodes: list[EmulatedNode] = []
         # With `load_balancer`, an emulated ELBv2 (moto) whose target groups hold the nodes.
         self.load_balancer: EmulatedLoadBalancer | None = None
@@ -82,11 +89,15 @@ class Sandbox:
         for _ in range(count):
             self.add_node(register=True)
 
-    def add_node(self, name: str | None = None, register: bool = False) -> EmulatedNode:
-        """A new node. With a load balancer it gets an instance, registered only if `register`
-        (a node added later is seeded before it serves: `fmeaa seed` registers it)."""
+    def add_node(self, name: str | None = None, fme_version: str | None = None,
+                 register: bool = False) -> EmulatedNode:
+        """A new node (of `fme_version`, default the sandbox's). With a load balancer it gets an
+        instance, registered only if `register` (a node added later is seeded before it serves:
+        `fmeaa seed` registers it)."""
         name = name or f"{self.prefix}-{len(self.nodes) + 1}"
-        node = EmulatedNode(name, self.root / name, self.password, self.persist).start()
+        version = fme_version or self.versions.get(name, self.fme_version)
+        node = EmulatedNode(name, self.root / name, self.password, self.persist,
+                            fme_version=version).start()
         self.nodes.append(node)
         if self.load_balancer is not None:
             self.load_balancer.add_node(name, register=register)

@@ -34,7 +34,6 @@ from fmeaa.emulator.state import NodeState
 V3 = "/fmerest/v3"
 V4 = "/fmeapiv4"
 CHUNK = 64 * 1024
-BUILD = "FME Flow 2024.1 - Build 24612 - linux-x64"  # shape from fmeflow-cli info_v3_test.go
 KNOWN_SERVICES = ("fmedatadownload", "fmedatastreaming", "fmejobsubmitter", "fmekmllink",
                   "fmenotification")
 
@@ -64,6 +63,21 @@ class ApiError(Exception):
         self.message = message
 
 
+class UnknownEndpoint(ApiError):
+    """No route for this method and path on this node's version. Real servers answer with their
+    framework's default error document, which has no `message` (Spring's `timestamp, status,
+    error, path` — UNCONFIRMED for FME); clients tell "no such endpoint" from "no such object"
+    by that."""
+
+    def __init__(self, status: int, path: str) -> None:
+        super().__init__(status, "Not Found" if status == 404 else "Method Not Allowed")
+        self.path = path
+
+    def body(self) -> dict[str, Any]:
+        return {"timestamp": _iso(time.time()), "status": self.status, "error": self.message,
+                "path": self.path}
+
+
 class DroppedConnection(Exception):
     """Raised to abort a request by closing the socket (the client sees a broken connection)."""
 
@@ -73,13 +87,17 @@ def _iso(epoch: float) -> str:
 
 
 def _page(items: list[Any], query: dict[str, str],
-          render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
-    """FME's list envelope; limit/offset of -1 mean "everything" (v3 convention). `render`
-    turns only the chosen page into JSON, as a database LIMIT would (listing 1,000 items page by
-    page must not cost 1,000 renders per page)."""
+          render: Callable[[Any], dict[str, Any]] | None = None, *,
+          default_limit: int = -1) -> dict[str, Any]:
+    """FME's list envelope. A V3 list asked for no page answers everything with `offset: -1,
+    limit: -1` (fmeflow-cli repositories_test.go, workspaces_test.go responseV3); a V4 list
+    answers its first 100 with `offset: 0, limit: 100` (repositories_test.go responseV4,
+    connections_test.go), so V4 routes pass `default_limit=100`. `render` turns only the chosen
+    page into JSON, as a database LIMIT would (listing 1,000 items page by page must not cost
+    1,000 renders per page)."""
     try:
-        limit = int(query.get("limit", "100"))
-        offset = int(query.get("offset", "0"))
+        limit = int(query.get("limit", str(default_limit)))
+        offset = int(query.get("offset", "-1" if default_limit < 0 else "0"))
     except ValueError:
         raise ApiError(400, "limit and offset must be integers") from None
     start = max(offset, 0)
@@ -91,6 +109,12 @@ def _page(items: list[Any], query: dict[str, str],
 
 _DISPOSITION_PARAM = re.compile(
     r""";\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""")
+
+
+def _page_for(h: FmeRequestHandler, items: list[Any],
+              render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`_page` with the default page of the request's API (a route serving V3 and V4)."""
+    return _page(items, h.query, render, default_limit=100 if h.path.startswith(V4) else -1)
 
 
 def _filename(disposition: str | None) -> str | None:
@@ -129,21 +153,27 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         node = self.server.node
         parsed = urllib.parse.urlsplit(self.path)
-        path = urllib.parse.unquote(parsed.path).rstrip("/") or "/"
-        self.query = dict(urllib.parse.parse_qsl(parsed.query))
+        raw_path = urllib.parse.unquote(parsed.path)
+        path = raw_path.rstrip("/") or "/"
+        self._query_pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+        self.query = dict(self._query_pairs)
         self._body_consumed = False
         node.request_count += 1
         faults = node.faults
         try:
             if faults.latency_s:
                 time.sleep(faults.latency_s)
-            route, params = self.server.router.match(self.command, path)
+            version = node.version
+            if version.strict_trailing_slash and raw_path != path and path.startswith(V4):
+                raise UnknownEndpoint(404, raw_path)  # 2026.1+: Spring 6 path matching
+            route, params = self.server.router.match(
+                self.command, path, lambda r: version.serves(r.api, r.since, r.unconfirmed))
             if route is None:
-                raise ApiError(404 if params is None else 405, f"no such endpoint: {path}")
+                raise UnknownEndpoint(404 if params is None else 405, path)
             if not route.public:
                 if faults.roll_error():
                     raise ApiError(503, "Service temporarily unavailable (injected fault)")
-                self._authenticate(route.basic)
+                self._authenticate(route.basic, route.basic_or_token)
             result = route.handler(self, **params)
             if isinstance(result, Response):
                 result.send(self)
@@ -153,15 +183,24 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+        except UnknownEndpoint as exc:
+            self._drain_body()
+            Response(exc.status, exc.body()).send(self)
         except ApiError as exc:
             self._drain_body()
             Response(exc.status, {"message": exc.message}).send(self)
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
-    def _authenticate(self, basic: bool) -> None:
+    def query_all(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter (`?status=queued&status=running`)."""
+        return [v for k, v in self._query_pairs if k == name]
+
+    def _authenticate(self, basic: bool, basic_or_token: bool = False) -> None:
         state = self.server.node.state
         header = self.headers.get("Authorization", "")
+        if basic_or_token and header.startswith("Basic "):
+            basic = True
         if basic:
             if header.startswith("Basic "):
                 try:
@@ -236,20 +275,31 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
 
 class Response:
     def __init__(self, status: int, body: Any = None, file: Any = None, size: int = 0,
-                 content_type: str = "application/json") -> None:
+                 content_type: str = "application/json", unlink_after: bool = False,
+                 headers: dict[str, str] | None = None) -> None:
         self.status, self.body, self.file, self.size = status, body, file, size
         self.content_type = content_type
+        self.unlink_after = unlink_after  # `file` is a spool of this response only
+        self.headers = headers or {}
 
     def send(self, handler: FmeRequestHandler) -> None:
         handler._drain_body()
         handler.send_response(self.status)
+        for name, value in self.headers.items():
+            handler.send_header(name, value)
         if self.file is not None:
-            handler.send_header("Content-Type", "application/octet-stream")
+            kind = self.content_type if self.content_type != "application/json" \
+                else "application/octet-stream"
+            handler.send_header("Content-Type", kind)
             handler.send_header("Content-Length", str(self.size))
             handler.end_headers()
-            with self.file.open("rb") as source:
-                while chunk := source.read(CHUNK):
-                    handler.wfile.write(chunk)
+            try:
+                with self.file.open("rb") as source:
+                    while chunk := source.read(CHUNK):
+                        handler.wfile.write(chunk)
+            finally:
+                if self.unlink_after:
+                    self.file.unlink(missing_ok=True)
             return
         payload = b"" if self.body is None or self.status == 204 else json.dumps(self.body).encode()
         if payload:
@@ -266,27 +316,41 @@ class Route:
     handler: Callable[..., Any]
     public: bool = False
     basic: bool = False
+    basic_or_token: bool = False
+    api: str = "other"  # "v3" | "v4" | "other": which API family the path belongs to
+    since: int = 0  # first build that serves it (fmeaa.emulator.versions)
+    unconfirmed: bool = False  # a V4 path no public source confirms (served only without V3)
+
+
+def api_of(template: str) -> str:
+    return "v3" if template.startswith(V3) else "v4" if template.startswith(V4) else "other"
 
 
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template: str, public: bool = False, basic: bool = False
+    def add(self, method: str, template: str, public: bool = False, basic: bool = False,
+            basic_or_token: bool = False, since: int = 0, unconfirmed: bool = False
             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         regex = regex.replace("(?P<path>[^/]+)", "(?P<path>.*)")
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.routes.append(Route(method, re.compile(f"^{regex}$"), fn, public, basic))
+            self.routes.append(Route(method, re.compile(f"^{regex}$"), fn, public, basic,
+                                     basic_or_token, api_of(template), since, unconfirmed))
             return fn
         return register
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str] | None]:
+    def match(self, method: str, path: str, served: Callable[[Route], bool] = lambda r: True
+              ) -> tuple[Route | None, dict[str, str] | None]:
+        """The route for method and path among those `served` by this node's version; else
+        (None, None) for an unknown path (404) or (None, {}) for a known path and another
+        method (405)."""
         path_known = False
         for route in self.routes:
             m = route.pattern.match(path)
-            if m:
+            if m and served(route):
                 path_known = True
                 if route.method == method:
                     return route, m.groupdict()

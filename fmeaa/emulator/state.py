@@ -99,10 +99,16 @@ class NodeState:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.publications: dict[str, dict[str, Any]] = {}
         self.connections: dict[str, dict[str, Any]] = {}  # v4 connections (secrets inside)
+        self.deployment_parameters: dict[str, dict[str, Any]] = {}  # v4
+        self.projects: dict[str, dict[str, Any]] = {}  # id → {id, name, …, items: [{type, id}]}
+        self.project_imports: dict[str, dict[str, Any]] = {}  # task id → an import in progress
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
         self.running_jobs: list[dict[str, Any]] = []
-        self.license: dict[str, Any] = {"isLicensed": True, "expiryDate": "2027-12-31T00:00:00Z",
-                                        "serialNumber": "", "requestStatus": "SUCCESS"}
+        # The licence in neutral terms; routes render it with each API's key names.
+        self.license: dict[str, Any] = {"licensed": True, "expiration": "2027-12-31T00:00:00Z",
+                                        "serialNumber": "", "requestStatus": "success",
+                                        "requestMessage": "", "maximumEngines": 10,
+                                        "maximumAuthors": 10}
         self.license_delay_s = 0.2  # how long a licence request takes to complete
         self._license_done_at: float | None = None
         (data_dir / "blobs").mkdir(parents=True, exist_ok=True)
@@ -120,25 +126,41 @@ class NodeState:
     def unlicense(self) -> None:
         """A clone of a BYOL image: new machine identity, so its old licence no longer applies."""
         with self.lock:
-            self.license = {"isLicensed": False, "expiryDate": None, "serialNumber": "",
-                            "requestStatus": "NONE"}
+            self.license.update(licensed=False, expiration=None, serialNumber="",
+                                requestStatus="none", requestMessage="")
 
     def start_license_request(self, serial: str, valid: bool) -> None:
         with self.lock:
-            self.license.update(serialNumber=serial, requestStatus="REQUESTING", valid=valid)
+            self.license.update(serialNumber=serial, requestStatus="requesting", valid=valid,
+                                requestMessage="License request in progress.")
             self._license_done_at = time.time() + self.license_delay_s
 
     def license_view(self) -> dict[str, Any]:
+        """The licence now (a pending request completes once its delay has passed): neutral keys
+        `licensed`, `expiration`, `serialNumber`, `maximumEngines`, `maximumAuthors`,
+        `requestStatus` (lower case: none, requesting, success, failed), `requestMessage`."""
         with self.lock:
             if self._license_done_at is not None and time.time() >= self._license_done_at:
                 self._license_done_at = None
                 if self.license.pop("valid", True):
-                    self.license.update(isLicensed=True, requestStatus="SUCCESS",
-                                        expiryDate="2027-12-31T00:00:00Z", requestMessage="")
+                    self.license.update(licensed=True, requestStatus="success",
+                                        expiration="2027-12-31T00:00:00Z",
+                                        requestMessage="Success! Your FME Server has now been "
+                                                       "licensed.")
                 else:
-                    self.license.update(requestStatus="FAILED",
+                    self.license.update(requestStatus="failed",
                                         requestMessage="Invalid serial number")
             return {k: v for k, v in self.license.items() if k != "valid"}
+
+    # --- jobs (drain waits for them) -----------------------------------------------------------
+    def start_jobs(self, count: int, workspace: str = "emulated.fmw") -> None:
+        """`count` jobs running on this node's engine (the sandbox's `jobs=N` fault). Only the
+        keys that vary are kept; routes render the full V3/V4 job shapes around them."""
+        with self.lock:
+            first = max((int(j.get("id", 0)) for j in self.running_jobs), default=0) + 1
+            self.running_jobs.extend({"id": first + i, "workspace": workspace,
+                                      "repository": "Samples", "timeStarted": time.time()}
+                                     for i in range(count))
 
     # --- tokens ------------------------------------------------------------------------------
     def issue_token(self, seconds: int) -> tuple[str, float]:
@@ -215,6 +237,7 @@ class NodeState:
                 "schedules": [s for s in self.schedules.values()],
                 "topics": self.topics, "subscriptions": self.subscriptions,
                 "publications": self.publications, "connections": self.connections,
+                "deploymentParameters": self.deployment_parameters, "projects": self.projects,
             }
             tmp = self.data_dir / "state.json.tmp"
             tmp.write_text(json.dumps(document))
@@ -234,3 +257,5 @@ class NodeState:
         self.subscriptions = document["subscriptions"]
         self.publications = document["publications"]
         self.connections = document.get("connections", {})
+        self.deployment_parameters = document.get("deploymentParameters", {})
+        self.projects = document.get("projects", {})

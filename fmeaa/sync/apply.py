@@ -22,7 +22,6 @@ from fmeaa.client import (
     ConflictError,
     FmeApiError,
     FmeClient,
-    InvalidRequestError,
     NodeUnreachableError,
     NotFoundError,
 )
@@ -111,7 +110,15 @@ class NodeApplier:
         elif entry.kind is Kind.RESOURCE:
             self._put_resource(entry)
         elif entry.kind is Kind.CONNECTION:
-            self._put_connection(action.change, entry)
+            self._put_connection(action, entry)
+        elif entry.kind is Kind.PROJECT:
+            self._import_project(entry)
+        elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
+            body = dict(entry.body)
+            if not body.get("choiceSettings"):
+                body.pop("choiceSettings", None)
+            self._upsert(action.change, lambda: self.client.create_deployment_parameter(body),
+                         lambda: self.client.replace_deployment_parameter(entry.key, body))
         elif entry.kind is Kind.SCHEDULE:
             category, name = entry.body["category"], entry.body["name"]
             self._upsert(action.change,
@@ -158,22 +165,35 @@ class NodeApplier:
         if current != wanted:
             self.client.set_services(repo, name, wanted)
 
-    def _put_connection(self, change: Change, entry: Entry) -> None:
-        if self.client.api_version != "v4":
-            raise InvalidRequestError(self.client.node, "POST", "/fmeapiv4/connections", None,
-                                      "connections need FME Flow's REST v4 (2023.2+); this node "
-                                      "serves v3 only")
-        client: Any = self.client
-        self._upsert(change, lambda: client.create_connection(dict(entry.body)),
+    def _put_connection(self, action: Action, entry: Entry) -> None:
+        client = self.client
+        retyped = action.actual is not None and action.actual.body.get("type") != entry.body.get(
+            "type")
+        if retyped:  # a V4 update carries no type (fmeflow-cli connections_update.go)
+            with contextlib.suppress(NotFoundError):
+                client.delete_connection(entry.key)
+        self._upsert(Change.CREATE if retyped else action.change,
+                     lambda: client.create_connection(dict(entry.body)),
                      lambda: client.replace_connection(entry.key, dict(entry.body)))
         # Remember what credentials we wrote: the node will never show them again.
         self.cache.record(f"{Kind.CONNECTION}:{entry.key}", 0, WRITTEN, entry.secret_digest or "")
 
+    def _import_project(self, entry: Entry) -> None:
+        """Import the package (upload → preview → run → wait), then remember which package the
+        node's project now is, by its `lastUpdated` (see NodeReader._projects)."""
+        self.client.import_project(self.files.file_for(entry))
+        project = next((p for p in self.client.projects() if p["name"] == entry.key), None)
+        if project is None:
+            raise FmeApiError(self.client.node, "POST", "/fmeapiv4/projects/imports", None,
+                              f"the package imported, but the node has no project named "
+                              f"{entry.key!r}: check `name:` in the manifest against the package")
+        self.cache.record(f"{Kind.PROJECT}:{entry.key}", 0, project.get("lastUpdated"),
+                          entry.file_sha256 or "")
+
     def _put_resource(self, entry: Entry) -> None:
         connection, path = split_resource_key(entry.key)
         directory, _, name = path.rpartition("/")
-        self.client.upload_resource(connection, directory or "/", self.files.file_for(entry), name,
-                                    overwrite=True, create_directories=True)
+        self.client.upload_resource(connection, directory or "/", self.files.file_for(entry), name)
         self.cache.record(f"{Kind.RESOURCE}:{entry.key}", entry.size, None, entry.file_sha256 or "")
 
     def _delete(self, entry: Entry) -> None:
@@ -186,7 +206,11 @@ class NodeApplier:
         elif entry.kind is Kind.SCHEDULE:
             self.client.delete_schedule(entry.body["category"], entry.body["name"])
         elif entry.kind is Kind.CONNECTION:
-            self.client.delete_connection(entry.key)  # type: ignore[attr-defined]
+            self.client.delete_connection(entry.key)
+        elif entry.kind is Kind.DEPLOYMENT_PARAMETER:
+            self.client.delete_deployment_parameter(entry.key)
+        elif entry.kind is Kind.PROJECT:
+            self.client.delete_project(str(entry.body["id"]))
         else:
             self.client.delete_notification(NOTIFICATION_KINDS[entry.kind], entry.key)  # type: ignore[arg-type]
 

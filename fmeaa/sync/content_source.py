@@ -124,6 +124,13 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         body = {"name": c.name, "category": c.category, "type": c.type, "parameters": parameters}
         entries.append(metadata_entry(Kind.CONNECTION, body,
                                       secret_digest=secret_parameters_digest(parameters)))
+    for p in m.projects or []:
+        path = content.project_path(p)
+        entries.append(file_entry(Kind.PROJECT, p.name, path.stat().st_size, digests[path],
+                                  local_path=path))
+    for d in m.deployment_parameters or []:
+        entries.append(metadata_entry(Kind.DEPLOYMENT_PARAMETER,
+                                      d.model_dump(by_alias=True, exclude_none=True)))
     roots = []
     for folder in m.resources:
         target = "/" + folder.target.strip("/")
@@ -132,10 +139,12 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
                                       local.stat().st_size, digests[local], local_path=local))
     # Listed repositories, folders and entries are managed (see Snapshot.manages); a
-    # `connections:` key, even `[]`, claims every connection of the nodes.
-    if m.connections is None:
-        return Snapshot(entries, roots, silent_kinds=[Kind.CONNECTION])
-    return Snapshot(entries, roots, whole_kinds=[Kind.CONNECTION])
+    # `connections:`, `deploymentParameters:` or `projects:` key, even `[]`, claims every entry
+    # of its kind on the nodes, and without the key the kind is never touched.
+    claims = ((Kind.CONNECTION, m.connections), (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters),
+              (Kind.PROJECT, m.projects))
+    return Snapshot(entries, roots, whole_kinds=[k for k, listed in claims if listed is not None],
+                    silent_kinds=[k for k, listed in claims if listed is None])
 
 
 class LocalFiles:
@@ -176,13 +185,18 @@ class NodeSource:
             (c, "/") for c in self.connections)
         entries = []
         for e in actual.values():
-            if e.kind is Kind.CONNECTION:
+            if e.kind in (Kind.CONNECTION, Kind.PROJECT):
                 continue  # a node never returns credentials: connections need a content dir
             if e.kind is Kind.SCHEDULE:
                 e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
             entries.append(e)
-        return Snapshot(entries, actual.resource_roots, whole_kinds=REFERENCE_NODE_KINDS,
-                        silent_kinds=[Kind.CONNECTION])
+        # A node never returns credentials; projects travel as packages (fmeaa export writes them).
+        silent = [Kind.CONNECTION, Kind.PROJECT]
+        if not client.supports("deploymentparameters.list"):
+            silent.append(Kind.DEPLOYMENT_PARAMETER)  # it has none to speak for
+        return Snapshot(entries, actual.resource_roots,
+                        whole_kinds=[k for k in REFERENCE_NODE_KINDS if k not in silent],
+                        silent_kinds=silent)
 
     def file_for(self, entry: Entry) -> Path:
         assert self.client is not None and self.spool is not None

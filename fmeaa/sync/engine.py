@@ -50,7 +50,7 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_dir: Path = field(default_factory=default_cache_dir)
     deep: bool = False  # ignore remembered digests: re-read every byte
-    api: str = "auto"
+    api: str = "auto"  # the client's API preference (fmeaa.client.connect `prefer`)
 
 
 class Observer:
@@ -128,19 +128,19 @@ class SyncEngine:
             creds = self.credentials.for_node(name)
             try:
                 client = connect(name, node.rest_url, **creds.login(),
-                                 api=self.settings.api,  # type: ignore[arg-type]
+                                 prefer=self.settings.api,  # type: ignore[arg-type]
                                  timeout=self.settings.timeout_s,
                                  read_retries=self.settings.retry.attempts - 1)
-                client.ensure_token()
-                if creds.token and not creds.password:
-                    client.info()  # a token-only login is proven by one authenticated call
+                client.ensure_token()  # a token-only login is proven by the version call
                 return name, client, None
             except Exception as exc:  # an API error, or anything unforeseen on this node
                 if client is not None:
                     client.close()
                 return name, None, exc
 
-        todo = [n for n in names if n not in self.clients]
+        # A node that already failed in this run (at the cluster lock's connect, say) is not
+        # tried again: its row already says why, and a dead node would cost its timeouts twice.
+        todo = [n for n in names if n not in self.clients and self.status[n].error is None]
         rejected = []
         with self._pool(len(todo)) as pool:
             for name, client, error in pool.map(login, todo):

@@ -104,6 +104,11 @@ def _connection_parameters(connection: str, parameters: dict[str, Any],
     return out
 
 
+def _file_name(name: str) -> str:
+    """A project's name as a file name (names may hold characters no file system takes)."""
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name).strip(". ") or "project"
+
+
 def _place(entry: Entry, dest: Path, fetch: Any) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if entry.local_path is not None and entry.local_path.exists():
@@ -166,13 +171,30 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
             **reconstruct_schedule_policy(spread, nodes), "request": b.get("request") or {}})
     manifest["schedules"] = exported_schedules
     manifest["resources"] = resources
-    if client.api_version == "v4":
+    if client.supports("connections.list"):
+        # Nodes never return credential values: each connection is written with what the node
+        # shows, and the operator adds its credentials as secret references.
         manifest["connections"] = [
             {"name": c.key, "category": c.body.get("category", ""), "type": c.body.get("type", ""),
              "parameters": _connection_parameters(c.key, dict(c.body.get("parameters") or {}),
                                                   result)}
             for c in snapshot.of(Kind.CONNECTION)]
         result.connections = [c.key for c in snapshot.of(Kind.CONNECTION)]
+    if client.supports("projects.export"):
+        manifest["projects"] = []
+        for p in snapshot.of(Kind.PROJECT):
+            relative = PurePosixPath("projects", f"{_file_name(p.key)}.fsproject")
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            client.export_project(str(p.body["id"]), directory / relative)
+            result.bytes += (directory / relative).stat().st_size
+            result.files += 1
+            manifest["projects"].append({"file": str(relative), "name": p.key})
+    if client.supports("deploymentparameters.list"):
+        manifest["deploymentParameters"] = [
+            {"name": d.key, "type": d.body.get("type", "text"), "value": d.body.get("value", ""),
+             **({"choiceSettings": dict(d.body["choiceSettings"])}
+                if d.body.get("choiceSettings") else {})}
+            for d in snapshot.of(Kind.DEPLOYMENT_PARAMETER)]
     header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n"
               "# Nodes never return credentials: set each FMEAA_SECRET_* variable before syncing,\n"
               "# or point the reference at a secret ({secret: 'aws-sm:SECRET_ID#key'}).\n")

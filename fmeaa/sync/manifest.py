@@ -22,7 +22,15 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 MANIFEST_NAME = "fmeaa-content.yaml"
@@ -170,6 +178,50 @@ class Connection(_Model):
         return value
 
 
+class ChoiceSettings(_Model):
+    """Where a dropdown deployment parameter takes its choices (fmeflow-cli
+    deploymentparameters_create.go): database connections of one `family`, or web connections
+    of some `services`."""
+
+    choice_set: Literal["dbConnections", "webConnections"]
+    family: str | None = Field(default=None, description="dbConnections: e.g. PostgreSQL")
+    services: list[str] | None = Field(default=None, description="webConnections: e.g. Slack")
+    excluded_services: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_choice_set(self) -> ChoiceSettings:
+        if self.choice_set == "dbConnections" and (self.services or self.excluded_services):
+            raise ValueError("services/excludedServices are for webConnections only")
+        if self.choice_set == "webConnections" and self.family:
+            raise ValueError("family is for dbConnections only")
+        return self
+
+
+class DeploymentParameter(_Model):
+    """An FME Flow (REST V4) deployment parameter: a named value workspaces read, the same on
+    every node. Its value is returned by the node, so it is never a secret."""
+
+    name: Name
+    type: Literal["text", "dropdown"] = "text"
+    value: str = ""
+    choice_settings: ChoiceSettings | None = None
+
+    @model_validator(mode="after")
+    def _dropdown_has_choices(self) -> DeploymentParameter:
+        if (self.type == "dropdown") != (self.choice_settings is not None):
+            raise ValueError("a dropdown needs choiceSettings, and only a dropdown has them")
+        return self
+
+
+class ProjectPackage(_Model):
+    """An FME Flow project package (.fsproject, exported from the authoring server), imported
+    into every node with REST V4 project import: the confirmed V4 way to carry workspaces,
+    schedules, automations and apps together."""
+
+    file: str = Field(description="Path of the .fsproject, relative to the content directory.")
+    name: Name = Field(description="The project's name on FME Flow (as exported).")
+
+
 class SchedulePolicy(StrEnum):
     ALL = "all"  # enabled on every node: fires N times (use only for node-local work)
     ONE = "one"  # enabled on one owner node, present but disabled on the others
@@ -240,6 +292,10 @@ class ContentManifest(_Model):
     # None (no `connections:` key): connections are not managed, never pruned. A list, even
     # empty, manages them: `--prune` then deletes connections that are not listed.
     connections: list[Connection] | None = None
+    # Same rule: no `deploymentParameters:` key, not managed.
+    deployment_parameters: list[DeploymentParameter] | None = None
+    # And for projects: no `projects:` key, the nodes' projects are not managed.
+    projects: list[ProjectPackage] | None = None
 
 
 # Each list section and the model of one of its entries: a broken entry is reported and left
@@ -247,7 +303,8 @@ class ContentManifest(_Model):
 _SECTIONS: dict[str, type[_Model]] = {
     "repositories": Repository, "topics": Topic, "subscriptions": Subscription,
     "publications": Publication, "schedules": Schedule, "resources": ResourceFolder,
-    "connections": Connection,
+    "connections": Connection, "deploymentParameters": DeploymentParameter,
+    "projects": ProjectPackage,
 }
 
 
@@ -338,6 +395,8 @@ def _reference_problems(m: ContentManifest, raw: dict[str, Any]) -> list[str]:
     _unique(problems, "publications", [p.name for p in m.publications])
     _unique(problems, "schedules", [s.key for s in m.schedules])
     _unique(problems, "connections", [c.name for c in m.connections or []])
+    _unique(problems, "deploymentParameters", [d.name for d in m.deployment_parameters or []])
+    _unique(problems, "projects", [p.name for p in m.projects or []])
     topics = _raw_names(raw.get("topics"))
     for kind, notifiers in (("subscriptions", m.subscriptions), ("publications", m.publications)):
         for n in notifiers:
@@ -413,10 +472,15 @@ class ContentDirectory:
     def item_path(self, item: Item) -> Path:
         return Path(os.path.normpath(os.path.join(self.root, item.file)))
 
+    def project_path(self, project: ProjectPackage) -> Path:
+        return Path(os.path.normpath(os.path.join(self.root, project.file)))
+
     def files(self) -> list[Path]:
-        """Every local file the manifest names: items, then resource folders' files."""
+        """Every local file the manifest names: items, project packages, then resource
+        folders' files."""
         m = self.manifest
         found = [self.item_path(i) for r in m.repositories for i in r.items]
+        found += [self.project_path(p) for p in m.projects or []]
         return found + [local for folder in m.resources for _, local in self.resource_files(folder)]
 
     def resource_files(self, folder: ResourceFolder) -> list[tuple[str, Path]]:
@@ -500,6 +564,10 @@ class ContentDirectory:
                 problem = self._local_problem(item.file, want_dir=False)
                 if problem:
                     found.append(f"repositories[{repo.name}]: {problem}")
+        for project in self.manifest.projects or []:
+            problem = self._local_problem(project.file, want_dir=False)
+            if problem:
+                found.append(f"projects[{project.name}]: {problem}")
         for folder in self.manifest.resources:
             problem = self._local_problem(folder.source, want_dir=True)
             if problem:

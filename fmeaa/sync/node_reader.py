@@ -15,7 +15,7 @@ from typing import Any
 from fmeaa.client import FmeClient, NotFoundError
 from fmeaa.client.rest import service_names
 from fmeaa.sync.digest_cache import DigestCache
-from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry
+from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry, sha256_text
 
 WRITTEN = "written-by-fmeaa"  # the cache stamp of a connection's last written credentials
 NOTIFICATION_KINDS = {Kind.TOPIC: "topics", Kind.SUBSCRIPTION: "subscriptions",
@@ -43,8 +43,13 @@ class NodeReader:
         for kind, path in NOTIFICATION_KINDS.items():
             entries.extend(metadata_entry(kind, body) for body in self.client.notifications(path))
         entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
-        if self.client.api_version == "v4":  # FME Flow 2023.2+; FME Server has no connections API
+        if self.client.supports("connections.list"):  # FME Server before 2023 has none
             entries.extend(self._connections())
+        if self.client.supports("projects.list"):
+            entries.extend(self._projects())
+        if self.client.supports("deploymentparameters.list"):
+            entries.extend(metadata_entry(Kind.DEPLOYMENT_PARAMETER, body)
+                           for body in self.client.deployment_parameters())
         connections = set(self.client.resource_connections()) if roots else set()
         for connection, folder in roots:
             if connection in connections:
@@ -58,6 +63,19 @@ class NodeReader:
         for body in self.client.connections():
             written = self.cache.lookup(f"{Kind.CONNECTION}:{body['name']}", 0, WRITTEN)
             found.append(metadata_entry(Kind.CONNECTION, body, secret_digest=written or "unknown"))
+        return found
+
+    def _projects(self) -> list[Entry]:
+        """A node's projects. A package cannot be read back byte for byte, so a project's digest
+        is the package fmeaa last imported there while the node's `lastUpdated` is unchanged;
+        else a digest no package has (→ re-imported)."""
+        found = []
+        for p in self.client.projects():
+            stamp = p.get("lastUpdated")
+            sha = self.cache.lookup(f"{Kind.PROJECT}:{p['name']}", 0, stamp)
+            digest = sha or sha256_text(f"project {p['name']} changed on the node at {stamp}")
+            found.append(Entry(Kind.PROJECT, p["name"], digest, file_sha256=sha,
+                               body={"id": p.get("id"), "name": p["name"], "lastUpdated": stamp}))
         return found
 
     def _file(self, kind: Kind, key: str, size: int, stamp: Any,

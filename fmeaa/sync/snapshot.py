@@ -23,18 +23,20 @@ class Kind(StrEnum):
     REPOSITORY = "repository"
     TOPIC = "topic"
     CONNECTION = "connection"
+    DEPLOYMENT_PARAMETER = "deployment-parameter"
     ITEM = "item"
     RESOURCE = "resource"
     SUBSCRIPTION = "subscription"
     PUBLICATION = "publication"
     SCHEDULE = "schedule"
+    PROJECT = "project"
 
 
 # Creation order: what an entry depends on comes first (an item needs its repository, a
 # subscription its topics, a schedule its workspace). Deletion runs in the reverse order.
-APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.CONNECTION, Kind.ITEM, Kind.RESOURCE,
-               Kind.SUBSCRIPTION, Kind.PUBLICATION, Kind.SCHEDULE)
-FILE_KINDS = (Kind.ITEM, Kind.RESOURCE)
+APPLY_ORDER = (Kind.REPOSITORY, Kind.TOPIC, Kind.CONNECTION, Kind.DEPLOYMENT_PARAMETER, Kind.ITEM,
+               Kind.RESOURCE, Kind.SUBSCRIPTION, Kind.PUBLICATION, Kind.SCHEDULE, Kind.PROJECT)
+FILE_KINDS = (Kind.ITEM, Kind.RESOURCE, Kind.PROJECT)
 
 # The fields of each metadata kind that fme-aa manages, with the server's defaults.
 CANONICAL_FIELDS: dict[Kind, dict[str, Any]] = {
@@ -45,6 +47,8 @@ CANONICAL_FIELDS: dict[Kind, dict[str, Any]] = {
     Kind.PUBLICATION: {"name": "", "description": "", "publisherName": "", "topics": [],
                        "properties": {}},
     Kind.CONNECTION: {"name": "", "category": "", "type": "", "parameters": {}},
+    # A text parameter has no choiceSettings: {} (fmeflow-cli deploymentparameters_test.go).
+    Kind.DEPLOYMENT_PARAMETER: {"name": "", "type": "text", "value": "", "choiceSettings": {}},
     Kind.SCHEDULE: {"name": "", "category": "", "description": "", "enabled": True,
                     "recurrence": "cron", "cron": "", "repository": "", "workspace": "",
                     "request": {}},
@@ -60,6 +64,9 @@ def canonical_body(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
     result = {k: body.get(k, default) for k, default in fields.items()}
     if "topics" in result:
         result["topics"] = sorted(result["topics"] or [])
+    if "choiceSettings" in result:  # absent, null and empty settings are one thing
+        result["choiceSettings"] = {k: v for k, v in (result["choiceSettings"] or {}).items()
+                                    if v not in (None, [], "")}
     return result
 
 

@@ -14,6 +14,11 @@ from fmeaa.emulator.routes import repositories
 from fmeaa.emulator.routes import automations
 from fmeaa.emulator.routes import connections
 from fmeaa.emulator.routes import resources
+from fmeaa.emulator.routes import v4_deployment
+from fmeaa.emulator.routes import v4_items
+from fmeaa.emulator.routes import v4_projects
+from fmeaa.emulator.routes import v4_resources
 # isort: on
 
-__all__ = ["automations", "connections", "repositories", "resources", "system"]
+__all__ = ["automations", "connections", "repositories", "resources", "system", "v4_deployment",
+           "v4_items", "v4_projects", "v4_resources"]

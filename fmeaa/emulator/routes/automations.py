@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmeaa.emulator.server import V3, ApiError, FmeRequestHandler, Response, _changed, _page, _state, route
+from fmeaa.emulator.server import (
+    V3,
+    V4,
+    ApiError,
+    FmeRequestHandler,
+    Response,
+    _changed,
+    _page_for,
+    _state,
+    route,
+)
+from fmeaa.emulator.server import route as _route
 
 # --- schedules -----------------------------------------------------------------------------------
 SCHEDULE_REQUIRED = ("name", "category", "repository", "workspace")
@@ -23,14 +34,19 @@ def _validate_schedule(body: dict[str, Any]) -> dict[str, Any]:
     return {"enabled": True, "description": "", "request": {}, **body}
 
 
+# V4 schedules and notifications: no public caller; the V4 paths (V3's, without the grouping
+# segment, as every known V4 family) and bodies (V3's) are UNCONFIRMED — the same rows as
+# fmeaa/client/api_table.py. Served only by versions without V3 (versions.FmeVersion.serves).
 @route("GET", f"{V3}/schedules")
+@route("GET", f"{V4}/schedules", unconfirmed=True)
 def list_schedules(h: FmeRequestHandler) -> Any:
     with _state(h).lock:
         items = [s for _, s in sorted(_state(h).schedules.items())]
-    return _page(items, h.query)
+    return _page_for(h, items)
 
 
 @route("POST", f"{V3}/schedules")
+@route("POST", f"{V4}/schedules", unconfirmed=True)
 def create_schedule(h: FmeRequestHandler) -> Any:
     body = _validate_schedule(h.json_body())
     key = (body["category"], body["name"])
@@ -50,11 +66,13 @@ def _schedule(h: FmeRequestHandler, category: str, name: str) -> dict[str, Any]:
 
 
 @route("GET", f"{V3}/schedules/{{category}}/{{name}}")
+@route("GET", f"{V4}/schedules/{{category}}/{{name}}", unconfirmed=True)
 def get_schedule(h: FmeRequestHandler, category: str, name: str) -> Any:
     return _schedule(h, category, name)
 
 
 @route("PUT", f"{V3}/schedules/{{category}}/{{name}}")
+@route("PUT", f"{V4}/schedules/{{category}}/{{name}}", unconfirmed=True)
 def replace_schedule(h: FmeRequestHandler, category: str, name: str) -> Any:
     _schedule(h, category, name)
     body = _validate_schedule({**h.json_body(), "category": category, "name": name})
@@ -65,6 +83,7 @@ def replace_schedule(h: FmeRequestHandler, category: str, name: str) -> Any:
 
 
 @route("DELETE", f"{V3}/schedules/{{category}}/{{name}}")
+@route("DELETE", f"{V4}/schedules/{{category}}/{{name}}", unconfirmed=True)
 def delete_schedule(h: FmeRequestHandler, category: str, name: str) -> Any:
     _schedule(h, category, name)
     with _state(h).lock:
@@ -87,14 +106,16 @@ def _check_topics(h: FmeRequestHandler, body: dict[str, Any]) -> None:
         raise ApiError(422, f"unknown topic(s): {', '.join(missing)}")
 
 
-def _register_notification_kind(kind: str, needs_topics: bool) -> None:
-    base = f"{V3}/notifications/{kind}"
+def _register_notification_kind(kind: str, needs_topics: bool, base: str,
+                                unconfirmed: bool = False) -> None:
+    def route(method: str, template: str) -> Any:
+        return _route(method, template, unconfirmed=unconfirmed)
 
     @route("GET", base)
     def list_all(h: FmeRequestHandler) -> Any:
         with _state(h).lock:
             items = [v for _, v in sorted(_collection(h, kind).items())]
-        return _page(items, h.query)
+        return _page_for(h, items)
 
     @route("POST", base)
     def create(h: FmeRequestHandler) -> Any:
@@ -147,4 +168,5 @@ def _register_notification_kind(kind: str, needs_topics: bool) -> None:
 
 
 for _kind, _needs in (("topics", False), ("subscriptions", True), ("publications", True)):
-    _register_notification_kind(_kind, _needs)
+    _register_notification_kind(_kind, _needs, f"{V3}/notifications/{_kind}")
+    _register_notification_kind(_kind, _needs, f"{V4}/{_kind}", unconfirmed=True)

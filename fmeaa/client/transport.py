@@ -1,0 +1,271 @@
+"""HTTP plumbing shared by every API of one node: headers, typed errors, retries of idempotent
+calls, one re-login on a 401, streamed uploads (raw or multipart) and downloads (64 KiB chunks,
+so memory does not grow with file size). Knows no endpoint: paths come from `api_table`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import ssl
+import threading
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from fmeaa.client.errors import (
+    TRANSIENT,
+    EndpointMissingError,
+    FmeApiError,
+    NodeTimeoutError,
+    NodeUnreachableError,
+    TransferInterruptedError,
+    error_for_status,
+)
+
+T = TypeVar("T")
+PAGE_SIZE = 100
+CHUNK = 64 * 1024
+
+_SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per kind for every client: building one costs 3–20 ms (the CA bundle),
+    and a sync opens a client per node. Plain-http nodes never use theirs (no TLS, redirects
+    are not followed); httpx only insists on having one."""
+    if verify not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
+    return _SSL_CONTEXTS[verify]
+
+
+def quote(segment: str) -> str:
+    """One path segment, every reserved character escaped (names may hold '/', '?', '#'…)."""
+    return urllib.parse.quote(segment, safe="")
+
+
+def quote_path(path: str) -> str:
+    """A resource path as escaped segments, without a leading or trailing '/'."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError(f"resource path {path!r} may not contain '.' or '..' segments")
+    return "/".join(quote(p) for p in parts)
+
+
+def clean_path(path: str) -> str:
+    """A resource path as "/a/b" ("/" for the root), refusing '.' and '..' segments."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError(f"resource path {path!r} may not contain '.' or '..' segments")
+    return "/" + "/".join(parts)
+
+
+def content_disposition(name: str) -> str:
+    """The upload header naming the file. A plain ASCII name goes as Safe's documentation shows
+    it (`attachment; filename="x.fmw"`); any other name also as RFC 5987 `filename*` (UTF-8,
+    percent-encoded), which RFC 6266 recipients prefer, with an ASCII stand-in in `filename`.
+    (HTTP header values are ASCII: a raw `é` cannot be sent at all.) Whether FME reads
+    `filename*` is UNCONFIRMED; the emulator does, as RFC 6266 asks."""
+    if re.fullmatch(r"[\x20-\x7e]*", name) and not re.search(r'["\\%]', name):
+        return f'attachment; filename="{name}"'
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = re.sub(r'[^\x20-\x7e]|["\\%]', "_", ascii_name) or "file"
+    return (f'attachment; filename="{fallback}"; '
+            f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A streamed multipart/form-data upload: the file as part `field`, plus small text parts."""
+
+    field: str
+    filename: str
+    path: Path
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+class Transport:
+    """The HTTP side of one node's client."""
+
+    def __init__(self, node: str, base_url: str, *, username: str | None = None,
+                 password: str | None = None, token: str | None = None,
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 read_retries: int = 0) -> None:
+        self.node = node
+        self.read_retries = read_retries
+        self._retrying = threading.local()  # inside a retry loop (per thread)
+        self.base_url = base_url.rstrip("/")
+        self._username, self._password = username, password
+        self._token = token
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                  follow_redirects=False,
+                                  verify=_ssl_context(self.base_url.startswith("https:")))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
+
+    # --- errors -------------------------------------------------------------------------------
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", **(extra or {})}
+        if self._token:
+            headers["Authorization"] = f"fmetoken token={self._token}"
+        return headers
+
+    def fail(self, method: str, path: str, response: httpx.Response) -> FmeApiError:
+        """The typed error for a response. A 404/405 without an error `message` means the
+        endpoint itself is missing (a missing object comes with FME's JSON message)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        message = str(body.get("message", "")) if isinstance(body, dict) else ""
+        if response.status_code in (404, 405) and not message:
+            return EndpointMissingError(self.node, method, path, response.status_code,
+                                        "no such endpoint on this node")
+        return error_for_status(self.node, method, path, response.status_code,
+                                message or response.reason_phrase or "error")
+
+    @contextmanager
+    def _transport_errors(self, method: str, path: str) -> Iterator[None]:
+        try:
+            yield
+        except httpx.ConnectError as exc:
+            raise NodeUnreachableError(self.node, method, path, None,
+                                       f"cannot connect ({type(exc).__name__})") from None
+        except httpx.TimeoutException as exc:
+            raise NodeTimeoutError(self.node, method, path, None,
+                                   f"no answer in time ({type(exc).__name__})") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise TransferInterruptedError(self.node, method, path, None,
+                                           f"connection broken mid-request ({type(exc).__name__})"
+                                           ) from None
+
+    def idempotent(self, call: Callable[[], T]) -> T:
+        """Run a call that is safe to repeat (reads, token requests), retrying transient
+        failures `read_retries` times with backoff. Writes are retried by the sync's applier,
+        which knows how to recover from a write whose answer was lost."""
+        # A retried call that itself makes a retried call (login → version discovery) retries
+        # once, at the outer level: nested loops would multiply the tries to a dead node.
+        if not self.read_retries or getattr(self._retrying, "active", False):
+            return call()
+        self._retrying.active = True
+        try:
+            for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
+                                    stop=stop_after_attempt(self.read_retries + 1),
+                                    wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
+                with attempt:
+                    return call()
+        finally:
+            self._retrying.active = False
+        raise AssertionError("unreachable")
+
+    # --- requests -----------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
+                data: dict[str, Any] | None = None, file: Path | None = None,
+                multipart: Multipart | None = None, headers: dict[str, str] | None = None,
+                ok: tuple[int, ...] = (200, 201, 202, 204)) -> httpx.Response:
+        """One call; on 401 with a token we obtained ourselves, log in again once and retry.
+        GETs are also retried on transient failures (see `idempotent`)."""
+        def once() -> httpx.Response:
+            return self._request_once(method, path, params, json, data, file, multipart, headers,
+                                      ok)
+        return self.idempotent(once) if method == "GET" else once()
+
+    def _request_once(self, method: str, path: str, params: Any, json: Any,
+                      data: dict[str, Any] | None, file: Path | None,
+                      multipart: Multipart | None, headers: dict[str, str] | None,
+                      ok: tuple[int, ...]) -> httpx.Response:
+        for attempt in (1, 2):
+            with self._transport_errors(method, path):
+                if file is not None:
+                    with file.open("rb") as body:
+                        response = self._send(method, path, params, json, data, body, headers)
+                elif multipart is not None:
+                    with multipart.path.open("rb") as body:
+                        files = {multipart.field: (multipart.filename, body,
+                                                   "application/octet-stream")}
+                        response = self._http.request(method, path, params=params,
+                                                      data=dict(multipart.fields), files=files,
+                                                      headers=self._headers(headers))
+                else:
+                    response = self._send(method, path, params, json, data, None, headers)
+            if response.status_code in ok:
+                return response
+            if response.status_code == 401 and attempt == 1 and self.can_login:
+                self.login()
+                continue
+            raise self.fail(method, path, response)
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, params: Any, json: Any,
+              data: dict[str, Any] | None, body: BinaryIO | None,
+              headers: dict[str, str] | None) -> httpx.Response:
+        return self._http.request(method, path, params=params, json=json, data=data,
+                                  content=body, headers=self._headers(headers))
+
+    @property
+    def can_login(self) -> bool:
+        return bool(self._username and self._password)
+
+    def login(self) -> None:  # the client decides where tokens come from
+        raise NotImplementedError
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def paged(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every item of a V3/V4 list envelope, page by page (`limit`/`offset`)."""
+        items: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.json("GET", path, params={**(params or {}), "limit": PAGE_SIZE,
+                                                  "offset": offset})
+            batch = page.get("items", [])
+            items.extend(batch)
+            offset += len(batch)
+            if not batch or offset >= int(page.get("totalCount", 0)):
+                return items
+
+    # --- streamed downloads ---------------------------------------------------------------------
+    def download(self, path: str, dest: Path | None, *, method: str = "GET", json: Any = None,
+                 accept: str = "application/octet-stream") -> str:
+        """Stream a response body to `dest` (None: only digest it); returns its sha256. The file
+        appears only once complete (written beside it as `.NAME.partial`, then renamed)."""
+        return self.idempotent(lambda: self._download_once(path, dest, method, json, accept))
+
+    def _download_once(self, path: str, dest: Path | None, method: str, json: Any,
+                       accept: str) -> str:
+        digest = hashlib.sha256()
+        for attempt in (1, 2):
+            with self._transport_errors(method, path), self._http.stream(
+                method, path, json=json, headers=self._headers({"Accept": accept})
+            ) as response:
+                if response.status_code == 401 and attempt == 1 and self.can_login:
+                    response.read()
+                    self.login()
+                    continue
+                if response.status_code != 200:
+                    response.read()
+                    raise self.fail(method, path, response)
+                if dest is None:
+                    for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
+                    return digest.hexdigest()
+                partial = dest.with_name(f".{dest.name}.partial")
+                with partial.open("wb") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                partial.replace(dest)
+                return digest.hexdigest()
+        raise AssertionError("unreachable")
