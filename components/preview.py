@@ -16,11 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 ROOT = Path(__file__).resolve().parent.parent  # the Pulumi project (where __main__.py lives)
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 LOOKED_UP_AMI = "ami-0fedcba9876543210"
+
+
+@dataclass(frozen=True)
+class RecordedOptions:
+    """The resource options the program sent to the engine (what the mocks themselves never
+    see): recorded from the RegisterResource request by `RecordingMonitor`."""
+
+    urn: str = ""
+    parent: str = ""
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    dependencies: tuple[str, ...] = ()  # URNs: depends_on plus every input's source
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,6 +46,7 @@ class Resource:
     custom: bool
     id: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+    options: RecordedOptions = field(default_factory=RecordedOptions)
 
 
 def _fake_id(name: str, prefix: str) -> str:
@@ -41,6 +57,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Resource] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.options: dict[tuple[str, str], RecordedOptions] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -106,6 +123,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise AssertionError(f"unexpected invoke {token}")
 
 
+class RecordingMonitor(MockMonitor):
+    """The mock engine, also recording each registration's resource options."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recording.options[(request.type, request.name)] = RecordedOptions(
+                urn=response.urn, parent=request.parent,
+                ignore_changes=tuple(request.ignoreChanges),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                dependencies=tuple(request.dependencies),
+                property_dependencies={k: tuple(v.urns)
+                                       for k, v in request.propertyDependencies.items()})
+        return response
+
+
 @dataclass
 class ProgramRun:
     resources: list[Resource]
@@ -146,7 +184,8 @@ def run_program(
 ) -> ProgramRun:
     """Evaluate `__main__.py` with this stack config; return every resource and the exports."""
     mocks = mocks or RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False)
+    pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False,
+                             monitor=RecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config_values(config))
     warnings: list[str] = []
     original_warn = pulumi.log.warn
@@ -167,6 +206,8 @@ def run_program(
         program()
     finally:
         pulumi.log.warn = original_warn  # type: ignore[assignment]
+    for resource in mocks.resources:
+        resource.options = mocks.options.get((resource.type, resource.name), RecordedOptions())
     return ProgramRun(mocks.resources, mocks.calls, exports, warnings)
 
 
@@ -198,21 +239,78 @@ def _print_preview(run: ProgramRun) -> None:
     console.print_json(data=inventory)
 
 
+ROLL_OUT_HINT = ("a changed image, instance type, root volume or bootstrap reaches new nodes "
+                 "only; existing nodes keep what they run (pinned in Pulumi's state). Roll it "
+                 "out with `fmeaa upgrade --stack STACK -i nodes.json -s CONTENT [--image ami-…]` "
+                 "(surge: N nodes serve throughout) or `fmeaa upgrade --strategy in-place …` "
+                 "(one node at a time, N−1 serve), or by hand with `fme-aa:rollout: NODE`.")
+
+
+def instance_changes(before: ProgramRun, after: ProgramRun) -> dict[str, list[str]]:
+    """Per node, what `pulumi up` from BEFORE's state to AFTER changes (`verb type name`), in
+    the engine's order; nodes it leaves alone are absent."""
+    from components.deployment_model import first_deployment, node_of, plan_up
+
+    plan = plan_up(first_deployment(before), after)
+    nodes = {n["name"] for run in (before, after) for n in run.exports["inventory"]["nodes"]}
+    changes: dict[str, list[str]] = {}
+    for verb, (type_token, name) in plan.steps:
+        owner = node_of(name, nodes)
+        if owner is not None and type_token.startswith("aws:"):
+            changes.setdefault(owner, []).append(f"{verb} {type_token.split(':')[-1]} {name}")
+    return changes
+
+
+def _print_rollout(run: ProgramRun, before: ProgramRun | None, config: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    rollout = config.get("rollout")
+    if before is not None:
+        changes = instance_changes(before, run)
+        console.print(f"[bold]from the --before stack to this one:[/] {len(changes)} node(s) "
+                      f"change: {', '.join(sorted(changes)) or 'none'}")
+        for node, steps in sorted(changes.items()):
+            console.print(f"  {node}: " + "; ".join(steps))
+        if not changes:
+            console.print(f"  {ROLL_OUT_HINT}")
+        return
+    if rollout:
+        console.print(f"[bold]rollout:[/] only {rollout}'s instance takes this stack's image, "
+                      "instance type, root volume and bootstrap in this `pulumi up` (replaced "
+                      "delete-before-create if the image or bootstrap differs, stop/start if only "
+                      "the type); every other node keeps what it runs.")
+    else:
+        console.print(f"[bold]node instances:[/] {ROLL_OUT_HINT}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import sys
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    before_file = None
+    if "--before" in args:  # the stack file as deployed: print what changes, per node
+        at = args.index("--before")
+        before_file = Path(args[at + 1])
+        del args[at:at + 2]
     stack_file = Path(args[0]) if args else ROOT / "Pulumi.example.yaml"
     from config import StackConfigError
 
+    before = None
+    current = before_file or stack_file
     try:
-        run = run_program(load_stack_file(stack_file), capture_warnings=True)
+        if before_file is not None:
+            before = run_program(load_stack_file(before_file), capture_warnings=True)
+        current = stack_file
+        config = load_stack_file(stack_file)
+        run = run_program(config, capture_warnings=True)
     except StackConfigError as exc:
-        print(f"error: {stack_file}: {exc}", file=sys.stderr)
+        print(f"error: {current}: {exc}", file=sys.stderr)
         return 1
     _print_preview(run)
+    _print_rollout(run, before, config)
     return 0
 
 
