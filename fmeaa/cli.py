@@ -18,6 +18,7 @@ from fmeaa.commands.lifecycle import drain_command, rolling, scale_in_check, see
 from fmeaa.commands.nodes import nodes
 from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
+from fmeaa.commands.upgrade import upgrade
 
 app = typer.Typer(
     name="fmeaa",
@@ -38,6 +39,7 @@ app.command("drain")(drain_command)
 app.command("undrain")(undrain_command)
 app.command("scale-in-check")(scale_in_check)
 app.command("rolling")(rolling)
+app.command("upgrade")(upgrade)
 app.command("publish")(publish)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)
