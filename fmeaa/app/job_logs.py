@@ -21,7 +21,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     """`s3://bucket/prefix` → (bucket, prefix without slashes at either end)."""
     match = S3_URL.match(url)
     if not match:
-        raise ValueError(f"--archive-logs {url!r}: expected s3://BUCKET[/PREFIX]")
+        raise ValueError(f"--archive-logs {url!r}: expected s3://BUCKET or s3://BUCKET/PREFIX")
     return match["bucket"], (match["prefix"] or "").strip("/")
 
 

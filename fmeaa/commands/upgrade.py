@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fmeaa import app
@@ -88,5 +89,5 @@ def upgrade(
             result = app.upgrade(request, cache_dir=cache_dir,
                                  timing=app.Timing(wait, poll, timeout), observer=progress)
         except (UpgradeError, UpgradePlanError, StackError) as exc:
-            raise fail(str(exc)) from None
+            raise fail(escape(str(exc))) from None
     emit_json(result.to_json()) if as_json else print_upgrade(result)
