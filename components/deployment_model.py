@@ -11,6 +11,7 @@ steps run. It is a model, kept to the rules fme-aa relies on:
 - a changed input replaces the resource when it is in `replace_on_changes`, when the provider
   forces a new resource for it (`FORCE_NEW`, from terraform-provider-aws's schemas), or for
   `userData` with `userDataReplaceOnChange`; otherwise the resource is updated in place;
+- a provider with its own diff (NodeSeed: `RESEED_ON`) changes only for the inputs it compares;
 - an input fed by a replaced resource's outputs changes (the new resource has a new id), and so
   does one fed by an updated resource whose changed inputs came from a replacement;
 - order: resources in registration order; a delete-before-replace resource first deletes its
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.node_seed import RESEED_ON
 from components.preview import ProgramRun, RecordedOptions
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -41,6 +43,9 @@ FORCE_NEW: dict[str, frozenset[str]] = {
     "aws:ebs/volume:Volume": frozenset({"availabilityZone", "encrypted", "kmsKeyId"}),
     NODE_SEED: frozenset({"node"}),
 }
+
+# Providers that compare only some inputs: NodeSeed's diff looks at what makes it re-seed.
+COMPARED: dict[str, frozenset[str]] = {NODE_SEED: frozenset(RESEED_ON) | {"node"}}
 
 Key = tuple[str, str]  # (type, logical name): unique in this program
 Decision = Literal["create", "same", "update", "replace", "delete"]
@@ -125,6 +130,8 @@ def plan_up(state: StackState, run: ProgramRun) -> UpPlan:
         fed = {prop for prop, sources in r.options.property_dependencies.items()
                if any(urn_key.get(u) in new_outputs for u in sources)}
         differ |= fed
+        if r.type in COMPARED:
+            differ &= COMPARED[r.type]
         new_state.resources[key] = Deployed(inputs, r.options, r.custom)
         if not differ or not r.custom:
             decisions[key] = "same"

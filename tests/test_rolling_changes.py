@@ -5,9 +5,11 @@ delete_before_replace) against the state the previous step left."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import components.bootstrap
 from components.deployment_model import (
@@ -23,6 +25,7 @@ from components.deployment_model import (
 )
 from components.fme_node import REPLACE_ON, ROLLED_FIELDS
 from components.preview import instance_changes, run_program
+from components.preview import main as preview_main
 from config import StackConfigError, parse_stack_config
 from fmeaa.app.upgrade_plan import in_place_steps, new_names, surge_steps
 from tests.stack_fixtures import example
@@ -96,17 +99,25 @@ def _replace_in_place(share: dict[str, Any]) -> tuple[UpPlan, StackState]:
                                        "rollout": "fme-2"})), state
 
 
+def _line(script: str, start: str) -> str:
+    return next((line for line in script.splitlines() if line.startswith(start)), "")
+
+
 def test_in_place_replacement_detaches_the_share_before_the_new_instance_attaches() -> None:
-    plan, _ = _replace_in_place({"kind": "ebs"})
+    plan, state = _replace_in_place({"kind": "ebs"})
     node, attachment = (INSTANCE, "fme-2"), (VOLUME_ATTACHMENT, "fme-2-share-attachment")
     assert plan.decisions[node] == "replace" and plan.decisions[attachment] == "replace"
     # the old instance is stopped and its volume detached, the instance goes, then the new one
     # boots and gets the same volume
     assert (plan.index("delete", attachment) < plan.index("delete", node)
             < plan.index("create", node) < plan.index("create", attachment))
-    # the node keeps its share and its database
+    # the node keeps its share and its database, and the new instance's bootstrap is told the
+    # same ones (it finds its own share marker and the existing schema, and keeps both)
     assert plan.decisions[("aws:ebs/volume:Volume", "fme-2-share")] == "same"
     assert plan.decisions[("aws:rds/instance:Instance", "fme-2-db")] == "same"
+    old, new = (state.resources[node].inputs["userData"], plan.state.resources[node].inputs["userData"])
+    for line in ("readonly NODE_NAME=fme-2", "readonly SHARE_VOLUME_ID=", "readonly DB_HOST="):
+        assert _line(old, line) == _line(new, line) and _line(new, line)
     # out of the load balancer before the old instance goes; back only after it is seeded
     web = (TARGET_ATTACHMENT, "fme-2-web-target")
     assert plan.index("delete", web) < plan.index("delete", node)
@@ -216,3 +227,23 @@ def test_a_node_can_run_its_own_image_and_type() -> None:
                                                                               "r6i.2xlarge")
     nodes = {n["name"]: n for n in run_program(config).exports["inventory"]["nodes"]}
     assert nodes["fme-2"]["imageId"] == NEW_AMI  # the inventory shows what each node runs
+
+
+def _stack_file(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump({"config": {f"fme-aa:{k}": v for k, v in config.items()}}))
+    return path
+
+
+def test_dev_preview_shows_the_one_node_a_step_changes_or_the_command_to_roll_out(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = _stack_file(tmp_path / "deployed.yaml", example(nodeCount=3))
+    changed = _stack_file(tmp_path / "Pulumi.prod.yaml", example(nodeCount=3, ami={"id": NEW_AMI}))
+    assert preview_main([str(changed), "--before", str(before)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 node(s) change: none" in out and "fmeaa upgrade --stack STACK" in out
+    step = _stack_file(tmp_path / "step.yaml", example(nodeCount=3, ami={"id": NEW_AMI},
+                                                       rollout="fme-1"))
+    assert preview_main([str(step), "--before", str(before)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 node(s) change: fme-1" in out
+    assert "delete Instance fme-1; create Instance fme-1" in out
