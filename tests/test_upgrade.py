@@ -158,3 +158,42 @@ def test_dry_run_lists_the_steps_and_changes_nothing(
         ("retire", ["fme-2"]), ("retire", ["fme-3"]), ("tidy", [])]
     assert planned.json["steps"][0]["settingsChanged"] == ["ami", "nodeCount", "nodes"]
     assert stack.config() == config and stack.ups == []
+
+
+class _RecordedStack:
+    """What `pulumi.automation.select_stack` returns, recording the calls."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {"fme-aa:nodeCount": "3"}
+        self.calls: list[tuple[str, ...]] = []
+
+    def get_all_config(self) -> dict[str, Any]:
+        from pulumi.automation import ConfigValue
+
+        return {k: ConfigValue(v) for k, v in self.values.items()}
+
+    def remove_config(self, key: str) -> None:
+        self.calls.append(("rm", key))
+        self.values.pop(key)
+
+    def set_config(self, key: str, value: Any, path: bool = False) -> None:
+        self.calls.append(("set", key, value.value, str(path)))
+
+
+def test_the_pulumi_stack_is_rewritten_setting_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmeaa.app.stack_runner import PulumiStack, write_config
+
+    recorded = _RecordedStack()
+    monkeypatch.setattr("pulumi.automation.select_stack", lambda **kwargs: recorded)
+    stack = PulumiStack("prod", Path())
+    assert stack.config() == {"nodeCount": "3"}
+    write_config(stack, {"nodeCount": "3", "ami": {"id": "ami-0123456789abcdef0"}},
+                 {"ami": {"id": NEW_AMI, "copyToAccount": False},
+                  "nodes": ["fme-2", {"name": "fme-4", "replaces": "fme-1"}]})
+    assert recorded.calls == [
+        ("set", "fme-aa:ami.id", NEW_AMI, "True"),
+        ("set", "fme-aa:ami.copyToAccount", "false", "True"),
+        ("rm", "fme-aa:nodeCount"),
+        ("set", "fme-aa:nodes[0]", "fme-2", "True"),
+        ("set", "fme-aa:nodes[1].name", "fme-4", "True"),
+        ("set", "fme-aa:nodes[1].replaces", "fme-1", "True")]

@@ -62,12 +62,18 @@ class PulumiStack:
                 if key.startswith(prefix) and not value.secret}
 
     def set_config(self, key: str, value: Any) -> None:
+        """Structured values are written leaf by leaf (`pulumi config set --path`), so the stack
+        file keeps them as YAML the way an operator wrote them."""
         full = f"{NAMESPACE}:{key}"
-        if value is None:
+        if full in self._stack.get_all_config():
             self._stack.remove_config(full)
+        if value is None:
             return
-        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-        self._stack.set_config(full, self._auto.ConfigValue(value=text))
+        if not isinstance(value, dict | list):
+            self._stack.set_config(full, self._auto.ConfigValue(value=_text(value)))
+            return
+        for path, leaf in leaves(full, value):
+            self._stack.set_config(path, self._auto.ConfigValue(value=_text(leaf)), path=True)
 
     def up(self) -> dict[str, Any]:
         try:
@@ -75,6 +81,19 @@ class PulumiStack:
             return {key: out.value for key, out in self._stack.outputs().items()}
         except Exception as exc:
             raise StackError(f"pulumi up on stack {self.name!r} failed: {exc}") from None
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def leaves(path: str, value: Any) -> list[tuple[str, Any]]:
+    """`fme-aa:nodes`, [{"name": "a", "zone": 1}] → [("fme-aa:nodes[0].name", "a"), …]."""
+    if isinstance(value, dict):
+        return [item for k, v in value.items() for item in leaves(f"{path}.{k}", v)]
+    if isinstance(value, list):
+        return [item for i, v in enumerate(value) for item in leaves(f"{path}[{i}]", v)]
+    return [(path, value)]
 
 
 def write_config(runner: StackRunner, before: dict[str, Any], after: dict[str, Any]) -> None:
