@@ -293,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     before_file = None
     if "--before" in args:  # the stack file as deployed: print what changes, per node
         at = args.index("--before")
+        if at + 1 >= len(args):
+            print("usage: preview [Pulumi.<stack>.yaml] [--before Pulumi.<stack>.yaml as "
+                  "deployed]", file=sys.stderr)
+            return 2
         before_file = Path(args[at + 1])
         del args[at:at + 2]
     stack_file = Path(args[0]) if args else ROOT / "Pulumi.example.yaml"
