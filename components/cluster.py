@@ -67,13 +67,14 @@ class Cluster(pulumi.ComponentResource):
                 availability_zone=network.private_subnet_azs[zone],
                 private_subnet_ids=network.private_subnet_ids,
                 alb_security_group_id=network.alb_security_group_id,
-                image_id=image.image_id, instance_type=config.instance_type,
+                image_id=spec.ami or image.image_id,
+                instance_type=spec.instance_type or config.instance_type,
                 root_volume_gib=config.root_volume_gib, share=config.share,
                 database=config.database, db_subnet_group_name=network.db_subnet_group_name,
                 db_parameter_group_name=params.name, fme=fme,
                 websocket=config.load_balancer.websocket, external_host=lb.dns_name,
                 external_port=443 if config.https else 80, admin_cidr=config.admin_cidr,
-                tags=tags), opts=child)
+                tags=tags, rollout=config.rollout == spec.name), opts=child)
             self.nodes[spec.name] = node
         for node_name, node in self.nodes.items():  # after all nodes: a reference node's URL exists
             self._serve(node_name, node, config, lb, region, project_dir)
@@ -82,6 +83,7 @@ class Cluster(pulumi.ComponentResource):
             pulumi.Output.all(
                 instanceId=n.instance_id, privateIp=n.private_ip, restUrl=n.rest_url,
                 dbEndpoint=n.db_endpoint, dbSecretArn=n.db_secret_arn, shareId=n.share_id,
+                imageId=n.image_id, instanceType=n.instance_type,
             ).apply(lambda v, node_name=node_name: {"name": node_name, **v,
                                                     "shareKind": config.share.kind.value})
             for node_name, n in self.nodes.items()

@@ -24,6 +24,16 @@ HTTPS_PORT = 443
 # and xvd[f-z] for Windows ("Device names for volumes on Amazon EC2 instances").
 EBS_DEVICE_NAME = {Platform.linux: "/dev/sdf", Platform.windows: "xvdf"}
 
+# The instance fields a cluster-wide setting drives: image, instance type, root volume and the
+# bootstrap (user data). Pulumi's state is each node's pin: these are `ignore_changes` on every
+# node except the stack's `rollout` node, so a changed `ami.id`, `instanceType`, `rootVolumeGib`
+# or bootstrap reaches new nodes at once and existing ones one `pulumi up` at a time.
+ROLLED_FIELDS = ["ami", "instanceType", "rootBlockDevice", "userData", "userDataBase64",
+                 "userDataReplaceOnChange"]
+# What needs a new instance rather than a stop/start: another image, or another bootstrap (user
+# data runs at first boot only, so a changed script must boot a new instance to run at all).
+REPLACE_ON = ["ami", "userData", "userDataBase64"]
+
 
 @dataclass
 class FmeNodeArgs:
@@ -47,6 +57,19 @@ class FmeNodeArgs:
     external_port: int  # the ALB listener users reach (443 with a certificate, else 80)
     admin_cidr: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # The stack's `rollout` node: its instance follows image_id/instance_type/root volume/user
+    # data in this `pulumi up`; every other node's instance keeps what its state holds.
+    rollout: bool = False
+
+
+def instance_options(parent: pulumi.Resource, rollout: bool) -> pulumi.ResourceOptions:
+    """A node's instance is replaced delete-before-create: its share volume and its database
+    must never serve two instances (an EBS volume attaches to one instance; two FME Cores on one
+    database fight over jobs), so the old one is stopped, detached and gone before the new boots.
+    """
+    return pulumi.ResourceOptions(
+        parent=parent, ignore_changes=None if rollout else list(ROLLED_FIELDS),
+        replace_on_changes=list(REPLACE_ON), delete_before_replace=True)
 
 
 def node_alb_ports(fme: ResolvedFme, websocket: bool) -> list[int]:
@@ -61,6 +84,8 @@ def node_alb_ports(fme: ResolvedFme, websocket: bool) -> list[int]:
 
 class FmeNode(pulumi.ComponentResource):
     instance_id: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+    instance_type: pulumi.Output[str]
     private_ip: pulumi.Output[str]
     rest_url: pulumi.Output[str]
     db_endpoint: pulumi.Output[str]
@@ -116,20 +141,26 @@ class FmeNode(pulumi.ComponentResource):
             ),
             monitoring=True,
             user_data=user_data,
+            user_data_replace_on_change=True,
             tags={**self._tags(name), ROLE_TAG: NODE_ROLE, WEB_PORT_TAG: str(args.fme.web_port)},
             volume_tags=self._tags(f"{name}-root"),
-            opts=self._child,
+            opts=instance_options(self, args.rollout),
         )
         if args.share.kind == ShareKind.ebs:
+            # Replaced delete-before-create too: the volume is detached from the old instance
+            # (stopped first) before it is attached to the new one.
             aws.ec2.VolumeAttachment(
                 f"{name}-share-attachment",
                 device_name=EBS_DEVICE_NAME[args.fme.platform],
                 instance_id=instance.id,
                 volume_id=self.share_id,
                 stop_instance_before_detaching=True,  # FME must not lose its share mid-write
-                opts=self._child,
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True,
+                                            replace_on_changes=["instanceId"]),
             )
         self.instance_id = instance.id
+        self.image_id = instance.ami
+        self.instance_type = instance.instance_type
         self.private_ip = instance.private_ip
         self.rest_url = instance.private_ip.apply(lambda ip: f"http://{ip}:{args.fme.web_port}")
         self.register_outputs({

@@ -20,11 +20,26 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 
 ROOT = Path(__file__).resolve().parent.parent  # the Pulumi project (where __main__.py lives)
 DEFAULT_REGION = "eu-west-1"  # tests' region, when a stack config comes without `aws:region`
 ACCOUNT = "123456789012"
 LOOKED_UP_AMI = "ami-0fedcba9876543210"
+
+
+@dataclass(frozen=True)
+class RecordedOptions:
+    """The resource options the program sent to the engine (what the mocks themselves never
+    see): recorded from the RegisterResource request by `RecordingMonitor`."""
+
+    urn: str = ""
+    parent: str = ""
+    ignore_changes: tuple[str, ...] = ()
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    dependencies: tuple[str, ...] = ()  # URNs: depends_on plus every input's source
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,6 +50,7 @@ class Resource:
     custom: bool
     id: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+    options: RecordedOptions = field(default_factory=RecordedOptions)
 
 
 def _fake_id(name: str, prefix: str) -> str:
@@ -46,6 +62,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.region = region
         self.resources: list[Resource] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.options: dict[tuple[str, str], RecordedOptions] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -109,6 +126,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": args.args["id"],
                     "availabilityZone": f"{self.region}{'abc'[zlib.crc32(args.args['id'].encode()) % 3]}"}, []
         raise AssertionError(f"unexpected invoke {token}")
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock engine, also recording each registration's resource options."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recording.options[(request.type, request.name)] = RecordedOptions(
+                urn=response.urn, parent=request.parent,
+                ignore_changes=tuple(request.ignoreChanges),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                dependencies=tuple(request.dependencies),
+                property_dependencies={k: tuple(v.urns)
+                                       for k, v in request.propertyDependencies.items()})
+        return response
 
 
 @dataclass
@@ -209,7 +247,8 @@ def run_program(
     """Evaluate `__main__.py` with this stack config (the project's keys; `other_config`: any
     other keys in full) in `region`; return every resource and the exports."""
     mocks = mocks or RecordingMocks(region)
-    pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False)
+    pulumi.runtime.set_mocks(mocks, project="fme-aa", stack="test", preview=False,
+                             monitor=RecordingMonitor(mocks))
     others = {k: v if isinstance(v, str) else json.dumps(v)
               for k, v in (other_config or {}).items()}
     pulumi.runtime.set_all_config({**others, "aws:region": region, **config_values(config)})
@@ -232,6 +271,8 @@ def run_program(
         program()
     finally:
         pulumi.log.warn = original_warn  # type: ignore[assignment]
+    for resource in mocks.resources:
+        resource.options = mocks.options.get((resource.type, resource.name), RecordedOptions())
     return ProgramRun(mocks.resources, mocks.calls, exports, warnings)
 
 
@@ -290,17 +331,73 @@ def _print_user_data(console: Any, run: ProgramRun, node_names: list[str], show_
     console.print(table)
 
 
+ROLL_OUT_HINT = ("a changed image, instance type, root volume or bootstrap reaches new nodes "
+                 "only; existing nodes keep what they run (pinned in Pulumi's state). Roll it "
+                 "out with `fmeaa upgrade --stack STACK -i nodes.json -s CONTENT [--image ami-…]` "
+                 "(surge: N nodes serve throughout) or `fmeaa upgrade --strategy in-place …` "
+                 "(one node at a time, N−1 serve), or by hand with `fme-aa:rollout: NODE`.")
+
+
+def instance_changes(before: ProgramRun, after: ProgramRun) -> dict[str, list[str]]:
+    """Per node, what `pulumi up` from BEFORE's state to AFTER changes (`verb type name`), in
+    the engine's order; nodes it leaves alone are absent."""
+    from components.deployment_model import first_deployment, node_of, plan_up
+
+    plan = plan_up(first_deployment(before), after)
+    nodes = {n["name"] for run in (before, after) for n in run.exports["inventory"]["nodes"]}
+    changes: dict[str, list[str]] = {}
+    for verb, (type_token, name) in plan.steps:
+        owner = node_of(name, nodes)
+        if owner is not None and type_token.startswith("aws:"):
+            changes.setdefault(owner, []).append(f"{verb} {type_token.split(':')[-1]} {name}")
+    return changes
+
+
+def _print_rollout(run: ProgramRun, before: ProgramRun | None, config: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    rollout = config.get("rollout")
+    if before is not None:
+        changes = instance_changes(before, run)
+        console.print(f"[bold]from the --before stack to this one:[/] {len(changes)} node(s) "
+                      f"change: {', '.join(sorted(changes)) or 'none'}")
+        for node, steps in sorted(changes.items()):
+            console.print(f"  {node}: " + "; ".join(steps))
+        if not changes:
+            console.print(f"  {ROLL_OUT_HINT}")
+        return
+    if rollout:
+        console.print(f"[bold]rollout:[/] only {rollout}'s instance takes this stack's image, "
+                      "instance type, root volume and bootstrap in this `pulumi up` (replaced "
+                      "delete-before-create if the image or bootstrap differs, stop/start if only "
+                      "the type); every other node keeps what it runs.")
+    else:
+        console.print(f"[bold]node instances:[/] {ROLL_OUT_HINT}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import sys
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
     show_scripts = "--user-data" in args
     args = [a for a in args if a != "--user-data"]
+    before_file = None
+    if "--before" in args:  # the stack file as deployed: print what changes, per node
+        at = args.index("--before")
+        if at + 1 >= len(args):
+            print("usage: preview [Pulumi.<stack>.yaml] [--user-data] [--before "
+                  "Pulumi.<stack>.yaml as deployed]", file=sys.stderr)
+            return 2
+        before_file = Path(args[at + 1])
+        del args[at:at + 2]
     stack_file = Path(args[0]) if args else ROOT / "Pulumi.example.yaml"
     from config import StackConfigError
 
+    before = None
+    current = stack_file
     try:
         stack = read_stack_file(stack_file)
     except StackConfigError as exc:
@@ -315,10 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run = run_program(stack.config, capture_warnings=True, region=str(region),
                           other_config=stack.other)
+        if before_file is not None:
+            current = before_file
+            deployed = read_stack_file(before_file)
+            before = run_program(deployed.config, capture_warnings=True, region=str(region),
+                                 other_config=deployed.other)
     except StackConfigError as exc:
-        print(f"error: {stack_file}: {exc}", file=sys.stderr)
+        print(f"error: {current}: {exc}", file=sys.stderr)
         return 1
     _print_preview(run, show_scripts)
+    _print_rollout(run, before, stack.config)
     return 0
 
 

@@ -55,11 +55,24 @@ def _check_cidr(value: str) -> str:
     return value
 
 
+AMI_ID_PATTERN = r"^ami-[0-9a-f]{8,17}$"
+INSTANCE_TYPE_PATTERN = r"^[a-z0-9]+\.[a-z0-9]+$"
+
+
 class NodeSpec(_Model):
-    """One FME node. `zone` pins it to the N-th availability zone (0-based) of the node subnets."""
+    """One FME node. `zone` pins it to the N-th availability zone (0-based) of the node subnets.
+
+    `ami` / `instanceType` are this node's own values instead of the cluster-wide ones. Like the
+    cluster-wide values they reach an existing instance only when the node is the stack's
+    `rollout` node (README, "Changing instance types"). `replaces` names the node this one takes
+    over from during a surge upgrade (`fmeaa upgrade` writes it; informational for Pulumi).
+    """
 
     name: str = Field(pattern=NODE_NAME_PATTERN)
     zone: int | None = Field(default=None, ge=0)
+    ami: str | None = Field(default=None, pattern=AMI_ID_PATTERN)
+    instance_type: str | None = Field(default=None, pattern=INSTANCE_TYPE_PATTERN)
+    replaces: str | None = Field(default=None, pattern=NODE_NAME_PATTERN)
 
     def zone_index(self, zone_count: int) -> int:
         """Stable AZ placement derived from the name only, so removing a node never moves another.
@@ -82,7 +95,7 @@ class AmiLookup(_Model):
 class AmiConfig(_Model):
     """The FME Server/Flow image every node runs. Exactly one of `id` or `lookup`."""
 
-    id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    id: str | None = Field(default=None, pattern=AMI_ID_PATTERN)
     lookup: AmiLookup | None = None
     # Copy the source image into this account/region, encrypted, so the cluster does not depend
     # on a public or Marketplace image staying available.
@@ -419,8 +432,13 @@ class StackConfig(_Model):
     node_count: int | None = Field(default=None, ge=1, le=50)
     nodes: list[NodeSpec | str] | None = None
     ami: AmiConfig
-    instance_type: str = Field(default="m6i.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
+    instance_type: str = Field(default="m6i.xlarge", pattern=INSTANCE_TYPE_PATTERN)
     root_volume_gib: int = Field(default=100, ge=30, le=16384)
+    # The one node whose instance takes the stack's current image, instance type, root volume
+    # and bootstrap in this `pulumi up`; every other node keeps what it runs (pinned in Pulumi's
+    # state by `ignore_changes`). See README, "Changing instance types".
+    rollout: str | None = Field(default=None, pattern=NODE_NAME_PATTERN)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     share: ShareConfig = Field(default_factory=ShareConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)
@@ -453,6 +471,9 @@ class StackConfig(_Model):
             raise ValueError("set exactly one of 'nodeCount' (a number) or 'nodes' (a list of names)")
         if self.nodes is not None and not self.nodes:
             raise ValueError("'nodes' must name at least one node")
+        problems = self._rollout_problems([s.name for s in self.node_specs])
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -469,6 +490,23 @@ class StackConfig(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _rollout_problems(self, names: list[str]) -> list[str]:
+        problems = []
+        if self.rollout is not None and self.rollout not in names:
+            problems.append(f"rollout: {self.rollout!r} is not one of the stack's nodes "
+                            f"({', '.join(names)})")
+        replaced = [n.replaces for n in self.node_specs if n.replaces]
+        for spec in self.node_specs:
+            if spec.replaces == spec.name:
+                problems.append(f"nodes[{spec.name}].replaces: a node cannot replace itself")
+            if spec.ami and self.ami.copy_to_account:
+                problems.append(f"nodes[{spec.name}].ami: not supported with ami.copyToAccount "
+                                "(only ami.id is copied); remove one of them")
+        twice = sorted({r for r in replaced if replaced.count(r) > 1})
+        if twice:
+            problems.append(f"nodes: more than one node replaces {', '.join(twice)}")
+        return problems
 
     @property
     def node_specs(self) -> list[NodeSpec]:

@@ -21,6 +21,7 @@ from fmeaa.commands.lock import unlock_command
 from fmeaa.commands.nodes import nodes
 from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
+from fmeaa.commands.upgrade import upgrade
 
 app = typer.Typer(
     name="fmeaa",
@@ -43,6 +44,7 @@ app.command("undrain")(undrain_command)
 app.command("scale-in-check")(scale_in_check)
 app.command("rolling")(rolling)
 app.command("unlock")(unlock_command)
+app.command("upgrade")(upgrade)
 app.command("publish")(publish)
 app.command("sandbox")(sandbox)
 app.command("demo")(demo)

@@ -15,9 +15,10 @@ from fmeaa.app.nodes import nodes
 from fmeaa.app.rehearsal import rehearse
 from fmeaa.app.seed import SeedRequest, seed_node
 from fmeaa.app.targets import ClusterRef
+from fmeaa.app.upgrade import UpgradeRequest, upgrade
 
 __all__ = [
     "ClusterRef", "ContentRequest", "ExportRequest", "PublishRequest", "SeedRequest", "Timing",
-    "drain", "export", "nodes", "plan", "publish", "rehearse", "rolling", "scale_in_check",
-    "seed", "seed_node", "sync", "undrain", "unlock", "verify",
+    "UpgradeRequest", "drain", "export", "nodes", "plan", "publish", "rehearse", "rolling",
+    "scale_in_check", "seed", "seed_node", "sync", "undrain", "unlock", "upgrade", "verify",
 ]

@@ -175,3 +175,21 @@ class RehearsalResult(Document):
     ok: bool
     seconds: float
     steps: list[RehearsalStep]
+
+
+# --- upgrade ---------------------------------------------------------------------------------------
+class UpgradeStepReport(Document):
+    action: str  # desire | add | retire | roll | tidy
+    nodes: list[str]
+    settings_changed: list[str]  # the stack's fme-aa:* keys this step rewrote
+    pulumi_up: bool
+    serving: list[str] | None = None  # nodes healthy in the load balancer after the step
+    archived_log_files: int | None = None  # retire with --archive-logs
+
+
+class UpgradeResult(Document):
+    strategy: str  # surge | in-place
+    stack: str
+    dry_run: bool
+    serving_at_least: int  # N (surge) or N−1 (in-place): the floor every step kept
+    steps: list[UpgradeStepReport]
