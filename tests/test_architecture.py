@@ -93,3 +93,11 @@ def test_the_walk_catches_a_wrong_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from components.cluster import Cluster\n    import config.stack\n")
     assert imported_modules(bad) == ["components.cluster", "config.stack"]
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "emulator").rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_emulator_modules_stay_small(path: Path) -> None:
+    """One resource family per route module, the HTTP core apart: none over 400 lines."""
+    lines = len(path.read_text().splitlines())
+    assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines: split it by concern"

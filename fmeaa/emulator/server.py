@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fmeaa.emulator.headers import disposition_filename
 from fmeaa.emulator.state import NodeState
 
 V3 = "/fmerest/v3"
@@ -107,10 +108,6 @@ def _page(items: list[Any], query: dict[str, str],
     return {"offset": offset, "limit": limit, "totalCount": len(items), "items": chosen}
 
 
-_DISPOSITION_PARAM = re.compile(
-    r""";\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)""")
-
-
 def _page_for(h: FmeRequestHandler, items: list[Any],
               render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
     """`_page` with the default page of the request's API (a route serving V3 and V4)."""
@@ -118,25 +115,11 @@ def _page_for(h: FmeRequestHandler, items: list[Any],
 
 
 def _filename(disposition: str | None) -> str | None:
-    """The file name of a Content-Disposition header, read as RFC 6266 asks: `filename*`
-    (RFC 5987: charset'language'percent-encoded) wins over `filename`, a quoted string whose
-    backslash escapes are undone and which is NOT percent-decoded."""
-    if not disposition:
-        return None
-    params: dict[str, str] = {}
-    for key, value in _DISPOSITION_PARAM.findall(disposition):
-        if value.startswith('"'):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        params.setdefault(key.lower(), value)
-    extended = params.get("filename*")
-    if extended and extended.count("'") >= 2:
-        charset, _, rest = extended.partition("'")
-        encoded = rest.partition("'")[2]
-        try:
-            return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="strict")
-        except (LookupError, UnicodeDecodeError):
-            raise ApiError(400, "Content-Disposition filename* is not valid") from None
-    return params.get("filename")
+    """The upload's file name (`headers.disposition_filename`); a bad one is a 400."""
+    try:
+        return disposition_filename(disposition)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 class FmeRequestHandler(BaseHTTPRequestHandler):
