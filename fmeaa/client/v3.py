@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fmeaa.client.api_table import Endpoint
-from fmeaa.client.transport import Transport, content_disposition, quote, quote_path
+from fmeaa.client.dialect import Dialect
+from fmeaa.client.transport import content_disposition, quote, quote_path
 
 TOKEN_SECONDS = 3600
 
@@ -24,9 +25,7 @@ def _fs(ep: Endpoint, connection: str, path: str = "") -> str:
     return ep.url(connection=quote(connection), path=f"/{tail}" if tail else "")
 
 
-class V3:
-    def __init__(self, http: Transport) -> None:
-        self.http = http
+class V3(Dialect):
 
     # --- auth -----------------------------------------------------------------------------------
     def token_body(self, name: str, username: str | None) -> dict[str, Any]:
@@ -92,32 +91,6 @@ class V3:
         return service_names(result) if isinstance(result, list) else sorted(services)
 
     # --- schedules and notifications (whole JSON bodies) ------------------------------------------
-    def schedules_list(self, ep: Endpoint) -> list[dict[str, Any]]:
-        return self.http.paged(ep.path)
-
-    def schedules_create(self, ep: Endpoint, body: dict[str, Any]) -> None:
-        self.http.request("POST", ep.path, json=body)
-
-    def schedules_replace(self, ep: Endpoint, category: str, name: str, body: dict[str, Any]
-                          ) -> None:
-        self.http.request("PUT", ep.url(category=quote(category), name=quote(name)), json=body)
-
-    def schedules_delete(self, ep: Endpoint, category: str, name: str) -> None:
-        self.http.request("DELETE", ep.url(category=quote(category), name=quote(name)))
-
-    def notifications_list(self, ep: Endpoint, kind: str) -> list[dict[str, Any]]:
-        return self.http.paged(ep.url(kind=kind))
-
-    def notifications_create(self, ep: Endpoint, kind: str, body: dict[str, Any]) -> None:
-        self.http.request("POST", ep.url(kind=kind), json=body)
-
-    def notifications_replace(self, ep: Endpoint, kind: str, name: str, body: dict[str, Any]
-                              ) -> None:
-        self.http.request("PUT", ep.url(kind=kind, name=quote(name)), json=body)
-
-    def notifications_delete(self, ep: Endpoint, kind: str, name: str) -> None:
-        self.http.request("DELETE", ep.url(kind=kind, name=quote(name)))
-
     # --- resources ------------------------------------------------------------------------------
     def resources_connections(self, ep: Endpoint) -> list[str]:
         return sorted(c["name"] for c in self.http.json("GET", ep.path))

@@ -14,8 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fmeaa.client.api_table import Endpoint
+from fmeaa.client.dialect import Dialect
 from fmeaa.client.errors import NotFoundError
-from fmeaa.client.transport import CHUNK, Multipart, Transport, clean_path, quote
+from fmeaa.client.transport import CHUNK, Multipart, clean_path, quote
 
 TOKEN_SECONDS = 3600
 # V3 service names ↔ keys of a V4 workspace's `services` object (fmeflow-cli
@@ -42,9 +43,7 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "type": ITEM_TYPES.get(kind.lower(), kind.upper())}
 
 
-class V4:
-    def __init__(self, http: Transport) -> None:
-        self.http = http
+class V4(Dialect):
 
     # --- auth -----------------------------------------------------------------------------------
     def token_body(self, name: str, username: str | None) -> dict[str, Any]:
@@ -110,32 +109,6 @@ class V4:
         return sorted(services)
 
     # --- schedules and notifications: V3's bodies (UNCONFIRMED in V4) ----------------------------
-    def schedules_list(self, ep: Endpoint) -> list[dict[str, Any]]:
-        return self.http.paged(ep.path)
-
-    def schedules_create(self, ep: Endpoint, body: dict[str, Any]) -> None:
-        self.http.request("POST", ep.path, json=body)
-
-    def schedules_replace(self, ep: Endpoint, category: str, name: str, body: dict[str, Any]
-                          ) -> None:
-        self.http.request("PUT", ep.url(category=quote(category), name=quote(name)), json=body)
-
-    def schedules_delete(self, ep: Endpoint, category: str, name: str) -> None:
-        self.http.request("DELETE", ep.url(category=quote(category), name=quote(name)))
-
-    def notifications_list(self, ep: Endpoint, kind: str) -> list[dict[str, Any]]:
-        return self.http.paged(ep.url(kind=kind))
-
-    def notifications_create(self, ep: Endpoint, kind: str, body: dict[str, Any]) -> None:
-        self.http.request("POST", ep.url(kind=kind), json=body)
-
-    def notifications_replace(self, ep: Endpoint, kind: str, name: str, body: dict[str, Any]
-                              ) -> None:
-        self.http.request("PUT", ep.url(kind=kind, name=quote(name)), json=body)
-
-    def notifications_delete(self, ep: Endpoint, kind: str, name: str) -> None:
-        self.http.request("DELETE", ep.url(kind=kind, name=quote(name)))
-
     # --- resources: by connection and ?path= (eea/Products.Reportek, third-party) ------------------
     def resources_connections(self, ep: Endpoint) -> list[str]:
         return sorted(c["name"] for c in self.http.paged(ep.path))
