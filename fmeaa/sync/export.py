@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fmeaa.client import FmeClient
+from fmeaa.sync.content_source import credential_names, secret_variable
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.manifest import MANIFEST_NAME, SECRET_PARAMETER, ContentError
 from fmeaa.sync.node_reader import NodeReader
@@ -64,26 +65,16 @@ def reconstruct_schedule_policy(spread: ScheduleSpread, nodes: Sequence[str]) ->
         "or enable it on every node, then export again")
 
 
-def _env_name(*parts: str) -> str:
-    return "FMEAA_SECRET_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
-
-
 def _properties(owner: str, properties: dict[str, Any], result: ExportResult) -> dict[str, Any]:
     out = {}
     for name, value in sorted(properties.items()):
         if _SECRET_NAME.search(name) and not isinstance(value, dict):
-            variable = _env_name(owner, name)
+            variable = secret_variable(owner, name)
             result.secret_variables.append(variable)
             out[name] = {"secret": f"env:{variable}"}
         else:
             out[name] = value
     return out
-
-
-# The credential parameter a connection is given when the node shows none (nodes never return
-# credential values, nor, it seems, their names: fmeflow-cli's samples show USER_NAME without
-# PASSWORD). Which name each connection type uses is UNCONFIRMED; PASSWORD is the database one.
-PLACEHOLDER_CREDENTIAL = "PASSWORD"
 
 
 def _connection_parameters(connection: str, parameters: dict[str, Any],
@@ -91,17 +82,12 @@ def _connection_parameters(connection: str, parameters: dict[str, Any],
     """A connection's parameters with every credential as an `env:` reference the operator
     must fill. Without one, a sync would replace the node's connection by one without
     credentials; with it, an unfilled reference is refused before any node is contacted."""
-    if not any(SECRET_PARAMETER.search(k) for k in parameters):
-        parameters = {**parameters, PLACEHOLDER_CREDENTIAL: None}
-    out: dict[str, Any] = {}
-    for name, value in sorted(parameters.items()):
-        if SECRET_PARAMETER.search(name):
-            variable = _env_name(connection, name)
-            result.secret_variables.append(variable)
-            out[name] = {"secret": f"env:{variable}"}
-        else:
-            out[name] = value
-    return out
+    out: dict[str, Any] = {k: v for k, v in parameters.items() if not SECRET_PARAMETER.search(k)}
+    for name in credential_names(parameters):
+        variable = secret_variable(connection, name)
+        result.secret_variables.append(variable)
+        out[name] = {"secret": f"env:{variable}"}
+    return dict(sorted(out.items()))
 
 
 def _file_name(name: str) -> str:
