@@ -246,3 +246,26 @@ def test_the_source_credentials_can_come_from_secrets_manager(
                      "fme-aa/old-server").code == 0
         missing = fmeaa("plan", "-s", source, "-i", inventory, "--source-secret-id", "no/such")
         assert missing.code == 1 and "cannot read secret 'no/such'" in missing.err
+
+
+def test_export_from_the_old_server_round_trips_to_the_nodes(
+        tmp_path: Path, old_server: EmulatedNode) -> None:
+    """export --from url: needs no inventory; the directory it writes, synced to the nodes,
+    verifies against the old server itself, which is unchanged."""
+    import yaml
+
+    before = old_server.state.content_digest()
+    exported = fmeaa("export", "--from", f"url:{old_server.url}", tmp_path / "content", "--json")
+    assert exported.code == 0, exported.err
+    assert exported.json["secretVariables"] == ["FMEAA_SECRET_WAREHOUSE_PASSWORD"]
+    manifest = yaml.safe_load((tmp_path / "content" / "fmeaa-content.yaml").read_text())
+    schedules = {s["name"]: s for s in manifest["schedules"]}
+    assert schedules["nightly-parcels"]["policy"] == "one"
+    assert "owner" not in schedules["nightly-parcels"]  # the old server is no node to own it
+    assert schedules["hourly-road-check"]["enabled"] is False
+    with Sandbox(2, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        inventory = box.write_inventory(tmp_path / "nodes.json")
+        assert fmeaa("sync", "-s", tmp_path / "content", "-i", inventory).code == 0
+        verified = fmeaa("verify", "-s", f"url:{old_server.url}", "-i", inventory)
+        assert verified.code == 0, verified.out
+    assert old_server.state.content_digest() == before

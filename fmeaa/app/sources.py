@@ -71,11 +71,11 @@ class OpenSource:
         self._spool.cleanup()
 
 
-def open_url_source(text: str, server: SourceServer, inventory: Inventory | None,
-                    settings: EngineSettings, resolve_secret: Callable[[str], str],
-                    credentials: Credentials | None = None) -> OpenSource:
-    """Check, log in to and validate the server `url:…` names (nothing is written to it, and no
-    node is contacted). `credentials`: given by the caller (tests, the rehearsal); else from
+def connect_source(text: str, server: SourceServer, inventory: Inventory | None,
+                   settings: EngineSettings, credentials: Credentials | None = None
+                   ) -> ReadOnlyClient:
+    """Check the server `url:…` names and log in to it through a read-only client (no node is
+    contacted). `credentials`: given by the caller (tests, the rehearsal); else from
     `server.secret_id` or the environment."""
     url = check_source_url(text.removeprefix(URL_PREFIX), inventory, server.allow_http)
     creds = credentials or source_credentials(server.secret_id, server.region)
@@ -83,19 +83,32 @@ def open_url_source(text: str, server: SourceServer, inventory: Inventory | None
                                timeout=settings.timeout_s,
                                read_retries=settings.retry.attempts - 1)
     try:
-        try:
-            client.ensure_token()
-        except AuthenticationError:
-            where = f"secret {server.secret_id!r}" if server.secret_id else \
-                "the caller" if credentials else f"${SOURCE_PASSWORD_ENV}"
-            raise CredentialsError(f"the source server {url} rejected the credentials from "
-                                   f"{where}; nothing was read and no node was contacted") from None
+        client.ensure_token()
+    except AuthenticationError:
+        client.close()
+        where = f"secret {server.secret_id!r}" if server.secret_id else \
+            "the caller" if credentials else f"${SOURCE_PASSWORD_ENV}"
+        raise CredentialsError(f"the source server {url} rejected the credentials from "
+                               f"{where}; nothing was read and no node was contacted") from None
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def open_url_source(text: str, server: SourceServer, inventory: Inventory | None,
+                    settings: EngineSettings, resolve_secret: Callable[[str], str],
+                    credentials: Credentials | None = None) -> OpenSource:
+    """`connect_source`, then validate what a sync needs: the credentials of every connection
+    the server holds, resolved (or all refused) before any node is contacted."""
+    client = connect_source(text, server, inventory, settings, credentials)
+    try:
         resolved = resolve_connection_credentials(client.connections(), resolve_secret) \
             if client.supports("connections.list") else None
-        tag = hashlib.sha1(url.encode()).hexdigest()[:10]
+        tag = hashlib.sha1(client.base_url.encode()).hexdigest()[:10]
         cache = DigestCache(settings.cache_dir / "sources" / f"{tag}.json",
                             enabled=not settings.deep)
-        return OpenSource(UrlSource(url, resolved), client, cache)
+        return OpenSource(UrlSource(client.base_url, resolved), client, cache)
     except BaseException:
         client.close()
         raise

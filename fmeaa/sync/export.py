@@ -104,10 +104,13 @@ def _place(entry: Entry, dest: Path, fetch: Any) -> None:
 
 
 def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...],
-                spool: Path, schedules: Mapping[str, ScheduleSpread], nodes: Sequence[str]
-                ) -> ExportResult:
+                spool: Path, schedules: Mapping[str, ScheduleSpread] | None,
+                nodes: Sequence[str]) -> ExportResult:
     """`schedules`: each schedule's spread over `nodes` (the whole inventory), read beforehand;
-    a schedule the exported node holds but no spread covers is written as it is on that node."""
+    a schedule the exported node holds but no spread covers is written as it is on that node.
+    None: the server is not a node of the cluster (`url:`, the one being migrated from): a
+    schedule enabled there becomes `one` with the cluster's default owner, a disabled one stays
+    disabled."""
     snapshot: Snapshot = NodeReader(client, DigestCache(None, enabled=False), keep_dir=spool).read(
         (c, "/") for c in connections)
     result = ExportResult(directory)
@@ -150,11 +153,15 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
     for s in snapshot.of(Kind.SCHEDULE):
         b = s.body
         here = (client.node,) if b.get("enabled", True) else ()
-        spread = schedules.get(s.key) or ScheduleSpread(s.key, (client.node,), here)
+        if schedules is None:
+            policy: dict[str, Any] = {"enabled": bool(here), "policy": "one"}
+        else:
+            spread = schedules.get(s.key) or ScheduleSpread(s.key, (client.node,), here)
+            policy = reconstruct_schedule_policy(spread, nodes)
         exported_schedules.append({
             "name": b["name"], "category": b["category"], "repository": b["repository"],
             "workspace": b["workspace"], "cron": b["cron"], "description": b.get("description", ""),
-            **reconstruct_schedule_policy(spread, nodes), "request": b.get("request") or {}})
+            **policy, "request": b.get("request") or {}})
     manifest["schedules"] = exported_schedules
     manifest["resources"] = resources
     if client.supports("connections.list"):
@@ -181,7 +188,8 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
              **({"choiceSettings": dict(d.body["choiceSettings"])}
                 if d.body.get("choiceSettings") else {})}
             for d in snapshot.of(Kind.DEPLOYMENT_PARAMETER)]
-    header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n"
+    origin = f"node {client.node}" if schedules is not None else f"server {client.base_url}"
+    header = (f"# Exported by `fmeaa export` from {origin}. Secrets are references only.\n"
               "# Nodes never return credentials: set each FMEAA_SECRET_* variable before syncing,\n"
               "# or point the reference at a secret ({secret: 'aws-sm:SECRET_ID#key'}).\n")
     (directory / MANIFEST_NAME).write_text(
