@@ -386,22 +386,40 @@ class SeedConfig(_Model):
 
     mode: SeedMode = SeedMode.PULUMI
     source: str = Field(default="content", description="Content directory (relative to the "
-                        "Pulumi project) or node:NAME (a reference node).")
+                        "Pulumi project), node:NAME (a reference node) or url:https://SERVER "
+                        "(an FME server outside the cluster, read only: the one migrated from).")
     # The FME admin credentials live in Secrets Manager; only the secret's id is config.
     credentials_secret_id: str | None = None
+    # With a url: source, that server's own credentials (Secrets Manager), never the nodes'.
+    source_credentials_secret_id: str | None = None
     timeout_seconds: int = Field(default=1800, ge=60, le=7200)
     # The node REST URLs are http://<private ip>:<web port> inside the VPC.
     allow_http: bool = True
 
     @model_validator(mode="after")
     def _credentials(self) -> SeedConfig:
+        problems = []
         if self.mode is SeedMode.PULUMI and not self.credentials_secret_id:
-            raise ValueError("seed.mode 'pulumi' needs seed.credentialsSecretId (an AWS Secrets "
-                             "Manager secret with the FME admin username and password), or use "
-                             "seed.mode 'manual'")
+            problems.append("seed.mode 'pulumi' needs seed.credentialsSecretId (an AWS Secrets "
+                            "Manager secret with the FME admin username and password), or use "
+                            "seed.mode 'manual'")
         if self.source.startswith("node:") and not re.match(NODE_NAME_PATTERN,
                                                             self.source.removeprefix("node:")):
-            raise ValueError(f"seed.source {self.source!r}: node:NAME needs a node name")
+            problems.append(f"seed.source {self.source!r}: node:NAME needs a node name")
+        url = self.source.removeprefix("url:") if self.source.startswith("url:") else None
+        if url is not None and not re.match(r"^https?://[^/@\s]+(/\S*)?$", url):
+            shown = "url:…" if "@" in url else repr(self.source)  # user:password@ is not echoed
+            problems.append(f"seed.source {shown}: url: takes the server's address, e.g. "
+                            "url:https://fme.example.com (no credentials in it)")
+        if url is not None and self.mode is SeedMode.PULUMI \
+                and not self.source_credentials_secret_id:
+            problems.append("seed.source url:… with seed.mode 'pulumi' needs "
+                            "seed.sourceCredentialsSecretId (a Secrets Manager secret with that "
+                            "server's own {\"username\", \"password\"})")
+        if self.source_credentials_secret_id and url is None:
+            problems.append("seed.sourceCredentialsSecretId is only used with a url: seed.source")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -95,16 +95,38 @@ def test_reference_node_source() -> None:
     assert [a.inputs["targetId"] for a in fme2_targets] == [fme2.id, fme2.id]
 
 
+def test_the_old_server_as_the_seed_source() -> None:
+    """seed.source url:…: every node (none is the source) is seeded from the server outside the
+    cluster, whose credentials are a secret id of their own."""
+    run = run_program(example(seed={"mode": "pulumi", "source": "url:https://fme.example.com",
+                                    "credentialsSecretId": "fme-aa/fme-admin",
+                                    "sourceCredentialsSecretId": "fme-aa/old-server"}))
+    seeds = {r.name: r for r in run.of_type(DYNAMIC)}
+    assert sorted(seeds) == ["fme-1-seed", "fme-2-seed", "fme-3-seed"]
+    for seed in seeds.values():
+        assert seed.inputs["source"] == "url:https://fme.example.com"
+        assert seed.inputs["source_credentials_secret_id"] == "fme-aa/old-server"
+        assert seed.inputs["credentials_secret_id"] == "fme-aa/fme-admin"
+        assert seed.inputs["content_digest"] == "url:https://fme.example.com"
+    assert len(run.of_type(ATTACH)) == 6
+
+
 @pytest.mark.parametrize("seed, message", [
+    ({"mode": "pulumi", "source": "url:https://old", "credentialsSecretId": "x"},
+     "needs seed.sourceCredentialsSecretId"),
+    ({"mode": "pulumi", "source": "url:https://admin:hunter2@old", "credentialsSecretId": "x",
+      "sourceCredentialsSecretId": "y"}, r"seed.source url:…: .*no credentials in it"),
+    ({"mode": "manual", "sourceCredentialsSecretId": "y"}, "only used with a url: seed.source"),
     ({"mode": "pulumi", "source": "examples/content"}, "needs seed.credentialsSecretId"),
     ({"mode": "pulumi", "source": "no/such/dir", "credentialsSecretId": "x"}, "not a directory"),
     ({"mode": "pulumi", "source": "node:fme-9", "credentialsSecretId": "x"}, "not one of the stack"),
 ])
 def test_bad_seed_config_fails_before_any_resource(seed: dict, message: str) -> None:
     mocks = RecordingMocks()
-    with pytest.raises(StackConfigError, match=message):
+    with pytest.raises(StackConfigError, match=message) as refused:
         run_program(example(seed=seed), mocks=mocks)
     assert mocks.resources == []
+    assert "hunter2" not in str(refused.value)
 
 
 def test_a_content_change_reseeds_and_nothing_else_does(tmp_path: Path) -> None:

@@ -269,3 +269,18 @@ def test_export_from_the_old_server_round_trips_to_the_nodes(
         verified = fmeaa("verify", "-s", f"url:{old_server.url}", "-i", inventory)
         assert verified.code == 0, verified.out
     assert old_server.state.content_digest() == before
+
+
+def test_a_new_node_is_seeded_from_the_old_server(tmp_path: Path, old_server: EmulatedNode) -> None:
+    before = old_server.state.content_digest()
+    with Sandbox(1, root=tmp_path / "nodes", password=TEST_PASSWORD) as box:
+        new = box.add_node()
+        inventory = box.write_inventory(tmp_path / "nodes.json")
+        seeded = fmeaa("seed", new.name, "-s", f"url:{old_server.url}", "-i", inventory,
+                       "--no-register", "--json")
+        assert seeded.code == 0, seeded.err
+        assert node_items(box, new.name) == node_items_of(old_server)
+        assert new.state.connections["warehouse"]["parameters"]["PASSWORD"] == WAREHOUSE_PASSWORD
+        # `one` schedules are owned by the cluster's first node, not by the node seeded.
+        assert not any(s["enabled"] for s in new.state.schedules.values())
+    assert old_server.state.content_digest() == before
