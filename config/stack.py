@@ -57,6 +57,7 @@ def _check_cidr(value: str) -> str:
 
 AMI_ID_PATTERN = r"^ami-[0-9a-f]{8,17}$"
 INSTANCE_TYPE_PATTERN = r"^[a-z0-9]+\.[a-z0-9]+$"
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
 
 
 class NodeSpec(_Model):
@@ -93,20 +94,41 @@ class AmiLookup(_Model):
 
 
 class AmiConfig(_Model):
-    """The FME Server/Flow image every node runs. Exactly one of `id` or `lookup`."""
+    """The FME Server/Flow image every node runs. Exactly one of `id`, `lookup` or
+    `fromInstance` (an image made of your running FME server: README, "From one FME server to
+    Active-Active")."""
 
     id: str | None = Field(default=None, pattern=AMI_ID_PATTERN)
     lookup: AmiLookup | None = None
+    from_instance: str | None = Field(default=None, pattern=INSTANCE_ID_PATTERN)
+    # fromInstance only: EC2 reboots the server for a consistent image unless this is true.
+    snapshot_without_reboot: bool = False
     # Copy the source image into this account/region, encrypted, so the cluster does not depend
-    # on a public or Marketplace image staying available.
+    # on a public or Marketplace image staying available. An image made `fromInstance` is always
+    # copied encrypted (its snapshots are only as encrypted as the server's volumes).
     copy_to_account: bool = False
     copy_kms_key_id: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AmiConfig:
-        if (self.id is None) == (self.lookup is None):
-            raise ValueError("set exactly one of 'id' (ami-…) or 'lookup' {namePattern, owners}")
+        given = [key for key, value in (("id", self.id), ("lookup", self.lookup),
+                                        ("fromInstance", self.from_instance)) if value is not None]
+        problems = []
+        if len(given) != 1:
+            problems.append("set exactly one of 'id' (ami-…), 'lookup' {namePattern, owners} or "
+                            "'fromInstance' (i-…: your running FME server, imaged by the stack)"
+                            + (f"; got {' and '.join(given)}" if given else ""))
+        if self.snapshot_without_reboot and self.from_instance is None:
+            problems.append("snapshotWithoutReboot only applies to 'fromInstance' (the server "
+                            "the image is made of)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def copied(self) -> bool:
+        """Whether the nodes run an encrypted copy made by the stack."""
+        return self.copy_to_account or self.from_instance is not None
 
 
 class NewVpc(_Model):
