@@ -284,3 +284,26 @@ def test_a_new_node_is_seeded_from_the_old_server(tmp_path: Path, old_server: Em
         # `one` schedules are owned by the cluster's first node, not by the node seeded.
         assert not any(s["enabled"] for s in new.state.schedules.values())
     assert old_server.state.content_digest() == before
+
+
+def test_the_migration_rehearsal_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fmeaa demo --from-server`: an old FME Flow server with content, migrated (url:, read
+    only) into empty nodes of the newest release, verified against it, and unchanged."""
+    import os
+
+    monkeypatch.setenv("FMEAA_SOURCE_PASSWORD", "operator-own-value")
+    shown = fmeaa("demo", "--from-server")
+    assert shown.code == 0, shown.out
+    assert "rehearsal passed" in shown.out and "unchanged" in shown.out
+    assert os.environ["FMEAA_SOURCE_PASSWORD"] == "operator-own-value"  # restored
+    assert "FMEAA_SECRET_WAREHOUSE_PASSWORD" not in os.environ
+    machine = fmeaa("demo", "--from-server", "--json", "--nodes", "2")
+    assert machine.code == 0 and machine.json["ok"] is True
+    steps = machine.json["steps"]
+    assert [s["ok"] for s in steps] == [True] * 6
+    assert steps[0]["result"]["versions"] == {"old server": "FME Flow 2024.2 (REST V3+V4)"}
+    assert set(steps[1]["result"]["versions"].values()) == {"FME Flow 2026.1 (REST V4)"}
+    assert steps[3]["result"]["nodes"]["fme-2"]["created"] == 17
+    assert steps[4]["result"]["inSync"] and steps[4]["result"]["nodes"] == ["fme-1", "fme-2"]
+    unchanged = steps[5]["result"]
+    assert unchanged["unchanged"] is True and unchanged["before"] == unchanged["after"]
