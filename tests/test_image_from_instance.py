@@ -102,3 +102,16 @@ def test_each_clones_boot_script_names_only_its_own_share_and_database(
             {shares[node], *([access_points[node]] if share == "efs" else [])}
         secrets = set(re.findall(r"arn:aws:secretsmanager:[^'\"\s]+", script))
         assert secrets == {run.named(f"{node}-db").outputs["masterUserSecrets"][0]["secretArn"]}
+
+
+def test_an_upgrade_moves_from_the_servers_image_to_the_new_id() -> None:
+    """`fmeaa upgrade --image` makes the new id the cluster's image: the fromInstance settings
+    go (one source only), and the resulting config is valid."""
+    from config import parse_stack_config
+    from fmeaa.app.upgrade_plan import desired
+
+    config = example(nodeCount=3, ami={"fromInstance": SERVER, "snapshotWithoutReboot": True,
+                                       "copyKmsKeyId": "alias/fme"})
+    new = desired(config, "ami-0aaaaaaaaaaaaaaa1", None)
+    assert new["ami"] == {"copyKmsKeyId": "alias/fme", "id": "ami-0aaaaaaaaaaaaaaa1"}
+    assert parse_stack_config(new).ami.id == "ami-0aaaaaaaaaaaaaaa1"

@@ -307,3 +307,19 @@ def test_the_migration_rehearsal_passes(monkeypatch: pytest.MonkeyPatch) -> None
     assert steps[4]["result"]["inSync"] and steps[4]["result"]["nodes"] == ["fme-1", "fme-2"]
     unchanged = steps[5]["result"]
     assert unchanged["unchanged"] is True and unchanged["before"] == unchanged["after"]
+
+
+def test_an_upgrade_may_reseed_from_the_old_server(tmp_path: Path) -> None:
+    """`fmeaa upgrade -s url:…` is not mistaken for a content directory."""
+    import importlib
+
+    from fmeaa.app.targets import ClusterRef
+    from fmeaa.app.upgrade import UpgradeRequest
+
+    upgrade = importlib.import_module("fmeaa.app.upgrade")
+    request = UpgradeRequest(stack="prod", cluster=ClusterRef(inventory=tmp_path / "nodes.json"),
+                             source="url:https://old.example")
+    assert upgrade._validate(request, {}, []) == []
+    directory = UpgradeRequest(stack="prod", cluster=ClusterRef(inventory=tmp_path / "n.json"),
+                               source=str(tmp_path / "missing"))
+    assert any(p.startswith("--source:") for p in upgrade._validate(directory, {}, []))
