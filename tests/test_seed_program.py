@@ -148,3 +148,22 @@ def test_pulumi_seeding_without_admin_cidr_warns() -> None:
     run = run_program(example(adminCidr=None))
     assert any("adminCidr is not set" in w for w in run.warnings)
     assert not [w for w in run_program(example()).warnings if "adminCidr" in w]
+
+
+def test_the_provider_seeds_from_the_old_server_with_its_own_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    seed_module = importlib.import_module("fmeaa.app.seed")  # (fmeaa.app.seed is a function)
+    seen = []
+    monkeypatch.setattr(seed_module, "seed_node",
+                        lambda request: seen.append(request) or {"applied": 3})
+    run = run_program(example(seed={"mode": "pulumi", "source": "url:https://fme.example.com",
+                                    "credentialsSecretId": "fme-aa/fme-admin",
+                                    "sourceCredentialsSecretId": "fme-aa/old-server"}))
+    props = {k: v for k, v in run.of_type(DYNAMIC)[0].inputs.items() if k != "__provider"}
+    NodeSeedProvider().create({**props, "region": "eu-west-1"})
+    [request] = seen
+    assert request.source == "url:https://fme.example.com" and request.reference_url is None
+    assert request.source_secret_id == "fme-aa/old-server"
+    assert request.credentials_secret_id == "fme-aa/fme-admin"
