@@ -97,7 +97,15 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _url_problems(what: str, url: str, lb_hosts: set[str], allow_http: bool) -> list[str]:
+NODE_BEHIND_LB = ("Updates must go to each FME Core host directly, never through the load "
+                  "balancer, or only one node receives them and the others drift (Safe's "
+                  "Active-Active rule). Use the node's own private address")
+SOURCE_BEHIND_LB = ("Content is read from one FME server directly: through a load balancer each "
+                    "request may reach another server. Use the server's own address")
+
+
+def _url_problems(what: str, url: str, lb_hosts: set[str], allow_http: bool,
+                  behind_lb: str = NODE_BEHIND_LB) -> list[str]:
     """Why fmeaa must not send credentials and updates to `url` (none: it may)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -106,10 +114,7 @@ def _url_problems(what: str, url: str, lb_hosts: set[str], allow_http: bool) -> 
     host = parts.hostname.lower()
     if host in lb_hosts or host.endswith(ELB_SUFFIXES):
         problems.append(
-            f"{what}: {url} is the load balancer's address. Updates must go to each FME Core "
-            "host directly, never through the load balancer, or only one node receives them "
-            "and the others drift (Safe's Active-Active rule). Use the node's own private "
-            "address")
+            f"{what}: {url} is the load balancer's address. {behind_lb}")
     if parts.scheme == "http" and not allow_http and not _is_loopback(host):
         problems.append(
             f"{what}: {url} is plain HTTP, so credentials would cross the network unencrypted. "
@@ -159,7 +164,7 @@ def check_source_url(url: str, inventory: Inventory | None, allow_http: bool = F
                              "(user:password@); give them with --source-secret-id or "
                              "$FMEAA_SOURCE_PASSWORD")
     lb_hosts = inventory.load_balancer.hosts() if inventory is not None else set()
-    problems = _url_problems("--source", url, lb_hosts, allow_http)
+    problems = _url_problems("--source", url, lb_hosts, allow_http, SOURCE_BEHIND_LB)
     for node in inventory.nodes if inventory is not None else []:
         if node.rest_url.rstrip("/").lower() == url.rstrip("/").lower():
             problems.append(f"--source: {url} is node {node.name!r} of the cluster; use "
