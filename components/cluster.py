@@ -128,7 +128,7 @@ class Cluster(pulumi.ComponentResource):
                 lb.attach(node_name, node.instance_id, depends_on=[node])
                 return
             reference_url = self.nodes[reference].rest_url
-        else:
+        elif not source.startswith("url:"):  # url: a server outside the cluster, read only
             source = str(((project_dir or Path.cwd()) / source).resolve())
         seeded = NodeSeed(f"{node_name}-seed", NodeSeedArgs(
             cluster=config.cluster_name, node=node_name, instance_id=node.instance_id,
@@ -136,7 +136,8 @@ class Cluster(pulumi.ComponentResource):
             content_digest=content_digest(source), credentials_secret_id=seed.credentials_secret_id or "",
             region=region, license_mode=config.license.mode.value,
             serial_secret_id=config.license.serial_secret_id, allow_http=seed.allow_http,
-            timeout_s=seed.timeout_seconds, reference_url=reference_url),
+            timeout_s=seed.timeout_seconds, reference_url=reference_url,
+            source_credentials_secret_id=seed.source_credentials_secret_id),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node]))
         # The target id comes from the seed's output: no attachment before the seed succeeded.
         lb.attach(node_name, seeded.instance_id, depends_on=[node, seeded])

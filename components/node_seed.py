@@ -28,6 +28,7 @@ def _seed(props: dict[str, Any]) -> dict[str, Any]:
     report = seed_node(SeedRequest(
         node=props["node"], rest_url=props["rest_url"], default_owner=props["default_owner"],
         source=props["source"], reference_url=props.get("reference_url"),
+        source_secret_id=props.get("source_credentials_secret_id"),
         credentials_secret_id=props["credentials_secret_id"], region=props.get("region"),
         license_mode=props["license_mode"], serial_secret_id=props.get("serial_secret_id"),
         allow_http=bool(props["allow_http"]), timeout_s=float(props["timeout_s"]),
@@ -59,7 +60,7 @@ class NodeSeedArgs:
     instance_id: pulumi.Input[str]
     rest_url: pulumi.Input[str]
     default_owner: str
-    source: str  # absolute content directory or node:NAME
+    source: str  # absolute content directory, node:NAME or url:https://SERVER
     content_digest: str
     credentials_secret_id: str
     region: pulumi.Input[str]
@@ -68,6 +69,7 @@ class NodeSeedArgs:
     allow_http: bool
     timeout_s: int
     reference_url: pulumi.Input[str] | None = None
+    source_credentials_secret_id: str | None = None  # with url: (Secrets Manager id)
 
 
 class NodeSeed(pulumi.dynamic.Resource):

@@ -38,6 +38,7 @@ class RecordedOptions:
     ignore_changes: tuple[str, ...] = ()
     replace_on_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
     dependencies: tuple[str, ...] = ()  # URNs: depends_on plus every input's source
     property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -87,7 +88,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             out["arn"] = f"arn:aws:elasticfilesystem:{self.region}:{ACCOUNT}:file-system/{rid}"
         elif t == "aws:efs/accessPoint:AccessPoint":
             rid = _fake_id(name, "fsap")
-        elif t == "aws:ec2/amiCopy:AmiCopy":
+        elif t in ("aws:ec2/amiCopy:AmiCopy", "aws:ec2/amiFromInstance:AmiFromInstance"):
             rid = _fake_id(name, "ami")
         elif t == "aws:ec2/subnet:Subnet":
             rid = _fake_id(name, "subnet")
@@ -143,6 +144,7 @@ class RecordingMonitor(MockMonitor):
                 ignore_changes=tuple(request.ignoreChanges),
                 replace_on_changes=tuple(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                retain_on_delete=bool(request.retainOnDelete),
                 dependencies=tuple(request.dependencies),
                 property_dependencies={k: tuple(v.urns)
                                        for k, v in request.propertyDependencies.items()})

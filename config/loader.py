@@ -111,6 +111,8 @@ def check_seed_source(config: StackConfig, project_dir: Path, namespace: str = "
             raise StackConfigError(f"{namespace}:seed.source: {source!r} is not one of the stack's "
                                    f"nodes ({', '.join(names)})")
         return
+    if source.startswith("url:"):  # a server outside the cluster: read when seeding
+        return
     from fmeaa.sync.manifest import ContentError, load_content_dir
 
     try:

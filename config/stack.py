@@ -57,6 +57,7 @@ def _check_cidr(value: str) -> str:
 
 AMI_ID_PATTERN = r"^ami-[0-9a-f]{8,17}$"
 INSTANCE_TYPE_PATTERN = r"^[a-z0-9]+\.[a-z0-9]+$"
+INSTANCE_ID_PATTERN = r"^i-[0-9a-f]{8,17}$"
 
 
 class NodeSpec(_Model):
@@ -93,20 +94,41 @@ class AmiLookup(_Model):
 
 
 class AmiConfig(_Model):
-    """The FME Server/Flow image every node runs. Exactly one of `id` or `lookup`."""
+    """The FME Server/Flow image every node runs. Exactly one of `id`, `lookup` or
+    `fromInstance` (an image made of your running FME server: README, "From one FME server to
+    Active-Active")."""
 
     id: str | None = Field(default=None, pattern=AMI_ID_PATTERN)
     lookup: AmiLookup | None = None
+    from_instance: str | None = Field(default=None, pattern=INSTANCE_ID_PATTERN)
+    # fromInstance only: EC2 reboots the server for a consistent image unless this is true.
+    snapshot_without_reboot: bool = False
     # Copy the source image into this account/region, encrypted, so the cluster does not depend
-    # on a public or Marketplace image staying available.
+    # on a public or Marketplace image staying available. An image made `fromInstance` is always
+    # copied encrypted (its snapshots are only as encrypted as the server's volumes).
     copy_to_account: bool = False
     copy_kms_key_id: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AmiConfig:
-        if (self.id is None) == (self.lookup is None):
-            raise ValueError("set exactly one of 'id' (ami-…) or 'lookup' {namePattern, owners}")
+        given = [key for key, value in (("id", self.id), ("lookup", self.lookup),
+                                        ("fromInstance", self.from_instance)) if value is not None]
+        problems = []
+        if len(given) != 1:
+            problems.append("set exactly one of 'id' (ami-…), 'lookup' {namePattern, owners} or "
+                            "'fromInstance' (i-…: your running FME server, imaged by the stack)"
+                            + (f"; got {' and '.join(given)}" if given else ""))
+        if self.snapshot_without_reboot and self.from_instance is None:
+            problems.append("snapshotWithoutReboot only applies to 'fromInstance' (the server "
+                            "the image is made of)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def copied(self) -> bool:
+        """Whether the nodes run an encrypted copy made by the stack."""
+        return self.copy_to_account or self.from_instance is not None
 
 
 class NewVpc(_Model):
@@ -386,22 +408,40 @@ class SeedConfig(_Model):
 
     mode: SeedMode = SeedMode.PULUMI
     source: str = Field(default="content", description="Content directory (relative to the "
-                        "Pulumi project) or node:NAME (a reference node).")
+                        "Pulumi project), node:NAME (a reference node) or url:https://SERVER "
+                        "(an FME server outside the cluster, read only: the one migrated from).")
     # The FME admin credentials live in Secrets Manager; only the secret's id is config.
     credentials_secret_id: str | None = None
+    # With a url: source, that server's own credentials (Secrets Manager), never the nodes'.
+    source_credentials_secret_id: str | None = None
     timeout_seconds: int = Field(default=1800, ge=60, le=7200)
     # The node REST URLs are http://<private ip>:<web port> inside the VPC.
     allow_http: bool = True
 
     @model_validator(mode="after")
     def _credentials(self) -> SeedConfig:
+        problems = []
         if self.mode is SeedMode.PULUMI and not self.credentials_secret_id:
-            raise ValueError("seed.mode 'pulumi' needs seed.credentialsSecretId (an AWS Secrets "
-                             "Manager secret with the FME admin username and password), or use "
-                             "seed.mode 'manual'")
+            problems.append("seed.mode 'pulumi' needs seed.credentialsSecretId (an AWS Secrets "
+                            "Manager secret with the FME admin username and password), or use "
+                            "seed.mode 'manual'")
         if self.source.startswith("node:") and not re.match(NODE_NAME_PATTERN,
                                                             self.source.removeprefix("node:")):
-            raise ValueError(f"seed.source {self.source!r}: node:NAME needs a node name")
+            problems.append(f"seed.source {self.source!r}: node:NAME needs a node name")
+        url = self.source.removeprefix("url:") if self.source.startswith("url:") else None
+        if url is not None and not re.match(r"^https?://[^/@\s]+(/\S*)?$", url):
+            shown = "url:…" if "@" in url else repr(self.source)  # user:password@ is not echoed
+            problems.append(f"seed.source {shown}: url: takes the server's address, e.g. "
+                            "url:https://fme.example.com (no credentials in it)")
+        if url is not None and self.mode is SeedMode.PULUMI \
+                and not self.source_credentials_secret_id:
+            problems.append("seed.source url:… with seed.mode 'pulumi' needs "
+                            "seed.sourceCredentialsSecretId (a Secrets Manager secret with that "
+                            "server's own {\"username\", \"password\"})")
+        if self.source_credentials_secret_id and url is None:
+            problems.append("seed.sourceCredentialsSecretId is only used with a url: seed.source")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -29,7 +29,8 @@ import pytest
 # The secrets tests hand to fme-aa (passwords, serials, connection credentials).
 SECRETS = ("s3cret-Test-Pa55word-do-not-leak", "wrong-password-123", "ABCD-EFGH-JKLM",
            "conn-secret-value", "node2-secret", "pw-xyz-secret", "pg-first-value",
-           "pg-rotated-value")
+           "pg-rotated-value", "old-Server-Pa55word-do-not-leak", "warehouse-Pa55-do-not-leak",
+           "on-the-old-one", "hunter2")
 TRANSCRIPT: list[tuple[str, str]] = []  # (where, text) produced during the current test
 SESSION_TOKENS: list[str] = []  # tokens the emulated nodes issued during the current test
 

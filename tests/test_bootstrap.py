@@ -388,6 +388,39 @@ def test_linux_writes_values_modified_runs_confd_and_requires_tls(tmp_path: Path
         assert text.count("sslmode") == 2 and "DB_USERNAME=fmeflow\n" in text
 
 
+@pytest.mark.parametrize(("done", "configured"), [
+    (None, False),  # a new instance
+    ("i-0here 2026-01-01T00:00:00Z", True),  # rebooted after its own bootstrap
+    ("i-0source 2026-01-01T00:00:00Z", False),  # made from an image of a configured node
+    ("2026-01-01T00:00:00Z", False),  # a file of unknown origin
+])
+def test_a_clone_of_a_configured_node_is_configured_again(
+        done: str | None, configured: bool, tmp_path: Path) -> None:
+    """ami.fromInstance may image a server that carries bootstrap.done; the clone is another
+    machine and must still be pointed at its own share and database."""
+    spec, _ = _fake_install(tmp_path, "VERSION=2025.2.0.0")
+    done_file = tmp_path / "bootstrap.done"
+    if done is not None:
+        done_file.write_text(done + "\n")
+    body = (_functions(render_script(spec), "configured_here")
+            + f"\nimds() {{ printf i-0here; }}\nDONE_FILE={done_file}\n"
+            "if configured_here; then echo CONFIGURED; else echo TODO; fi\n")
+    result = _run_linux(spec, body, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("CONFIGURED" if configured else "TODO")
+    if done is not None and not configured:
+        assert "a clone, configuring it" in result.stdout
+
+
+def test_both_scripts_record_the_instance_in_bootstrap_done() -> None:
+    windows = render_script(_spec("windows"))
+    assert "Set-Content -LiteralPath $DoneFile -Value ('{0} {1}' -f (Get-Metadata " \
+           "'instance-id'), $finished)" in windows
+    assert "if (Test-ConfiguredHere) {" in windows
+    linux = render_script(_spec("linux"))
+    assert 'printf \'%s %s\\n\' "$(imds instance-id)"' in linux and "if configured_here; then" in linux
+
+
 # --- ./dev preview -----------------------------------------------------------------------------
 def _stack_file(tmp_path: Path, **overrides: object) -> Path:
     import yaml

@@ -95,16 +95,38 @@ def test_reference_node_source() -> None:
     assert [a.inputs["targetId"] for a in fme2_targets] == [fme2.id, fme2.id]
 
 
+def test_the_old_server_as_the_seed_source() -> None:
+    """seed.source url:…: every node (none is the source) is seeded from the server outside the
+    cluster, whose credentials are a secret id of their own."""
+    run = run_program(example(seed={"mode": "pulumi", "source": "url:https://fme.example.com",
+                                    "credentialsSecretId": "fme-aa/fme-admin",
+                                    "sourceCredentialsSecretId": "fme-aa/old-server"}))
+    seeds = {r.name: r for r in run.of_type(DYNAMIC)}
+    assert sorted(seeds) == ["fme-1-seed", "fme-2-seed", "fme-3-seed"]
+    for seed in seeds.values():
+        assert seed.inputs["source"] == "url:https://fme.example.com"
+        assert seed.inputs["source_credentials_secret_id"] == "fme-aa/old-server"
+        assert seed.inputs["credentials_secret_id"] == "fme-aa/fme-admin"
+        assert seed.inputs["content_digest"] == "url:https://fme.example.com"
+    assert len(run.of_type(ATTACH)) == 6
+
+
 @pytest.mark.parametrize("seed, message", [
+    ({"mode": "pulumi", "source": "url:https://old", "credentialsSecretId": "x"},
+     "needs seed.sourceCredentialsSecretId"),
+    ({"mode": "pulumi", "source": "url:https://admin:hunter2@old", "credentialsSecretId": "x",
+      "sourceCredentialsSecretId": "y"}, r"seed.source url:…: .*no credentials in it"),
+    ({"mode": "manual", "sourceCredentialsSecretId": "y"}, "only used with a url: seed.source"),
     ({"mode": "pulumi", "source": "examples/content"}, "needs seed.credentialsSecretId"),
     ({"mode": "pulumi", "source": "no/such/dir", "credentialsSecretId": "x"}, "not a directory"),
     ({"mode": "pulumi", "source": "node:fme-9", "credentialsSecretId": "x"}, "not one of the stack"),
 ])
 def test_bad_seed_config_fails_before_any_resource(seed: dict, message: str) -> None:
     mocks = RecordingMocks()
-    with pytest.raises(StackConfigError, match=message):
+    with pytest.raises(StackConfigError, match=message) as refused:
         run_program(example(seed=seed), mocks=mocks)
     assert mocks.resources == []
+    assert "hunter2" not in str(refused.value)
 
 
 def test_a_content_change_reseeds_and_nothing_else_does(tmp_path: Path) -> None:
@@ -126,3 +148,22 @@ def test_pulumi_seeding_without_admin_cidr_warns() -> None:
     run = run_program(example(adminCidr=None))
     assert any("adminCidr is not set" in w for w in run.warnings)
     assert not [w for w in run_program(example()).warnings if "adminCidr" in w]
+
+
+def test_the_provider_seeds_from_the_old_server_with_its_own_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    seed_module = importlib.import_module("fmeaa.app.seed")  # (fmeaa.app.seed is a function)
+    seen = []
+    monkeypatch.setattr(seed_module, "seed_node",
+                        lambda request: seen.append(request) or {"applied": 3})
+    run = run_program(example(seed={"mode": "pulumi", "source": "url:https://fme.example.com",
+                                    "credentialsSecretId": "fme-aa/fme-admin",
+                                    "sourceCredentialsSecretId": "fme-aa/old-server"}))
+    props = {k: v for k, v in run.of_type(DYNAMIC)[0].inputs.items() if k != "__provider"}
+    NodeSeedProvider().create({**props, "region": "eu-west-1"})
+    [request] = seen
+    assert request.source == "url:https://fme.example.com" and request.reference_url is None
+    assert request.source_secret_id == "fme-aa/old-server"
+    assert request.credentials_secret_id == "fme-aa/fme-admin"

@@ -276,7 +276,20 @@ wait_healthy() {
   done
 }
 
-if [[ -e $DONE_FILE ]]; then
+# bootstrap.done names the instance it was written on: an instance made from an image of a
+# configured node (ami.fromInstance) carries that node's file, but is a new machine that must
+# still be pointed at its own share and database.
+configured_here() {
+  [[ -e $DONE_FILE ]] || return 1
+  local here written
+  here=$(imds instance-id)
+  read -r written _ <"$DONE_FILE" || true
+  [[ $written == "$here" ]] && return 0
+  log "bootstrap.done was written on ${written:-an unknown instance}, not on $here: a clone, configuring it"
+  return 1
+}
+
+if configured_here; then
   log "already configured on $(cat "$DONE_FILE"); nothing to do"
   exit 0
 fi
@@ -289,5 +302,5 @@ step "require TLS for FME's database connections" set_database_tls
 step "create the FME database with FME's own scripts" initialize_database
 step "start FME" start_fme
 step "wait for FME's liveness health check" wait_healthy
-date -u +%Y-%m-%dT%H:%M:%SZ >"$DONE_FILE"
+printf '%s %s\n' "$(imds instance-id)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$DONE_FILE"
 log "bootstrap complete: FME is healthy on its own share and database"

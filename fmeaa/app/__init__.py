@@ -12,13 +12,14 @@ from fmeaa.app.export import ExportRequest, export
 from fmeaa.app.lifecycle import Timing, drain, rolling, scale_in_check, seed, undrain
 from fmeaa.app.locking import unlock
 from fmeaa.app.nodes import nodes
-from fmeaa.app.rehearsal import rehearse
+from fmeaa.app.rehearsal import rehearse, rehearse_migration
 from fmeaa.app.seed import SeedRequest, seed_node
 from fmeaa.app.targets import ClusterRef
 from fmeaa.app.upgrade import UpgradeRequest, upgrade
 
 __all__ = [
     "ClusterRef", "ContentRequest", "ExportRequest", "PublishRequest", "SeedRequest", "Timing",
-    "UpgradeRequest", "drain", "export", "nodes", "plan", "publish", "rehearse", "rolling",
-    "scale_in_check", "seed", "seed_node", "sync", "undrain", "unlock", "upgrade", "verify",
+    "UpgradeRequest", "drain", "export", "nodes", "plan", "publish", "rehearse",
+    "rehearse_migration", "rolling", "scale_in_check", "seed", "seed_node", "sync", "undrain",
+    "unlock", "upgrade", "verify",
 ]

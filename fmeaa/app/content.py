@@ -23,6 +23,7 @@ from fmeaa.app.results import (
     PlanResult,
     SyncResult,
 )
+from fmeaa.app.sources import OpenSource, SourceServer, is_url_source, open_url_source
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.sync.apply import NodeResult
@@ -30,6 +31,7 @@ from fmeaa.sync.content_source import (
     DirectorySource,
     LocalFiles,
     NodeSource,
+    UrlSource,
     resolve_references,
     snapshot_of_directory,
 )
@@ -46,12 +48,15 @@ SchedulePolicy = Literal["one", "all"]
 
 @dataclass(frozen=True)
 class ContentRequest:
-    """`source`: a content directory, or `node:NAME` (a reference node of the inventory)."""
+    """`source`: a content directory, `node:NAME` (a reference node of the inventory) or
+    `url:https://server` (a server outside the cluster, read only; its credentials from
+    `source_secret_id` or $FMEAA_SOURCE_PASSWORD)."""
 
     source: str
     cluster: ClusterRef
     settings: EngineSettings = field(default_factory=EngineSettings)
-    schedule_policy: str = "one"  # with node:NAME sources: 'one' or 'all'
+    schedule_policy: str = "one"  # with node:/url: sources: 'one' or 'all'
+    source_secret_id: str | None = None
 
 
 class ContentJob:
@@ -66,12 +71,31 @@ class ContentJob:
             raise ContentError(f"--schedule-policy must be 'one' or 'all' "
                                f"(got {request.schedule_policy!r})")
         self.policy = request.schedule_policy
-        self.source: DirectorySource | NodeSource = self._source(request.source)
+        self.server: OpenSource | None = None
+        if not is_url_source(request.source):
+            self.source: DirectorySource | NodeSource | UrlSource = self._source(request.source)
         self.credentials = self.targets.credentials()
+        if is_url_source(request.source):
+            # Contacts the source server only (logs in, lists its connections), never a node.
+            self.server = open_url_source(
+                request.source, SourceServer(request.source, request.source_secret_id,
+                                             self.targets.region, request.cluster.allow_http),
+                self.targets.whole, self.settings, self.targets.secret_resolver())
+            self.source = self.server.source
         # Secret references are validation: all resolved (or all refused) before any node is
         # contacted, the cluster lock included. Hashing the files waits for the lock.
         self.references = resolve_references(self.source.content, self.targets.secret_resolver()) \
             if isinstance(self.source, DirectorySource) else None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    def __enter__(self) -> ContentJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _source(self, source: str) -> DirectorySource | NodeSource:
         if source.startswith("node:"):
@@ -94,6 +118,8 @@ class ContentJob:
         return SyncEngine(self.targets.whole, self.credentials, self.settings, observer)
 
     def load_desired(self, engine: SyncEngine) -> Snapshot:
+        if self.server is not None:
+            return self.server.read(self.policy)
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
         return self._directory_snapshot(self.source)
@@ -172,8 +198,7 @@ def parity_result(report: ParityReport, source: str) -> ParityResult:
 def plan(request: ContentRequest, prune: bool = False, observer: Observer | None = None
          ) -> PlanResult:
     """What `sync` would create, update or delete on each node, by content digest."""
-    job = ContentJob(request)
-    with job.engine(observer) as engine:
+    with ContentJob(request) as job, job.engine(observer) as engine:
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
@@ -188,9 +213,8 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
     """Plan, apply (each node directly, in parallel), then re-plan the changed nodes to prove
     they converged. One node's failure never stops the others."""
     started = time.perf_counter()
-    job = ContentJob(request)
-    with job.engine(observer) as engine, SyncLock(engine.lock_path), \
-            cluster_lock(engine, "sync"):
+    with ContentJob(request) as job, job.engine(observer) as engine, \
+            SyncLock(engine.lock_path), cluster_lock(engine, "sync"):
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
@@ -208,8 +232,7 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
 
 def verify(request: ContentRequest, observer: Observer | None = None) -> ParityResult:
     """Parity matrix: every entry × every node, by digest, against the source."""
-    job = ContentJob(request)
-    with job.engine(observer) as engine:
+    with ContentJob(request) as job, job.engine(observer) as engine:
         desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
         engine.connect(names)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmeaa.app.results import ExportReport
+from fmeaa.app.sources import SourceServer, connect_source, is_url_source
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
-from fmeaa.client import FmeApiError, connect
+from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.sync.content_source import DEFAULT_NODE_CONNECTIONS
-from fmeaa.sync.engine import Observer
+from fmeaa.sync.engine import EngineSettings, Observer
 from fmeaa.sync.export import ScheduleSpread, export_node
 from fmeaa.sync.manifest import ContentError
 
@@ -18,11 +19,12 @@ from fmeaa.sync.manifest import ContentError
 @dataclass(frozen=True)
 class ExportRequest:
     directory: Path
-    from_node: str
+    from_node: str  # a node of the inventory, or url:https://SERVER (read only)
     cluster: ClusterRef
     connections: tuple[str, ...] = DEFAULT_NODE_CONNECTIONS  # resource connections to include
     force: bool = False  # write into a non-empty directory
     timeout_s: float = 30.0
+    source_secret_id: str | None = None  # with url: (else $FMEAA_SOURCE_PASSWORD)
 
 
 def schedule_spreads(targets: Targets, timeout_s: float) -> dict[str, ScheduleSpread]:
@@ -61,6 +63,8 @@ def export(request: ExportRequest, observer: Observer | None = None) -> ExportRe
     directory = request.directory
     if directory.exists() and any(directory.iterdir()) and not request.force:
         raise ContentError(f"{directory} is not empty; pass --force to write into it")
+    if is_url_source(request.from_node):
+        return _export_server(request, observer or Observer())
     targets = resolve_targets(request.cluster)
     node = targets.whole.node(request.from_node)
     creds = targets.credentials().for_node(request.from_node)
@@ -73,4 +77,26 @@ def export(request: ExportRequest, observer: Observer | None = None) -> ExportRe
                              [n.name for n in targets.whole.nodes])
     return ExportReport(directory=str(directory), node=request.from_node, files=result.files,
                         bytes=result.bytes, secret_variables=result.secret_variables,
+                        connections_without_credentials=result.connections)
+
+
+def _export_server(request: ExportRequest, observer: Observer) -> ExportReport:
+    """Export a server outside the cluster (`url:`, the one being migrated from), read only. The
+    inventory is optional: given, the server's URL is checked against its load balancer and
+    nodes. Its enabled schedules become `one` schedules of the cluster's default owner."""
+    ref = request.cluster
+    targets = resolve_targets(ref) if ref.inventory is not None or ref.cluster is not None \
+        else None
+    region = targets.region if targets is not None else ref.region
+    server = SourceServer(request.from_node, request.source_secret_id, region, ref.allow_http)
+    client: FmeClient
+    with connect_source(request.from_node, server, targets.whole if targets else None,
+                        EngineSettings(timeout_s=request.timeout_s)) as client, \
+            tempfile.TemporaryDirectory(prefix="fmeaa-export-") as spool:
+        observer.note(f"exporting {client.base_url}…")
+        result = export_node(client, request.directory, request.connections, Path(spool),
+                             None, [])
+    return ExportReport(directory=str(request.directory), node=request.from_node,
+                        files=result.files, bytes=result.bytes,
+                        secret_variables=result.secret_variables,
                         connections_without_credentials=result.connections)

@@ -14,6 +14,7 @@ from typing import Any
 from fmeaa.app.locking import cluster_held
 from fmeaa.app.results import Check, DrainResult, RollingResult, ScaleInResult, SeedResult, UndrainResult
 from fmeaa.app.seed import SeedError, SeedRequest, licence_report, read_serial, seed_node
+from fmeaa.app.sources import is_url_source
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import CredentialSource
@@ -46,17 +47,21 @@ def _context(ref: ClusterRef) -> tuple[Targets, TargetGroups]:
 
 
 def seed_request(whole: Inventory, target: NodeTarget, source: str, wait: float,
-                 allow_http: bool, licensing: Licensing | None = None) -> SeedRequest:
-    """Seeding `target` from `source` (a content directory, or node:NAME of this inventory)."""
+                 allow_http: bool, licensing: Licensing | None = None,
+                 source_secret_id: str | None = None) -> SeedRequest:
+    """Seeding `target` from `source` (a content directory, node:NAME of this inventory, or
+    url:https://SERVER outside the cluster, with its credentials from `source_secret_id` or
+    $FMEAA_SOURCE_PASSWORD)."""
     reference_url = None
     if source.startswith("node:"):
         reference_url = whole.node(source.removeprefix("node:")).rest_url
-    else:
+    elif not is_url_source(source):
         source = str(Path(source).resolve())
     licensing = licensing or Licensing()
     return SeedRequest(node=target.name, rest_url=target.rest_url,
                        default_owner=whole.nodes[0].name, source=source,
-                       reference_url=reference_url, region=whole.region, allow_http=allow_http,
+                       reference_url=reference_url, source_secret_id=source_secret_id,
+                       region=whole.region, allow_http=allow_http,
                        timeout_s=wait, cluster=whole.cluster_name,
                        license_mode=licensing.mode or "marketplace",
                        serial_secret_id=licensing.serial_secret_id)
@@ -184,7 +189,7 @@ def scale_in_check(ref: ClusterRef, node: str, *, timing: Timing = Timing()) -> 
 def seed(ref: ClusterRef, node: str, source: str, *, register: bool = True,
          license_mode: str | None = None, serial_secret_id: str | None = None,
          cache_dir: Path | None = None, timing: Timing = Timing(),
-         observer: Observer | None = None) -> SeedResult:
+         observer: Observer | None = None, source_secret_id: str | None = None) -> SeedResult:
     """Manual seed mode: health → licence → sync → parity (the same `seed_node` the Pulumi
     dynamic provider runs), then — only if the node reports itself licensed — register it with
     the load balancer."""
@@ -192,7 +197,8 @@ def seed(ref: ClusterRef, node: str, source: str, *, register: bool = True,
     targets, groups = _context(ref)
     target = targets.whole.node(node)
     licensing = licensing_for(targets, license_mode, serial_secret_id)
-    request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http, licensing)
+    request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http, licensing,
+                           source_secret_id)
     credentials = targets.credentials()
     with cluster_held(targets, "seed", timing.timeout_s):
         observer.note(f"seeding {node}: health, licence, sync, parity…")

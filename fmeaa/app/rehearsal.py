@@ -1,8 +1,14 @@
-"""The rehearsal (`fmeaa demo`): the whole job on emulated FME nodes on 127.0.0.1, no AWS and
-no FME licence: N nodes → plan → sync → verify → add a node → seed it → verify all → tear down.
-It runs the very operations the real commands run, on a cluster in the middle of a rolling
-upgrade: the first node emulates the previous FME Flow release (REST V3 beside V4), the others
-the newest (V4 only), so each node is seen spoken to in its own API."""
+"""The rehearsals (`fmeaa demo`), on emulated FME nodes on 127.0.0.1, no AWS and no FME licence.
+
+`rehearse`: the whole job: N nodes → plan → sync → verify → add a node → seed it → verify all →
+tear down. It runs the very operations the real commands run, on a cluster in the middle of a
+rolling upgrade: the first node emulates the previous FME Flow release (REST V3 beside V4), the
+others the newest (V4 only), so each node is seen spoken to in its own API.
+
+`rehearse_migration` (`fmeaa demo --from-server`): one "old server" (an older FME Flow holding
+content, a database connection and a deployment parameter) migrated into N empty nodes of the
+newest release: plan, sync and verify against `url:` the old server, and its content digest
+before = after (it was only read)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,14 @@ from pydantic import Field
 from fmeaa.app import content
 from fmeaa.app.results import Document, ParityResult, RehearsalResult, RehearsalStep, SyncResult
 from fmeaa.app.targets import ClusterRef
-from fmeaa.cluster.credentials import PASSWORD_ENV, USERNAME_ENV
+from fmeaa.client import connect
+from fmeaa.cluster.credentials import (
+    PASSWORD_ENV,
+    SOURCE_PASSWORD_ENV,
+    SOURCE_USERNAME_ENV,
+    USERNAME_ENV,
+)
+from fmeaa.sync.content_source import secret_variable
 from fmeaa.sync.engine import EngineSettings
 
 if TYPE_CHECKING:
@@ -28,6 +41,15 @@ EXAMPLE_CONTENT = Path(__file__).resolve().parents[2] / "examples" / "content"
 
 # (title, result document or None, ok) after each step, for a front end to show as it goes.
 StepCallback = Callable[[str, Document | None, bool], None]
+
+
+class ServerUnchanged(Document):
+    """The old server's content digest (everything it holds) before and after the migration."""
+
+    server: str
+    before: str
+    after: str
+    unchanged: bool
 
 
 class NodeList(Document):
@@ -84,6 +106,87 @@ def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
             step(f"seed {new.name}", seeded, seeded.ok)
             parity = content.verify(request())
             step(f"verify all {len(box.nodes)} nodes", parity, parity.in_sync)
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
+    return RehearsalResult(ok=all(s.ok for s in steps),
+                           seconds=round(time.monotonic() - started, 2), steps=steps)
+
+
+OLD_RELEASE = "2024.2"  # the server being migrated from: an older FME Flow (REST V3 and V4)
+WAREHOUSE = {"name": "warehouse", "category": "database", "type": "PostgreSQL",
+             "parameters": {"HOST": "db.internal", "PORT": "5432", "USER_NAME": "fme"}}
+
+
+def rehearse_migration(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
+                       on_step: StepCallback | None = None) -> RehearsalResult:
+    """From one FME server to Active-Active, end to end on emulated servers."""
+    import secrets
+
+    from fmeaa.emulator import Sandbox
+    from fmeaa.emulator.versions import NEWEST
+
+    started = time.monotonic()
+    steps: list[RehearsalStep] = []
+
+    def step(title: str, document: Document | None = None, ok: bool = True) -> None:
+        steps.append(RehearsalStep(step=title, ok=ok,
+                                   result=document.to_json() if document else None))
+        if on_step is not None:
+            on_step(title, document, ok)
+
+    credential = secret_variable(WAREHOUSE["name"], "PASSWORD")
+    variables = (USERNAME_ENV, PASSWORD_ENV, SOURCE_USERNAME_ENV, SOURCE_PASSWORD_ENV, credential)
+    saved = {var: os.environ.get(var) for var in variables}
+    with tempfile.TemporaryDirectory(prefix="fmeaa-migration-") as tmp, \
+            Sandbox(1, root=Path(tmp) / "old", prefix="old", fme_version=OLD_RELEASE) as old, \
+            Sandbox(nodes, root=Path(tmp) / "nodes", fme_version=NEWEST) as box:
+        server = old.nodes[0]
+        settings = EngineSettings(cache_dir=Path(tmp) / "cache", timeout_s=10)
+        try:
+            # The old server's own content, published the way its users did (here: by a sync to
+            # it as a one-node cluster), plus a connection whose password only it knows.
+            os.environ[USERNAME_ENV], os.environ[PASSWORD_ENV] = "admin", old.password
+            content.sync(content.ContentRequest(
+                str(source), ClusterRef(inventory=old.write_inventory(Path(tmp) / "old.json")),
+                settings))
+            warehouse_password = secrets.token_urlsafe(12)
+            with connect("old", server.url, username="admin", password=old.password) as client:
+                client.create_connection({**WAREHOUSE, "parameters": {
+                    **WAREHOUSE["parameters"], "PASSWORD": warehouse_password}})
+                client.create_deployment_parameter({"name": "target_env", "type": "text",
+                                                    "value": "production"})
+            before = server.state.content_digest()
+            # Hand the rehearsal's generated passwords over in-process: the nodes' own, the old
+            # server's own, and the connection's (a server never returns it).
+            os.environ[PASSWORD_ENV] = box.password
+            os.environ[SOURCE_USERNAME_ENV], os.environ[SOURCE_PASSWORD_ENV] = "admin", old.password
+            os.environ[credential] = warehouse_password
+            inventory = box.write_inventory(Path(tmp) / "nodes.json")
+            url = f"url:{server.url}"
+
+            def request() -> content.ContentRequest:
+                return content.ContentRequest(url, ClusterRef(inventory=inventory), settings)
+
+            step(f"the old server: {_described(server.version)} with content (not in the "
+                 "cluster's inventory)", NodeList(nodes={"old server": server.url},
+                                                  versions={"old server": _described(
+                                                      server.version)}))
+            step(f"the new cluster: {nodes} empty emulated nodes",
+                 NodeList(nodes={n.name: n.url for n in box.nodes},
+                          versions={n.name: _described(n.version) for n in box.nodes}))
+            step(f"plan: {url} → every node", content.plan(request()))
+            synced: SyncResult = content.sync(request())
+            step("sync from the old server (read only) to each node directly", synced, synced.ok)
+            parity: ParityResult = content.verify(request())
+            step("verify every node against the old server", parity, parity.in_sync)
+            after = server.state.content_digest()
+            step("the old server is unchanged: its content digest before = after",
+                 ServerUnchanged(server=server.url, before=before, after=after,
+                                 unchanged=before == after), before == after)
         finally:
             for var, value in saved.items():
                 if value is None:

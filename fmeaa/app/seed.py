@@ -17,10 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fmeaa.app.sources import OpenSource, SourceServer, is_url_source, open_url_source
 from fmeaa.client import FmeApiError, FmeClient, connect
-from fmeaa.cluster.credentials import CredentialsError, CredentialSource, resolve_secret_ref
+from fmeaa.cluster.credentials import (
+    Credentials,
+    CredentialsError,
+    CredentialSource,
+    resolve_secret_ref,
+)
 from fmeaa.cluster.inventory import Inventory, NodeTarget, check_targets
-from fmeaa.sync.content_source import DirectorySource, NodeSource, snapshot_of_directory
+from fmeaa.sync.content_source import (
+    DirectorySource,
+    NodeSource,
+    UrlSource,
+    snapshot_of_directory,
+)
 from fmeaa.sync.digest_cache import DigestCache, files_sha256
 from fmeaa.sync.engine import EngineSettings, SyncEngine
 from fmeaa.sync.manifest import MANIFEST_NAME, load_content_dir
@@ -36,8 +47,9 @@ class SeedRequest:
     node: str
     rest_url: str
     default_owner: str  # the cluster's first node: owner of "one" schedules without an owner
-    source: str  # absolute content directory, or node:NAME
+    source: str  # absolute content directory, node:NAME or url:https://SERVER
     reference_url: str | None = None  # with node:NAME
+    source_secret_id: str | None = None  # with url: (else $FMEAA_SOURCE_PASSWORD)
     credentials_secret_id: str | None = None
     region: str | None = None
     license_mode: str = "marketplace"
@@ -49,8 +61,9 @@ class SeedRequest:
 
 def content_digest(source: str) -> str:
     """What the seed depends on: the content directory's manifest and every file's digest
-    (a change makes `pulumi up` re-seed). A reference node has no static digest."""
-    if source.startswith("node:"):
+    (a change makes `pulumi up` re-seed). A reference node or an outside server has no static
+    digest."""
+    if source.startswith("node:") or is_url_source(source):
         return source
     content = load_content_dir(Path(source))
     digest = hashlib.sha256((content.root / MANIFEST_NAME).read_bytes())
@@ -132,8 +145,11 @@ def _serial(request: SeedRequest) -> dict[str, Any]:
 
 def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
               serial: dict[str, Any] | None = None, cache_dir: Path | None = None,
-              poll_s: float = 5.0) -> dict[str, Any]:
-    """Wait for health → licence (BYOL) → sync → prove parity, for ONE node."""
+              poll_s: float = 5.0, source_credentials: Credentials | None = None
+              ) -> dict[str, Any]:
+    """Wait for health → licence (BYOL) → sync → prove parity, for ONE node. A `url:` source
+    (the server being migrated from) is opened first, read only, so a bad source fails before
+    the node is waited for."""
     nodes = [NodeTarget(name=request.node, rest_url=request.rest_url)]
     reference = request.source.removeprefix("node:") if request.source.startswith("node:") else None
     if reference and reference != request.node:
@@ -148,6 +164,26 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         creds = credentials.for_node(request.node)
     except CredentialsError as exc:
         raise SeedError(str(exc)) from None
+    settings = EngineSettings(parallel=1, timeout_s=60,
+                              cache_dir=cache_dir or Path(tempfile.gettempdir()) / "fmeaa-seed")
+    server: OpenSource | None = None
+    if is_url_source(request.source):
+        server = open_url_source(
+            request.source, SourceServer(request.source, request.source_secret_id,
+                                         request.region, request.allow_http),
+            inventory, settings, lambda ref: resolve_secret_ref(ref, region=request.region),
+            source_credentials)
+    try:
+        return _seed(request, inventory, credentials, creds, settings, server, serial, poll_s)
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _seed(request: SeedRequest, inventory: Inventory, credentials: CredentialSource,
+          creds: Credentials, settings: EngineSettings, server: OpenSource | None,
+          serial: dict[str, Any] | None, poll_s: float) -> dict[str, Any]:
+    reference = request.source.removeprefix("node:") if request.source.startswith("node:") else None
     started = time.monotonic()
     remaining = lambda: max(1.0, request.timeout_s - (time.monotonic() - started))  # noqa: E731
     with connect(request.node, request.rest_url, **creds.login(), timeout=30) as probe:
@@ -167,12 +203,13 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
             licence = ensure_licensed(probe, serial or _serial(request), remaining(), poll_s)
     if reference == request.node:  # the reference node is the source: nothing to copy
         return {"node": request.node, "applied": 0, "bytesSent": 0, "licence": licence}
-    settings = EngineSettings(parallel=1, timeout_s=60,
-                              cache_dir=cache_dir or Path(tempfile.gettempdir()) / "fmeaa-seed")
     with SyncEngine(inventory, credentials, settings) as engine:
         engine.default_owner = request.default_owner
-        files: NodeSource | DirectorySource
-        if reference:
+        files: NodeSource | DirectorySource | UrlSource
+        if server is not None:
+            files = server.source
+            desired = server.read()
+        elif reference:
             files = NodeSource(reference)
             desired = engine.read_reference(files)
         else:

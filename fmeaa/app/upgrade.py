@@ -59,7 +59,7 @@ class UpgradeError(RuntimeError):
 class UpgradeRequest:
     stack: str  # the Pulumi stack (Pulumi.<stack>.yaml)
     cluster: ClusterRef  # with `inventory`: rewritten from the stack outputs after each `up`
-    source: str  # content directory or node:NAME, as for `fmeaa seed`
+    source: str  # content directory, node:NAME or url:https://SERVER, as for `fmeaa seed`
     project_dir: Path = Path()  # where Pulumi.yaml is
     image: str | None = None
     instance_type: str | None = None
@@ -121,7 +121,7 @@ def _validate(request: UpgradeRequest, config: dict[str, Any], steps: list[Stack
             if source.startswith("node:") and source.removeprefix("node:") in retiring:
                 problems.append(f"{label} is {source}, a node this upgrade removes: use a content "
                                 "directory or a node that stays")
-    if not request.source.startswith("node:"):
+    if not request.source.startswith(("node:", "url:")):  # url: the server migrated from
         try:
             manifest = load_content_dir(Path(request.source)).manifest
             owned = sorted(f"{s.key} (owner {s.owner})" for s in manifest.schedules

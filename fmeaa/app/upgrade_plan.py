@@ -59,7 +59,8 @@ def desired(config: dict[str, Any], image: str | None, instance_type: str | None
     """The config with the new image / instance type as the cluster-wide desired values."""
     result = copy.deepcopy(config)
     if image is not None:
-        ami = {k: v for k, v in dict(result.get("ami") or {}).items() if k != "lookup"}
+        ami = {k: v for k, v in dict(result.get("ami") or {}).items()
+               if k not in ("lookup", "fromInstance", "snapshotWithoutReboot")}
         result["ami"] = {**ami, "id": image}
     if instance_type is not None:
         result["instanceType"] = instance_type

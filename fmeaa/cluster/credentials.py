@@ -16,6 +16,11 @@ USERNAME_ENV = "FMEAA_USERNAME"
 PASSWORD_ENV = "FMEAA_PASSWORD"
 TOKEN_ENV = "FMEAA_TOKEN"
 SECRET_ID_ENV = "FMEAA_SECRET_ID"
+# The server content is migrated FROM (`--source url:…`): its own credentials, never the nodes'.
+SOURCE_USERNAME_ENV = "FMEAA_SOURCE_USERNAME"
+SOURCE_PASSWORD_ENV = "FMEAA_SOURCE_PASSWORD"
+SOURCE_TOKEN_ENV = "FMEAA_SOURCE_TOKEN"
+SOURCE_SECRET_ID_ENV = "FMEAA_SOURCE_SECRET_ID"
 
 
 class CredentialsError(ValueError):
@@ -114,6 +119,29 @@ class CredentialSource:
             raise CredentialsError(f"secret {secret_id!r} has no 'password' (or 'token') and no "
                                    "'nodes' entries")
         return cls(default, per_node, where=f"secret {secret_id!r}")
+
+
+def source_credentials(secret_id: str | None, region: str | None,
+                       env: Mapping[str, str] | None = None, session: Any = None) -> Credentials:
+    """The credentials of the server a migration reads from (`--source url:…`): from the Secrets
+    Manager secret `secret_id` ({"username", "password"} or {"token"}), else from
+    $FMEAA_SOURCE_USERNAME (default admin) and $FMEAA_SOURCE_PASSWORD or $FMEAA_SOURCE_TOKEN.
+    Never the nodes' credentials: an old server has its own, and the cluster's password must
+    not be sent to it by default."""
+    if secret_id:
+        found = CredentialSource.from_secrets_manager(secret_id, region, session=session)._default
+        if found is None:
+            raise CredentialsError(f"secret {secret_id!r} has no top-level 'password' (or "
+                                   "'token'): the source server needs its own credentials")
+        return found
+    env = os.environ if env is None else env
+    if not (env.get(SOURCE_PASSWORD_ENV) or env.get(SOURCE_TOKEN_ENV)):
+        raise CredentialsError(
+            f"no credentials for the source server: set {SOURCE_PASSWORD_ENV} (and "
+            f"{SOURCE_USERNAME_ENV}, default 'admin') or {SOURCE_TOKEN_ENV}, or name an AWS "
+            f"Secrets Manager secret with --source-secret-id / {SOURCE_SECRET_ID_ENV}")
+    return Credentials(env.get(SOURCE_USERNAME_ENV, "admin"), env.get(SOURCE_PASSWORD_ENV),
+                       env.get(SOURCE_TOKEN_ENV))
 
 
 NO_REGION = ("no AWS region: pass --region, or set $AWS_REGION or $AWS_DEFAULT_REGION "

@@ -97,6 +97,32 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+NODE_BEHIND_LB = ("Updates must go to each FME Core host directly, never through the load "
+                  "balancer, or only one node receives them and the others drift (Safe's "
+                  "Active-Active rule). Use the node's own private address")
+SOURCE_BEHIND_LB = ("Content is read from one FME server directly: through a load balancer each "
+                    "request may reach another server. Use the server's own address")
+
+
+def _url_problems(what: str, url: str, lb_hosts: set[str], allow_http: bool,
+                  behind_lb: str = NODE_BEHIND_LB) -> list[str]:
+    """Why fmeaa must not send credentials and updates to `url` (none: it may)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"{what}: {url!r} is not an http(s) URL"]
+    problems = []
+    host = parts.hostname.lower()
+    if host in lb_hosts or host.endswith(ELB_SUFFIXES):
+        problems.append(
+            f"{what}: {url} is the load balancer's address. {behind_lb}")
+    if parts.scheme == "http" and not allow_http and not _is_loopback(host):
+        problems.append(
+            f"{what}: {url} is plain HTTP, so credentials would cross the network unencrypted. "
+            "Use https, or pass --allow-http (e.g. from inside the VPC, where the ALB-to-node "
+            "hop is HTTP)")
+    return problems
+
+
 def check_targets(inventory: Inventory, allow_http: bool = False) -> Inventory:
     """Refuse duplicates, load-balancer addresses and credential-carrying plain HTTP."""
     problems: list[str] = []
@@ -116,21 +142,7 @@ def check_targets(inventory: Inventory, allow_http: bool = False) -> Inventory:
             problems.append(f"nodes {seen_urls[url]!r} and {node.name!r} have the same URL {url}: "
                             "each node must be its own server")
         seen_urls[url] = node.name
-        parts = urllib.parse.urlsplit(node.rest_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"node {node.name!r}: {node.rest_url!r} is not an http(s) URL")
-            continue
-        if node.host in lb_hosts or node.host.endswith(ELB_SUFFIXES):
-            problems.append(
-                f"node {node.name!r}: {node.rest_url} is the load balancer's address. Updates "
-                "must go to each FME Core host directly, never through the load balancer, or "
-                "only one node receives them and the others drift (Safe's Active-Active rule). "
-                "Use the node's own private address")
-        if parts.scheme == "http" and not allow_http and not _is_loopback(node.host):
-            problems.append(
-                f"node {node.name!r}: {node.rest_url} is plain HTTP, so credentials would cross "
-                "the network unencrypted. Use https, or pass --allow-http (e.g. from inside "
-                "the VPC, where the ALB-to-node hop is HTTP)")
+        problems += _url_problems(f"node {node.name!r}", node.rest_url, lb_hosts, allow_http)
     endpoint = inventory.load_balancer.endpoint_url
     if endpoint and not _is_loopback((urllib.parse.urlsplit(endpoint).hostname or "").lower()):
         problems.append(
@@ -139,6 +151,28 @@ def check_targets(inventory: Inventory, allow_http: bool = False) -> Inventory:
     if problems:
         raise InventoryError("refusing the inventory:\n" + "\n".join(f"  - {p}" for p in problems))
     return inventory
+
+
+def check_source_url(url: str, inventory: Inventory | None, allow_http: bool = False) -> str:
+    """The URL of a server content is read from (`--source url:…`), checked by the nodes' rules
+    (not the load balancer — the cluster's nor any `*.elb.amazonaws.com` —, no plain HTTP off
+    loopback without --allow-http) and refused when it is one of the cluster's nodes (that is
+    `node:NAME`: a url: source is never counted as a node) or carries credentials."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:  # never echoed: it may hold a password
+        raise InventoryError("refusing the source server: its URL carries credentials "
+                             "(user:password@); give them with --source-secret-id or "
+                             "$FMEAA_SOURCE_PASSWORD")
+    lb_hosts = inventory.load_balancer.hosts() if inventory is not None else set()
+    problems = _url_problems("--source", url, lb_hosts, allow_http, SOURCE_BEHIND_LB)
+    for node in inventory.nodes if inventory is not None else []:
+        if node.rest_url.rstrip("/").lower() == url.rstrip("/").lower():
+            problems.append(f"--source: {url} is node {node.name!r} of the cluster; use "
+                            f"node:{node.name} for a reference node")
+    if problems:
+        raise InventoryError("refusing the source server:\n" +
+                             "\n".join(f"  - {p}" for p in problems))
+    return url.rstrip("/")
 
 
 def load_inventory(path: Path) -> Inventory:

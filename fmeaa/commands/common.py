@@ -26,7 +26,7 @@ from typer.core import TyperGroup
 from fmeaa.app.seed import SeedError
 from fmeaa.app.targets import ClusterRef
 from fmeaa.client import FmeApiError
-from fmeaa.cluster.credentials import SECRET_ID_ENV, CredentialsError
+from fmeaa.cluster.credentials import SECRET_ID_ENV, SOURCE_SECRET_ID_ENV, CredentialsError
 from fmeaa.cluster.inventory import InventoryError
 from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.cluster.sync_lock import SyncLockedError
@@ -50,7 +50,12 @@ SecretOpt = Annotated[str | None, typer.Option(
     help="AWS Secrets Manager secret with the FME credentials (else $FMEAA_PASSWORD).")]
 SourceOpt = Annotated[str, typer.Option(
     "--source", "-s", envvar="FMEAA_SOURCE",
-    help="Desired content: a content directory, or node:NAME for a reference node.")]
+    help="Desired content: a content directory, node:NAME for a reference node, or "
+         "url:https://SERVER for an FME server outside the cluster (read, never written).")]
+SourceSecretOpt = Annotated[str | None, typer.Option(
+    "--source-secret-id", envvar=SOURCE_SECRET_ID_ENV,
+    help="With a url: source: the AWS Secrets Manager secret with that server's credentials "
+         "(else $FMEAA_SOURCE_USERNAME / $FMEAA_SOURCE_PASSWORD or $FMEAA_SOURCE_TOKEN).")]
 OnlyOpt = Annotated[list[str] | None, typer.Option(
     "--node", "-n", help="Only these nodes (repeatable). Default: every node.")]
 ParallelOpt = Annotated[int, typer.Option(min=1, max=64, help="Nodes worked on at once.")]
@@ -65,8 +70,9 @@ CacheDirOpt = Annotated[Path | None, typer.Option(
 TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each REST call.")]
 PolicyOpt = Annotated[SchedulePolicy, typer.Option(
     case_sensitive=False,
-    help="With node:NAME sources, how replicated schedules run: 'one' (enabled only on the "
-         "reference node) or 'all' (on every node: fires N times).")]
+    help="With node:NAME or url: sources, how replicated schedules run: 'one' (enabled only on "
+         "the reference node, or on the cluster's first node for a url: source) or 'all' (on "
+         "every node: fires N times).")]
 
 
 def error_document(kind: str, message: str, code: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from fmeaa.commands.common import (
     RegionOpt,
     SecretOpt,
     SourceOpt,
+    SourceSecretOpt,
     TimeoutOpt,
     cluster_ref,
     emit_json,
@@ -45,10 +46,12 @@ PruneOpt = Annotated[bool, typer.Option(
 def _request(source: str, inventory: Path | None, cluster: str | None, region: str | None,
              secret_id: str | None, only: list[str] | None, allow_http: bool, parallel: int,
              timeout: float, cache_dir: Path | None, deep: bool = False,
-             policy: SchedulePolicy = SchedulePolicy.ONE) -> app.ContentRequest:
+             policy: SchedulePolicy = SchedulePolicy.ONE,
+             source_secret_id: str | None = None) -> app.ContentRequest:
     return app.ContentRequest(source, cluster_ref(inventory, cluster, region, secret_id, only,
                                                   allow_http),
-                              settings(parallel, timeout, cache_dir, deep), policy.value)
+                              settings(parallel, timeout, cache_dir, deep), policy.value,
+                              source_secret_id)
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -150,6 +153,7 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
 def plan(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
+    source_secret_id: SourceSecretOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 when in sync, 2 when there are changes, 1 on error (Terraform style).")] = False,
@@ -161,7 +165,8 @@ def plan(
     Changes nothing."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.plan(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy),
+                                   parallel, timeout, cache_dir, policy=schedule_policy,
+                                   source_secret_id=source_secret_id),
                           prune, progress)
     emit_json(result.to_json()) if as_json else print_plan(result, show_unchanged)
     if not result.all_reachable:
@@ -174,6 +179,7 @@ def plan(
 def sync(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
+    source_secret_id: SourceSecretOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
@@ -183,7 +189,8 @@ def sync(
     Exit 1 if any node failed or is not in sync afterwards."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.sync(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy),
+                                   parallel, timeout, cache_dir, policy=schedule_policy,
+                                   source_secret_id=source_secret_id),
                           prune, progress)
     emit_json(result.to_json()) if as_json else print_results(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
@@ -192,6 +199,7 @@ def sync(
 def verify(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
+    source_secret_id: SourceSecretOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None,
     deep: Annotated[bool, typer.Option(
         help="Re-read every file's bytes instead of trusting remembered digests.")] = False,
@@ -204,6 +212,7 @@ def verify(
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.verify(_request(source, inventory, cluster, region, secret_id, node,
                                      allow_http, parallel, timeout, cache_dir, deep=deep,
-                                     policy=schedule_policy), progress)
+                                     policy=schedule_policy, source_secret_id=source_secret_id),
+                          progress)
     emit_json(result.to_json()) if as_json else print_parity(result, show_all)
     raise typer.Exit(EXIT_OK if result.in_sync else EXIT_FAILED)

@@ -21,6 +21,8 @@ from fmeaa.commands.common import (
     ProgressObserver,
     RegionOpt,
     SecretOpt,
+    SourceOpt,
+    SourceSecretOpt,
     TimeoutOpt,
     cluster_ref,
     emit_json,
@@ -106,10 +108,9 @@ def scale_in_check(
 
 def seed_command(
     node: NodeArg,
-    source: Annotated[str, typer.Option("--source", "-s", envvar="FMEAA_SOURCE",
-                                        help="Content directory or node:NAME.")],
+    source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
-    secret_id: SecretOpt = None,
+    secret_id: SecretOpt = None, source_secret_id: SourceSecretOpt = None,
     register: Annotated[bool, typer.Option(
         help="Register the node with the load balancer once it is in sync and licensed.")] = True,
     license_mode: LicenseModeOpt = None, serial_secret_id: SerialOpt = None,
@@ -124,7 +125,8 @@ def seed_command(
                                       allow_http=allow_http), node, source,
                           register=register, license_mode=license_mode,
                           serial_secret_id=serial_secret_id, cache_dir=cache_dir,
-                          timing=app.Timing(wait, poll), observer=progress)
+                          timing=app.Timing(wait, poll), observer=progress,
+                          source_secret_id=source_secret_id)
     emit_json(result.to_json()) if as_json else stdout.print(
         f"{node} seeded ({result.applied} change(s), {result.bytes_sent:,} bytes), in sync"
         + (", registered and healthy" if result.registered else ", not registered"))

@@ -227,6 +227,32 @@ class NodeState:
         else:
             path.unlink()
 
+    # --- a fingerprint of everything it holds ------------------------------------------------
+    def content_digest(self) -> str:
+        """sha256 over the node's whole content — repositories, items (bytes and services),
+        schedules, notifications, connections (credentials included), deployment parameters,
+        projects and every file of every resource connection — but not tokens, licence or
+        jobs: equal before and after a run proves the run changed nothing on this node."""
+        with self.lock:
+            document = {
+                "repositories": {n: {"description": r.description,
+                                     "items": {i.name: [i.type, i.file.size, i.file.sha256,
+                                                        sorted(i.services)]
+                                               for i in r.items.values()}}
+                                 for n, r in self.repositories.items()},
+                "schedules": {f"{c}/{n}": s for (c, n), s in self.schedules.items()},
+                "topics": self.topics, "subscriptions": self.subscriptions,
+                "publications": self.publications, "connections": self.connections,
+                "deploymentParameters": self.deployment_parameters, "projects": self.projects,
+            }
+            digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode())
+            resources = self.data_dir / "resources"
+            for path in sorted(resources.rglob("*")):
+                digest.update(str(path.relative_to(resources)).encode() + b"\0")
+                if path.is_file():
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+            return digest.hexdigest()
+
     # --- persistence -------------------------------------------------------------------------
     def save(self) -> None:
         if not self.persist:

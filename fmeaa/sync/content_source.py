@@ -1,10 +1,12 @@
-"""Where desired content comes from: a content directory, or a reference node.
+"""Where desired content comes from: a content directory, a reference node, or a server
+outside the cluster (the one being migrated from).
 
-Both produce a Snapshot plus a way to get each file's bytes as a local path for uploading.
+Each produces a Snapshot plus a way to get each file's bytes as a local path for uploading.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from typing import Any
 from fmeaa.client import FmeClient
 from fmeaa.cluster.credentials import CredentialsError
 from fmeaa.sync.digest_cache import DigestCache, files_sha256
-from fmeaa.sync.manifest import ContentDirectory, ContentError, SecretRef
+from fmeaa.sync.manifest import SECRET_PARAMETER, ContentDirectory, ContentError, SecretRef
 from fmeaa.sync.node_reader import NodeReader, spool_name
 from fmeaa.sync.snapshot import (
     REFERENCE_NODE_KINDS,
@@ -164,15 +166,18 @@ class DirectorySource(LocalFiles):
         self.node: str | None = None
 
 
-class NodeSource:
-    """Desired content read from a reference node (where users publish from Workbench).
+class ServerSource:
+    """Desired content read from a running FME server through a REST client: a reference node
+    of the inventory (`NodeSource`), or a server outside the cluster (`UrlSource`).
 
     Files are streamed to a spool directory on first need and shared by all target nodes."""
 
-    def __init__(self, node: str, connections: tuple[str, ...] = DEFAULT_NODE_CONNECTIONS) -> None:
-        self.node = node
+    def __init__(self, label: str, owner: str | None,
+                 connections: tuple[str, ...] = DEFAULT_NODE_CONNECTIONS) -> None:
+        self.label = label
+        self.owner = owner  # owner of replicated `one` schedules; None: the cluster's default
         self.connections = connections
-        self.label = f"reference node {node}"
+        self.node: str | None = None  # the inventory node it is, if any
         self.client: FmeClient | None = None
         self.spool: Path | None = None
         self._locks: dict[str, threading.Lock] = {}
@@ -186,17 +191,29 @@ class NodeSource:
         entries = []
         for e in actual.values():
             if e.kind in (Kind.CONNECTION, Kind.PROJECT):
-                continue  # a node never returns credentials: connections need a content dir
+                continue  # connections: see `_connections`; projects travel as packages
             if e.kind is Kind.SCHEDULE:
-                e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.node)
+                e = metadata_entry(Kind.SCHEDULE, e.body, policy=schedule_policy, owner=self.owner)
             entries.append(e)
-        # A node never returns credentials; projects travel as packages (fmeaa export writes them).
-        silent = [Kind.CONNECTION, Kind.PROJECT]
+        # Projects travel as packages (`fmeaa export` writes them).
+        silent = [Kind.PROJECT]
+        connections = self._connections(actual.of(Kind.CONNECTION)) \
+            if client.supports("connections.list") else None
+        if connections is None:
+            silent.append(Kind.CONNECTION)
+        else:
+            entries += connections
         if not client.supports("deploymentparameters.list"):
             silent.append(Kind.DEPLOYMENT_PARAMETER)  # it has none to speak for
         return Snapshot(entries, actual.resource_roots,
-                        whole_kinds=[k for k in REFERENCE_NODE_KINDS if k not in silent],
+                        whole_kinds=[k for k in (*REFERENCE_NODE_KINDS, Kind.CONNECTION)
+                                     if k not in silent],
                         silent_kinds=silent)
+
+    def _connections(self, found: list[Entry]) -> list[Entry] | None:
+        """The server's connections as desired entries, or None when this source does not
+        manage connections. A server never returns credentials, so by default it does not."""
+        return None
 
     def file_for(self, entry: Entry) -> Path:
         assert self.client is not None and self.spool is not None
@@ -215,3 +232,80 @@ class NodeSource:
             return dest
 
 
+class NodeSource(ServerSource):
+    """Desired content read from a reference node (where users publish from Workbench): one of
+    the cluster's nodes, and the owner of the `one` schedules it replicates. Its connections are
+    not replicated (a node never returns credentials: use a content directory)."""
+
+    def __init__(self, node: str, connections: tuple[str, ...] = DEFAULT_NODE_CONNECTIONS) -> None:
+        super().__init__(f"reference node {node}", owner=node, connections=connections)
+        self.node = node
+
+
+# The credential parameter a connection is given when the server shows none (servers never
+# return credential values, nor, it seems, their names: fmeflow-cli's samples show USER_NAME
+# without PASSWORD). Which name each connection type uses is UNCONFIRMED; PASSWORD is the
+# database one.
+PLACEHOLDER_CREDENTIAL = "PASSWORD"
+
+
+def secret_variable(*parts: str) -> str:
+    """The environment variable that holds one credential: FMEAA_SECRET_<OWNER>_<PARAMETER>
+    (the names `fmeaa export` writes into a manifest's references)."""
+    return "FMEAA_SECRET_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
+
+
+def credential_names(parameters: dict[str, Any]) -> list[str]:
+    """A connection's credential parameters: those the server shows, else the placeholder."""
+    return sorted(k for k in parameters if SECRET_PARAMETER.search(k)) or [PLACEHOLDER_CREDENTIAL]
+
+
+def resolve_connection_credentials(connections: list[dict[str, Any]],
+                                   resolve: Callable[[str], str]) -> dict[str, dict[str, str]]:
+    """Each connection's credentials, from `env:FMEAA_SECRET_<CONNECTION>_<PARAMETER>` (or
+    whatever `resolve` makes of that reference); every one that cannot be resolved is refused at
+    once, so no connection is ever sent without its credentials."""
+    references = _References(resolve)
+    resolved = {}
+    for body in connections:
+        name = body["name"]
+        wanted = {p: SecretRef(secret=f"env:{secret_variable(name, p)}")
+                  for p in credential_names(dict(body.get("parameters") or {}))}
+        resolved[name] = references.properties(f"connections[{name}].parameters", wanted)
+    if references.problems:
+        listed = "\n".join(f"  - {p}" for p in references.problems)
+        raise ContentError(
+            f"{len(references.problems)} connection credential(s) of the source server cannot "
+            f"be resolved; nothing was sent to any node:\n{listed}\nA server never returns "
+            "credentials: set each variable named, or export the server (`fmeaa export --from "
+            "url:…`) and sync the content directory instead")
+    return resolved
+
+
+class UrlSource(ServerSource):
+    """Desired content read from an FME server OUTSIDE the cluster (`url:https://old-server`):
+    the server being migrated from. It is read and never written (its client refuses every
+    write operation: `fmeaa.client.read_only`), and it is never a node: no lock, no parity
+    column, no target. Its `one` schedules are owned by the cluster's default owner. Its
+    connections come over with their credentials from the environment (`credentials`, resolved
+    before any node is contacted); a server without connections (FME Server before 2023) speaks
+    for none."""
+
+    def __init__(self, url: str, credentials: dict[str, dict[str, str]] | None,
+                 connections: tuple[str, ...] = DEFAULT_NODE_CONNECTIONS) -> None:
+        super().__init__(f"server {url}", owner=None, connections=connections)
+        self.url = url
+        self.credentials = credentials or {}
+
+    def _connections(self, found: list[Entry]) -> list[Entry] | None:
+        entries = []
+        for e in found:
+            if e.key not in self.credentials:  # created on the server after validation
+                raise ContentError(f"connection {e.key!r} appeared on {self.url} after its "
+                                   "credentials were checked: run the command again")
+            parameters = {**dict(e.body.get("parameters") or {}), **self.credentials[e.key]}
+            body = {"name": e.key, "category": e.body.get("category", ""),
+                    "type": e.body.get("type", ""), "parameters": parameters}
+            entries.append(metadata_entry(Kind.CONNECTION, body,
+                                          secret_digest=secret_parameters_digest(parameters)))
+        return entries

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from fmeaa.client import FmeClient
+from fmeaa.sync.content_source import credential_names, secret_variable
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.manifest import MANIFEST_NAME, SECRET_PARAMETER, ContentError
 from fmeaa.sync.node_reader import NodeReader
@@ -64,26 +65,16 @@ def reconstruct_schedule_policy(spread: ScheduleSpread, nodes: Sequence[str]) ->
         "or enable it on every node, then export again")
 
 
-def _env_name(*parts: str) -> str:
-    return "FMEAA_SECRET_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
-
-
 def _properties(owner: str, properties: dict[str, Any], result: ExportResult) -> dict[str, Any]:
     out = {}
     for name, value in sorted(properties.items()):
         if _SECRET_NAME.search(name) and not isinstance(value, dict):
-            variable = _env_name(owner, name)
+            variable = secret_variable(owner, name)
             result.secret_variables.append(variable)
             out[name] = {"secret": f"env:{variable}"}
         else:
             out[name] = value
     return out
-
-
-# The credential parameter a connection is given when the node shows none (nodes never return
-# credential values, nor, it seems, their names: fmeflow-cli's samples show USER_NAME without
-# PASSWORD). Which name each connection type uses is UNCONFIRMED; PASSWORD is the database one.
-PLACEHOLDER_CREDENTIAL = "PASSWORD"
 
 
 def _connection_parameters(connection: str, parameters: dict[str, Any],
@@ -91,17 +82,12 @@ def _connection_parameters(connection: str, parameters: dict[str, Any],
     """A connection's parameters with every credential as an `env:` reference the operator
     must fill. Without one, a sync would replace the node's connection by one without
     credentials; with it, an unfilled reference is refused before any node is contacted."""
-    if not any(SECRET_PARAMETER.search(k) for k in parameters):
-        parameters = {**parameters, PLACEHOLDER_CREDENTIAL: None}
-    out: dict[str, Any] = {}
-    for name, value in sorted(parameters.items()):
-        if SECRET_PARAMETER.search(name):
-            variable = _env_name(connection, name)
-            result.secret_variables.append(variable)
-            out[name] = {"secret": f"env:{variable}"}
-        else:
-            out[name] = value
-    return out
+    out: dict[str, Any] = {k: v for k, v in parameters.items() if not SECRET_PARAMETER.search(k)}
+    for name in credential_names(parameters):
+        variable = secret_variable(connection, name)
+        result.secret_variables.append(variable)
+        out[name] = {"secret": f"env:{variable}"}
+    return dict(sorted(out.items()))
 
 
 def _file_name(name: str) -> str:
@@ -118,10 +104,13 @@ def _place(entry: Entry, dest: Path, fetch: Any) -> None:
 
 
 def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...],
-                spool: Path, schedules: Mapping[str, ScheduleSpread], nodes: Sequence[str]
-                ) -> ExportResult:
+                spool: Path, schedules: Mapping[str, ScheduleSpread] | None,
+                nodes: Sequence[str]) -> ExportResult:
     """`schedules`: each schedule's spread over `nodes` (the whole inventory), read beforehand;
-    a schedule the exported node holds but no spread covers is written as it is on that node."""
+    a schedule the exported node holds but no spread covers is written as it is on that node.
+    None: the server is not a node of the cluster (`url:`, the one being migrated from): a
+    schedule enabled there becomes `one` with the cluster's default owner, a disabled one stays
+    disabled."""
     snapshot: Snapshot = NodeReader(client, DigestCache(None, enabled=False), keep_dir=spool).read(
         (c, "/") for c in connections)
     result = ExportResult(directory)
@@ -164,11 +153,15 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
     for s in snapshot.of(Kind.SCHEDULE):
         b = s.body
         here = (client.node,) if b.get("enabled", True) else ()
-        spread = schedules.get(s.key) or ScheduleSpread(s.key, (client.node,), here)
+        if schedules is None:
+            policy: dict[str, Any] = {"enabled": bool(here), "policy": "one"}
+        else:
+            spread = schedules.get(s.key) or ScheduleSpread(s.key, (client.node,), here)
+            policy = reconstruct_schedule_policy(spread, nodes)
         exported_schedules.append({
             "name": b["name"], "category": b["category"], "repository": b["repository"],
             "workspace": b["workspace"], "cron": b["cron"], "description": b.get("description", ""),
-            **reconstruct_schedule_policy(spread, nodes), "request": b.get("request") or {}})
+            **policy, "request": b.get("request") or {}})
     manifest["schedules"] = exported_schedules
     manifest["resources"] = resources
     if client.supports("connections.list"):
@@ -195,7 +188,8 @@ def export_node(client: FmeClient, directory: Path, connections: tuple[str, ...]
              **({"choiceSettings": dict(d.body["choiceSettings"])}
                 if d.body.get("choiceSettings") else {})}
             for d in snapshot.of(Kind.DEPLOYMENT_PARAMETER)]
-    header = (f"# Exported by `fmeaa export` from node {client.node}. Secrets are references only.\n"
+    origin = f"node {client.node}" if schedules is not None else f"server {client.base_url}"
+    header = (f"# Exported by `fmeaa export` from {origin}. Secrets are references only.\n"
               "# Nodes never return credentials: set each FMEAA_SECRET_* variable before syncing,\n"
               "# or point the reference at a secret ({secret: 'aws-sm:SECRET_ID#key'}).\n")
     (directory / MANIFEST_NAME).write_text(

@@ -339,7 +339,19 @@ function Wait-Healthy {
   Stop-Bootstrap "$HealthUrl did not answer 200 within 900 s"
 }
 
-if (Test-Path -LiteralPath $DoneFile) {
+# bootstrap.done names the instance it was written on: an instance made from an image of a
+# configured node (ami.fromInstance) carries that node's file, but is a new machine that must
+# still be pointed at its own share and database.
+function Test-ConfiguredHere {
+  if (-not (Test-Path -LiteralPath $DoneFile)) { return $false }
+  $here = [string](Get-Metadata 'instance-id')
+  $written = ([string](Get-Content -LiteralPath $DoneFile -TotalCount 1) -split ' ')[0]
+  if ($written -eq $here) { return $true }
+  Write-Log "bootstrap.done was written on $written, not on ${here}: a clone, configuring it"
+  return $false
+}
+
+if (Test-ConfiguredHere) {
   Write-Log "already configured on $(Get-Content -LiteralPath $DoneFile); nothing to do"
   exit 0
 }
@@ -354,5 +366,5 @@ Invoke-Step "create the FME database with FME's own scripts" { Initialize-Databa
 Invoke-Step "start FME" { Start-Fme }
 Invoke-Step "wait for FME's liveness health check" { Wait-Healthy }
 $finished = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
-Set-Content -LiteralPath $DoneFile -Value $finished
+Set-Content -LiteralPath $DoneFile -Value ('{0} {1}' -f (Get-Metadata 'instance-id'), $finished)
 Write-Log 'bootstrap complete: FME is healthy on its own share and database'
