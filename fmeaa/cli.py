@@ -16,6 +16,7 @@ from fmeaa.commands.common import JsonErrorsGroup
 from fmeaa.commands.content import plan, sync, verify
 from fmeaa.commands.demo import demo
 from fmeaa.commands.export import export
+from fmeaa.commands.history import history_command, rollback_command
 from fmeaa.commands.lifecycle import drain_command, rolling, scale_in_check, seed_command, undrain_command
 from fmeaa.commands.lock import unlock_command
 from fmeaa.commands.nodes import nodes
@@ -38,6 +39,8 @@ app.command("plan")(plan)
 app.command("sync")(sync)
 app.command("verify")(verify)
 app.command("export")(export)
+app.command("history")(history_command)
+app.command("rollback")(rollback_command)
 app.command("seed")(seed_command)
 app.command("drain")(drain_command)
 app.command("undrain")(undrain_command)

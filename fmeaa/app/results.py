@@ -70,6 +70,7 @@ class SyncResult(Document):
     ok: bool
     nodes: dict[str, NodeSyncReport]
     seconds: float | None = None  # from validating the input to the last check
+    sync_id: str | None = None  # its history record on the changed nodes (`fmeaa rollback`)
 
 
 # --- verify ---------------------------------------------------------------------------------------
@@ -193,3 +194,65 @@ class UpgradeResult(Document):
     dry_run: bool
     serving_at_least: int  # N (surge) or N−1 (in-place): the floor every step kept
     steps: list[UpgradeStepReport]
+
+
+# --- history and rollback ---------------------------------------------------------------------
+class HistoryChangeReport(Document):
+    kind: str
+    key: str
+    change: str  # create | update | delete (what the run did)
+
+
+class HistorySyncReport(Document):
+    id: str
+    operation: str  # sync | publish | rollback
+    at: str  # ISO-8601 UTC
+    by: str  # user@host
+    source: str
+    status: str  # ok | failed | applying (unfinished: interrupted, or still running)
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    changes: list[HistoryChangeReport] | None = None  # with --show
+
+
+class NodeHistoryReport(Document):
+    status: str  # ok | failed | unreachable
+    error: str | None = None
+    syncs: list[HistorySyncReport] = []  # newest first
+    pruned_through: str | None = None  # the newest record retention dropped
+
+
+class HistoryResult(Document):
+    nodes: dict[str, NodeHistoryReport]
+
+    @property
+    def all_read(self) -> bool:
+        return all(n.status == "ok" for n in self.nodes.values())
+
+
+class SkippedEntry(Document):
+    kind: str
+    key: str
+    reason: str
+
+
+class NodeRollbackReport(Document):
+    status: str  # ok | failed | unreachable
+    error: str | None = None
+    undoes: list[str] = []  # the sync ids undone on this node, newest first
+    actions: list[PlannedAction] = []
+    skipped: list[SkippedEntry] = []  # entries a rollback cannot restore exactly, and why
+    changed_since: list[str] = []  # entries someone changed on the node after the run wrote them
+    applied: int = 0
+    failures: list[Failure] = []
+    in_sync: bool = False  # every restorable entry is back as it was
+
+
+class RollbackResult(Document):
+    target: str  # the sync id
+    mode: Literal["before", "to"]  # the state right before that sync, or right after it
+    dry_run: bool
+    ok: bool
+    sync_id: str | None = None  # this rollback's own history record (it can be undone too)
+    nodes: dict[str, NodeRollbackReport]

@@ -20,6 +20,8 @@ from fmeaa.commands.common import (
     ClusterOpt,
     InventoryOpt,
     JsonOpt,
+    KeepHistoryOpt,
+    NoHistoryOpt,
     OnlyOpt,
     ParallelOpt,
     PolicyOpt,
@@ -30,6 +32,7 @@ from fmeaa.commands.common import (
     TimeoutOpt,
     cluster_ref,
     emit_json,
+    history_policy,
     reported_errors,
     settings,
     stdout,
@@ -101,6 +104,9 @@ def print_results(result: SyncResult) -> None:
                       "" if n.unchanged is None else str(n.unchanged),
                       "yes" if n.in_sync else "[red]no[/]", escape(problem))
     stdout.print(table.build(stdout.width))
+    if result.sync_id:
+        stdout.print(f"recorded as {result.sync_id} on the changed nodes: `fmeaa rollback "
+                     f"--before {result.sync_id}` puts them back", highlight=False)
 
 
 def print_parity(result: ParityResult, show_all: bool) -> None:
@@ -176,15 +182,17 @@ def sync(
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
-    allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
+    allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
+    no_history: NoHistoryOpt = False, keep_history: KeepHistoryOpt = 20, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
-    retrying transient errors. A node that fails never stops the others; re-run to converge.
-    Exit 1 if any node failed or is not in sync afterwards."""
+    retrying transient errors. Before a node changes, what it replaces is recorded on it
+    (`fmeaa history`, `fmeaa rollback`). A node that fails never stops the others; re-run to
+    converge. Exit 1 if any node failed or is not in sync afterwards."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.sync(_request(source, inventory, cluster, region, secret_id, node, allow_http,
                                    parallel, timeout, cache_dir, policy=schedule_policy),
-                          prune, progress)
+                          prune, progress, history_policy(no_history, keep_history))
     emit_json(result.to_json()) if as_json else print_results(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
