@@ -125,6 +125,10 @@ class Recorder:
                 before, kept = history.keep_bytes(before, known), True
             changes.append(ChangeRecord(a.kind, a.key, a.change.value, before,
                                         a.desired.digest if a.desired else None, kept))
+            if a.kind is Kind.REPOSITORY and a.change is Change.DELETE:
+                changes += [ChangeRecord(Kind.ITEM, item.key, "delete",
+                                         history.keep_bytes(item, known), None, True)
+                            for item in history.items_of(a.key)]
         record = SyncRecord(self.sync_id, node, self.operation,
                             datetime.now(UTC).isoformat(timespec="seconds"), self.by,
                             self.source, changes)

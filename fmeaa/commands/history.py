@@ -56,11 +56,18 @@ def print_history(result: HistoryResult) -> None:
                 s.status, "[yellow]unfinished[/]")
             table.add_row(name, s.id, s.at, escape(s.by), s.operation, counts or "none", status,
                           end_section=i == len(node.syncs) - 1)
-            for c in s.changes or []:
-                table.add_row(name, "", "", "", "",
-                              f"[{_STYLE.get(c.change, 'cyan')}]{c.change}[/] {c.kind} "
-                              f"{escape(c.key)}", "")
     stdout.print(table.build(stdout.width))
+    shown = [(name, s) for name, node in result.nodes.items() for s in node.syncs
+             if s.changes is not None]
+    if shown:
+        changes = FittedTable(f"what {shown[0][1].id} changed", [
+            Column("node", key=True), Column("change"), Column("kind", drop=1),
+            Column("key", key=True)])
+        for name, s in shown:
+            for i, c in enumerate(s.changes or []):
+                changes.add_row(name, f"[{_STYLE.get(c.change, 'cyan')}]{c.change}[/]", c.kind,
+                                escape(c.key), end_section=i == len(s.changes or []) - 1)
+        stdout.print(changes.build(stdout.width))
 
 
 def history_command(

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from fmeaa.client import FmeApiError, FmeClient, NotFoundError
+from fmeaa.client.rest import service_names
 from fmeaa.cluster.cluster_lock import LOCK_CONNECTION, LOCK_DIRECTORY
 from fmeaa.sync.history import HistoryError, HistoryIndex, SyncRecord
 from fmeaa.sync.snapshot import Entry, Kind, file_entry, split_item_key, split_resource_key
@@ -91,6 +92,20 @@ class NodeHistory:
     def delete_record(self, sync_id: str) -> None:
         with contextlib.suppress(NotFoundError):
             self.client.delete_resource(HISTORY_CONNECTION, f"{SYNCS_DIR}/{sync_id}.json")
+
+    def items_of(self, repository: str) -> list[Entry]:
+        """The items of a repository a run is about to delete (deleting the repository deletes
+        them, so the plan lists no action of their own), to be kept with it."""
+        found = []
+        for item in self.client.items(repository):
+            name = item["name"]
+            services = item.get("services")
+            if services is None:
+                services = self.client.services(repository, name)
+            found.append(file_entry(Kind.ITEM, f"{repository}/{name}",
+                                    int(item.get("totalFileSize") or 0), "",
+                                    service_names(services)))
+        return found
 
     # --- blobs --------------------------------------------------------------------------------
     def keep_bytes(self, entry: Entry, known: set[str]) -> Entry:
