@@ -24,6 +24,7 @@ from fmeaa.app.results import (
     PlanResult,
     SyncResult,
 )
+from fmeaa.app.schedules import honour_moves
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.cluster.sync_lock import SyncLock
 from fmeaa.sync.apply import NodeResult
@@ -98,6 +99,13 @@ class ContentJob:
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
         return self._directory_snapshot(self.source)
+
+    def honour_moves(self, desired: Snapshot, engine: SyncEngine) -> Snapshot:
+        """`one` schedules where the cluster's move record puts them (read from every node the
+        engine is connected to), so a sync never undoes `fmeaa schedules move`."""
+        clients = {n: engine.clients[n] for n in engine.usable(engine.clients)}
+        return honour_moves(desired, clients, engine.default_owner,
+                            [n.name for n in self.targets.whole.nodes])
 
     def target_names(self, include_source: bool = False) -> list[str]:
         names = self.targets.names
@@ -178,6 +186,7 @@ def plan(request: ContentRequest, prune: bool = False, observer: Observer | None
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
+        desired = job.honour_moves(desired, engine)
         content_plan = engine.plan(desired, targets, prune)
         previews = preview_projects(engine.clients, content_plan, job.source,
                                     request.settings.parallel)
@@ -213,6 +222,7 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
+        desired = job.honour_moves(desired, engine)
         recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
         try:
             result = sync_nodes(engine, job, desired, targets, prune, recorder)
@@ -229,6 +239,7 @@ def verify(request: ContentRequest, observer: Observer | None = None) -> ParityR
         desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
         engine.connect(names)
+        desired = job.honour_moves(desired, engine)
         actual = engine.read_nodes(names, desired.resource_roots)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
         report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable)

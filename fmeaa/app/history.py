@@ -33,7 +33,7 @@ from fmeaa.app.results import (
 from fmeaa.app.targets import ClusterRef, resolve_targets
 from fmeaa.cluster.cluster_lock import LockOwner
 from fmeaa.cluster.sync_lock import SyncLock
-from fmeaa.sync.apply import NodeResult, failure_text
+from fmeaa.sync.apply import NodeResult, failure_text, is_unreachable
 from fmeaa.sync.content_source import LocalFiles
 from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine
 from fmeaa.sync.history import (
@@ -70,16 +70,24 @@ class HistoryPolicy:
 
 RECORDED = HistoryPolicy()  # the default: record, keep DEFAULT_KEEP runs per node
 
+class NodeFailure(str):
+    """A node's failure text; `unreachable` when the node gave no HTTP answer at all."""
+
+    unreachable: bool = False
+
+
 def _each(names: Iterable[str], work: Callable[[str], T], parallel: int
-          ) -> dict[str, tuple[T | None, str | None]]:
+          ) -> dict[str, tuple[T | None, NodeFailure | None]]:
     """`work` per node in parallel; each node's exception is that node's failure (its text)."""
     names = list(names)
 
-    def one(name: str) -> tuple[str, T | None, str | None]:
+    def one(name: str) -> tuple[str, T | None, NodeFailure | None]:
         try:
             return name, work(name), None
         except Exception as exc:  # an API or history error, or anything unforeseen: this node's
-            return name, None, failure_text(exc)
+            failure = NodeFailure(failure_text(exc))
+            failure.unreachable = is_unreachable(exc)
+            return name, None, failure
 
     if not names:
         return {}
@@ -102,15 +110,16 @@ class Recorder:
         self.warnings: list[str] = []
         self._spool = tempfile.TemporaryDirectory(prefix="fmeaa-history-")
 
-    def before_apply(self, plan: ContentPlan) -> dict[str, str]:
-        """Record every node that has changes; node → why it could not be recorded (such a node
-        must not be changed: nothing could put it back)."""
+    def before_apply(self, plan: ContentPlan) -> dict[str, NodeResult]:
+        """Record every node that has changes; node → its failed result when it could not be
+        recorded (such a node must not be changed: nothing could put it back)."""
         if not self.policy.enabled:
             return {}
         work = {n: p for n, p in plan.nodes.items() if p.changes}
         done = _each(work, lambda n: self._record(n, work[n]), self.engine.settings.parallel)
-        return {n: f"recording what it replaces failed, so nothing was changed there: {error} "
-                   "(`--no-history` syncs without a record)"
+        return {n: NodeResult(n, "unreachable" if error.unreachable else "failed", failures=[(
+                    "record history", f"recording what it replaces failed, so nothing was "
+                    f"changed there: {error} (`--no-history` syncs without a record)")])
                 for n, (_, error) in done.items() if error}
 
     def _record(self, node: str, plan: NodePlan) -> None:
@@ -169,8 +178,7 @@ def apply_recorded(engine: SyncEngine, plan: ContentPlan, files: object,
     refused = recorder.before_apply(plan) if recorder else {}
     results = engine.apply(ContentPlan({n: p for n, p in plan.nodes.items() if n not in refused},
                                        plan.prune), files)
-    for node, why in refused.items():
-        results[node] = NodeResult(node, "failed", failures=[("record history", why)])
+    results.update(refused)
     if recorder:
         recorder.after_apply(results)
     return results

@@ -128,6 +128,7 @@ class DrainResult(Document):
     node: str
     drained: bool
     jobs_finished: bool
+    schedules: ScheduleMoveResult | None = None  # with --move-schedules
 
 
 class UndrainResult(Document):
@@ -145,6 +146,7 @@ class ScaleInResult(Document):
     node: str
     safe: bool
     checks: list[Check]
+    schedules: ScheduleMoveResult | None = None  # with --move-schedules: moved off first
 
 
 class SeedResult(Document):
@@ -157,6 +159,7 @@ class SeedResult(Document):
 
 class RollingResult(Document):
     nodes: list[str]
+    schedules: list[ScheduleMove] = []  # with --move-schedules: every move, in order
 
 
 class UnlockResult(Document):
@@ -256,3 +259,19 @@ class RollbackResult(Document):
     ok: bool
     sync_id: str | None = None  # this rollback's own history record (it can be undone too)
     nodes: dict[str, NodeRollbackReport]
+
+
+# --- schedules ----------------------------------------------------------------------------------
+class ScheduleMove(Document):
+    schedule: str  # category/name
+    from_node: str
+    to_node: str
+    disabled_on_from: bool  # False when the old owner could not be reached (see warnings)
+
+
+class ScheduleMoveResult(Document):
+    ok: bool
+    moved: list[ScheduleMove] = []
+    problems: list[str] = []  # schedules that could not be moved, and why
+    warnings: list[str] = []
+    record_written_to: list[str] = []  # nodes holding the new owner record
