@@ -22,6 +22,7 @@ from fmeaa.commands.lock import unlock_command
 from fmeaa.commands.nodes import nodes
 from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
+from fmeaa.commands.schedules import schedules_app
 from fmeaa.commands.upgrade import upgrade
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.command("undrain")(undrain_command)
 app.command("scale-in-check")(scale_in_check)
 app.command("rolling")(rolling)
 app.command("unlock")(unlock_command)
+app.add_typer(schedules_app)
 app.command("upgrade")(upgrade)
 app.command("publish")(publish)
 app.command("sandbox")(sandbox)
