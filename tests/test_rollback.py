@@ -4,10 +4,8 @@ it and `fmeaa rollback` puts the exact earlier bytes and definitions back (READM
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,7 @@ from fmeaa.sync.history_store import BLOBS_DIR, HISTORY_CONNECTION, HISTORY_DIR
 from fmeaa.sync.plan import Change
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 from tests.conftest import TEST_PASSWORD
-from tests.sync_helpers import copy_example, fmeaa, snapshot_state
+from tests.sync_helpers import copy_example, exact_state, fmeaa, snapshot_state
 
 
 @pytest.fixture
@@ -35,29 +33,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandb
     with Sandbox(3, root=tmp_path / "nodes", password=TEST_PASSWORD,
                  versions={"fme-1": "2025.2"}) as box:
         yield box, box.write_inventory(tmp_path / "nodes.json"), copy_example(tmp_path / "content")
-
-
-def exact_state(box: Sandbox) -> dict[str, Any]:
-    """Every byte and definition each node holds as content (its history, on the backup
-    connection, left out): items by sha256 and services, data files by sha256, definitions."""
-    state = {}
-    for node in box.nodes:
-        s = node.state
-        data = s.data_dir / "resources" / "FME_SHAREDRESOURCE_DATA"
-        state[node.name] = {
-            "items": {f"{r.name}/{i.name}": (hashlib.sha256(s.blob_path(i.file).read_bytes())
-                                             .hexdigest(), sorted(i.services))
-                      for r in s.repositories.values() for i in r.items.values()},
-            "repositories": sorted(s.repositories),
-            "files": {str(p.relative_to(data)): hashlib.sha256(p.read_bytes()).hexdigest()
-                      for p in sorted(data.rglob("*")) if p.is_file()},
-            "schedules": {f"{c}/{n}": {k: v for k, v in body.items() if k in (
-                "cron", "enabled", "workspace", "repository", "description")}
-                for (c, n), body in s.schedules.items()},
-            "topics": {k: v.get("description") for k, v in s.topics.items()},
-            "subscriptions": json.dumps(s.subscriptions, sort_keys=True),
-        }
-    return state
 
 
 def change_everything(content: Path) -> None:
@@ -125,7 +100,7 @@ def test_a_rollback_restores_the_exact_previous_bytes_on_every_node(
 
 
 def test_history_lists_when_who_and_what_changed(env: tuple[Sandbox, Path, Path]) -> None:
-    box, inv, content = env
+    _, inv, content = env
     first = fmeaa("sync", "-s", content, "-i", inv, "--json").json["syncId"]
     (content / "workspaces/roads/clip_roads.fmw").write_text("#! v2\n")
     second = fmeaa("sync", "-s", content, "-i", inv, "--json").json["syncId"]

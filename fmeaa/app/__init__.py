@@ -14,13 +14,14 @@ from fmeaa.app.lifecycle import Timing, drain, rolling, scale_in_check, seed, un
 from fmeaa.app.locking import unlock
 from fmeaa.app.nodes import nodes
 from fmeaa.app.rehearsal import rehearse
+from fmeaa.app.rollout import Rollout, rollout
 from fmeaa.app.seed import SeedRequest, seed_node
 from fmeaa.app.targets import ClusterRef
 from fmeaa.app.upgrade import UpgradeRequest, upgrade
 
 __all__ = [
     "ClusterRef", "ContentRequest", "ExportRequest", "HistoryPolicy", "PublishRequest",
-    "RollbackRequest", "SeedRequest", "Timing", "UpgradeRequest", "drain", "export", "history",
-    "nodes", "plan", "publish", "rehearse", "rollback", "rolling", "scale_in_check", "seed",
+    "RollbackRequest", "Rollout", "SeedRequest", "Timing", "UpgradeRequest", "drain", "export", "history",
+    "nodes", "plan", "publish", "rehearse", "rollback", "rolling", "rollout", "scale_in_check", "seed",
     "seed_node", "sync", "undrain", "unlock", "upgrade", "verify",
 ]

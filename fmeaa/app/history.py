@@ -160,7 +160,8 @@ class Recorder:
             for sha in orphans:
                 history.delete_blob(sha)
 
-        for node, (_, error) in _each(self.recorded, finish, self.engine.settings.parallel).items():
+        finished = [n for n in self.recorded if n in results]  # this apply's (a wave's) nodes
+        for node, (_, error) in _each(finished, finish, self.engine.settings.parallel).items():
             if error:
                 warning = f"{node}: the history record of {self.sync_id} could not be finished " \
                           f"({error}); it shows as 'applying'"

@@ -129,7 +129,7 @@ def _require_licensed(target: NodeTarget, credentials: CredentialSource, timing:
 
 
 # --- telling the operator exactly what is left ---------------------------------------------------
-def _cli_cluster(ref: ClusterRef) -> str:
+def cli_cluster(ref: ClusterRef) -> str:
     """The options that name this cluster, for a command the operator can paste."""
     if ref.inventory is not None:
         words = ["-i", str(ref.inventory)]
@@ -149,7 +149,7 @@ def _where_left(groups: TargetGroups, target: NodeTarget, ref: ClusterRef) -> st
     if not out:
         return f"{target.name} is still in the load balancer"
     return (f"{target.name} stays drained (out of the load balancer); once it is fit to serve, "
-            f"put it back with `fmeaa undrain {target.name} {_cli_cluster(ref)}`")
+            f"put it back with `fmeaa undrain {target.name} {cli_cluster(ref)}`")
 
 
 def _move_off(targets: Targets, groups: TargetGroups, node: str, reason: str, timing: Timing
@@ -333,7 +333,7 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
                 client.health()
 
     def resume(target: NodeTarget) -> str:
-        return (f"`fmeaa rolling --from {target.name} {_cli_cluster(ref)}` and the same --exec "
+        return (f"`fmeaa rolling --from {target.name} {cli_cluster(ref)}` and the same --exec "
                 "and -s")
 
     def stopped(target: NodeTarget, what: str, left: str) -> LifecycleError:

@@ -275,3 +275,23 @@ class ScheduleMoveResult(Document):
     problems: list[str] = []  # schedules that could not be moved, and why
     warnings: list[str] = []
     record_written_to: list[str] = []  # nodes holding the new owner record
+
+
+# --- canary rollout ---------------------------------------------------------------------------------
+class WaveReport(Document):
+    number: int
+    nodes: list[str]
+    status: str  # done | failed | skipped (before --from-wave) | not started
+    sync: SyncResult | None = None
+    smoke: dict[str, str] = {}  # node → "passed", or what the smoke job did
+    drained: list[str] = []  # taken out of the load balancer while it changed
+    problem: str | None = None
+
+
+class RolloutResult(Document):
+    ok: bool
+    source: str
+    sync_id: str | None = None  # one history record for the whole rollout (`fmeaa rollback`)
+    waves: list[WaveReport]
+    stopped_at: int | None = None  # the wave that failed
+    next_steps: list[str] = []  # what to do next, as commands to paste
