@@ -160,3 +160,10 @@ def test_waves_follow_the_inventory_with_the_canary_first() -> None:
         plan_waves(nodes, None, ("1", "60%"))
     with pytest.raises(LifecycleError, match="fewer nodes than the wave before"):
         plan_waves(nodes, None, ("3", "2", "100%"))
+
+
+def test_the_sandbox_can_make_a_node_fail_its_jobs() -> None:
+    """`fmeaa sandbox --fault fme-2:fail_jobs`: rehearse a failing smoke job."""
+    from fmeaa.commands.sandbox import parse_fault
+
+    assert parse_fault("fme-2:fail_jobs") == ("fme-2", "fail_jobs", None)
