@@ -173,6 +173,26 @@ def test_a_node_down_fails_alone_and_the_rerun_converges(env: tuple[Sandbox, Pat
     assert exact_state(box) == before
 
 
+def test_a_sync_that_failed_half_way_is_rolled_back_exactly(
+        env: tuple[Sandbox, Path, Path]) -> None:
+    """Records are written before anything is applied, so a run that broke off mid-way (here:
+    fme-2 drops every large upload) is undone like any other: what it did apply goes back."""
+    box, inv, content = env
+    fmeaa("sync", "-s", content, "-i", inv)
+    before = exact_state(box)
+    change_everything(content)
+    (content / "workspaces/roads/clip_roads.fmw").write_bytes(b"x" * 200_000)
+    box.node("fme-2").faults.drop_upload_after = 100_000
+    broken = fmeaa("sync", "-s", content, "-i", inv, "--prune", "--json")
+    assert broken.code == 1 and broken.json["nodes"]["fme-2"]["status"] == "failed"
+    assert exact_state(box)["fme-2"] != before["fme-2"]  # some of it was applied there
+    status = fmeaa("history", "-i", inv, "--node", "fme-2", "--json")
+    assert status.json["nodes"]["fme-2"]["syncs"][0]["status"] == "failed"
+    box.node("fme-2").faults.drop_upload_after = None
+    assert fmeaa("rollback", "-i", inv).code == 0
+    assert exact_state(box) == before
+
+
 def test_a_node_whose_history_cannot_be_written_is_not_changed(
         env: tuple[Sandbox, Path, Path], tmp_path: Path) -> None:
     box, inv, content = env
