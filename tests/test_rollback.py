@@ -289,3 +289,46 @@ def test_a_connection_created_is_removed_but_an_earlier_one_is_not_guessed() -> 
     assert [(a.change, a.key) for a in plan.plan.changes] == [(Change.DELETE, "new")]
     assert [(k, key) for k, key, _ in plan.skipped] == [(Kind.CONNECTION, "pg")]
     assert "credentials" in plan.skipped[0][2]
+
+
+def test_history_and_rollback_tables_fit_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync id and the entry key are printed whole on every row."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from fmeaa.app.results import (
+        HistoryChangeReport,
+        HistoryResult,
+        HistorySyncReport,
+        NodeHistoryReport,
+        NodeRollbackReport,
+        PlannedAction,
+        RollbackResult,
+        SkippedEntry,
+    )
+    from fmeaa.commands import history
+
+    console = Console(file=StringIO(), width=80, color_system=None)
+    monkeypatch.setattr(history, "stdout", console)
+    sync_id, resource = "20250301T120000.123Z-9f3a1c", "FME_SHAREDRESOURCE_DATA:/reference/zones.csv"
+    run = HistorySyncReport(id=sync_id, operation="sync", at="2025-03-01T12:00:00+00:00",
+                            by="alice@a-rather-long-laptop-name", source="content directory /x",
+                            status="ok", updated=1, changes=[HistoryChangeReport(
+                                kind="resource", key=resource, change="update")])
+    history.print_history(HistoryResult(nodes={n: NodeHistoryReport(status="ok", syncs=[run])
+                                               for n in ("fme-1", "fme-2", "fme-3")}))
+    history.print_rollback(RollbackResult(target=sync_id, mode="before", dry_run=False, ok=False,
+                                          nodes={"fme-1": NodeRollbackReport(
+                                              status="ok", undoes=[sync_id], in_sync=True,
+                                              actions=[PlannedAction(change="update",
+                                                                     kind="resource",
+                                                                     key=resource)],
+                                              skipped=[SkippedEntry(kind="connection", key="pg",
+                                                                    reason="a node never …")])}))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert all(len(line) <= 80 for line in lines)
+    assert len([line for line in lines if sync_id in line]) >= 4
+    assert len([line for line in lines if resource in line]) == 4
+    skipped = next(i for i, line in enumerate(lines) if "│ pg " in line)
+    assert "not" in lines[skipped] and "restored" in lines[skipped + 1]

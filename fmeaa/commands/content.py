@@ -181,7 +181,7 @@ def plan(
 
 def print_rollout(result: RolloutResult) -> None:
     table = FittedTable(f"rollout: {result.source} → nodes, wave by wave", [
-        Column("wave", key=True), Column("nodes", key=True), Column("sync"),
+        Column("wave", key=True), Column("nodes"), Column("sync"),
         Column("smoke job", drop=1), Column("status")])
     for w in result.waves:
         sync = ""
