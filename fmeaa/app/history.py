@@ -354,6 +354,7 @@ def rollback(request: RollbackRequest, observer: Observer | None = None) -> Roll
                     error=status.error or (w.error if w else None))
             else:
                 result.nodes[node] = _report(w, None, not w.plan.plan.changes)
+    result.nodes = {n: result.nodes[n] for n in names}  # inventory order
     # A dry run is fine when every node could be planned; a rollback when every node is back
     # as it was — and nothing was left out (`skipped` says which entries, and why).
     result.ok = all(n.status == "ok" and (request.dry_run or (n.in_sync and not n.skipped))

@@ -158,7 +158,7 @@ def _move_off(targets: Targets, groups: TargetGroups, node: str, reason: str, ti
     schedule that cannot move is a LifecycleError naming it (NODE would silently stop it)."""
     with cluster_held(targets, reason.split()[0], timing.timeout_s) as lock:
         moved = move_with(lock, targets.whole, groups,
-                          MoveRequest(ClusterRef(), from_node=node, reason=reason))
+                          MoveRequest(from_node=node, reason=reason))
     if not moved.ok:
         raise LifecycleError(f"{node}: its schedules could not all be moved: "
                              + "; ".join(moved.problems))
@@ -347,7 +347,7 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
             drain_node(groups, whole, target, timing.wait_s, poll_s=timing.poll_s)
             if move_schedules:
                 moved = move_with(lock, whole, groups, MoveRequest(
-                    ClusterRef(), from_node=target.name, reason=f"rolling {target.name}"))
+                    from_node=target.name, reason=f"rolling {target.name}"))
                 moves.extend(moved.moved)
                 if not moved.ok:
                     raise LifecycleError(f"{target.name}: its schedules could not all be moved: "

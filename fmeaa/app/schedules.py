@@ -11,7 +11,7 @@ missed rather than run twice) — and records the move on every reachable node.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ class MoveRequest:
     next fit node after its owner in inventory order. `source`: a content directory, needed only
     when an owner cannot be read (its manifest says which schedules that node runs)."""
 
-    cluster: ClusterRef
+    cluster: ClusterRef = field(default_factory=ClusterRef)  # unused inside a held lock
     from_node: str | None = None
     to_node: str | None = None
     schedules: tuple[str, ...] = ()  # only these (category/name)

@@ -220,10 +220,6 @@ class RollbackPlan:
     skipped: list[tuple[Kind, str, str]] = field(default_factory=list)  # (kind, key, why)
     changed_since: list[str] = field(default_factory=list)  # keys changed on the node since
 
-    @property
-    def resource_roots(self) -> set[tuple[str, str]]:
-        return resource_roots(a.key for a in self.plan.actions if a.kind is Kind.RESOURCE)
-
 
 def resource_roots(keys: Iterable[str]) -> set[tuple[str, str]]:
     """The folders to read so that every resource key is seen: each one's parent folder."""
