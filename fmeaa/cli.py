@@ -16,11 +16,13 @@ from fmeaa.commands.common import JsonErrorsGroup
 from fmeaa.commands.content import plan, sync, verify
 from fmeaa.commands.demo import demo
 from fmeaa.commands.export import export
+from fmeaa.commands.history import history_command, rollback_command
 from fmeaa.commands.lifecycle import drain_command, rolling, scale_in_check, seed_command, undrain_command
 from fmeaa.commands.lock import unlock_command
 from fmeaa.commands.nodes import nodes
 from fmeaa.commands.publish import publish
 from fmeaa.commands.sandbox import sandbox
+from fmeaa.commands.schedules import schedules_app
 from fmeaa.commands.upgrade import upgrade
 
 app = typer.Typer(
@@ -38,12 +40,15 @@ app.command("plan")(plan)
 app.command("sync")(sync)
 app.command("verify")(verify)
 app.command("export")(export)
+app.command("history")(history_command)
+app.command("rollback")(rollback_command)
 app.command("seed")(seed_command)
 app.command("drain")(drain_command)
 app.command("undrain")(undrain_command)
 app.command("scale-in-check")(scale_in_check)
 app.command("rolling")(rolling)
 app.command("unlock")(unlock_command)
+app.add_typer(schedules_app)
 app.command("upgrade")(upgrade)
 app.command("publish")(publish)
 app.command("sandbox")(sandbox)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -62,3 +63,26 @@ def snapshot_state(box: Sandbox) -> dict[str, Any]:
                              sorted(s.topics), sorted(s.subscriptions), sorted(s.publications),
                              files)
     return result
+
+
+def exact_state(box: Sandbox) -> dict[str, Any]:
+    """Every byte and definition each node holds as content (its history, on the backup
+    connection, left out): items by sha256 and services, data files by sha256, definitions."""
+    state = {}
+    for node in box.nodes:
+        s = node.state
+        data = s.data_dir / "resources" / "FME_SHAREDRESOURCE_DATA"
+        state[node.name] = {
+            "items": {f"{r.name}/{i.name}": (hashlib.sha256(s.blob_path(i.file).read_bytes())
+                                             .hexdigest(), sorted(i.services))
+                      for r in s.repositories.values() for i in r.items.values()},
+            "repositories": sorted(s.repositories),
+            "files": {str(p.relative_to(data)): hashlib.sha256(p.read_bytes()).hexdigest()
+                      for p in sorted(data.rglob("*")) if p.is_file()},
+            "schedules": {f"{c}/{n}": {k: v for k, v in body.items() if k in (
+                "cron", "enabled", "workspace", "repository", "description")}
+                for (c, n), body in s.schedules.items()},
+            "topics": {k: v.get("description") for k, v in s.topics.items()},
+            "subscriptions": json.dumps(s.subscriptions, sort_keys=True),
+        }
+    return state

@@ -160,6 +160,38 @@ def test_running_jobs_in_both_apis(node: EmulatedNode) -> None:
     assert done.json()["items"] == []
 
 
+def test_a_submitted_job_and_its_status_in_both_apis(node: EmulatedNode, tmp_path: Path
+                                                     ) -> None:
+    """run.go: submit answers 202 {id}; jobs_v3_test.go responseV3SingleJob and jobs_v4_test.go
+    responseV4SingleJob: one job's keys, its status (V3 upper case with the result's message,
+    V4 lower case). A job of a missing workspace is refused."""
+    auth = _auth(node.url)
+    workspace = tmp_path / "smoke.fmw"
+    workspace.write_text("x")
+    httpx.post(node.url + "/fmerest/v3/repositories", headers=auth, data={"name": "Ops"})
+    httpx.post(node.url + "/fmerest/v3/repositories/Ops/items", headers={
+        **auth, "Content-Disposition": 'attachment; filename="smoke.fmw"',
+        "Content-Type": "application/octet-stream"}, content=b"x")
+    node.state.job_seconds = 0  # ends at once: the test reads its final status
+    submitted = httpx.post(node.url + "/fmerest/v3/transformations/submit/Ops/smoke.fmw",
+                           headers=auth, json={"publishedParameters": [{"name": "A",
+                                                                         "value": "1"}]})
+    assert submitted.status_code == 202 and set(submitted.json()) == {"id"}
+    job_id = submitted.json()["id"]
+    assert node.state.jobs[job_id]["parameters"] == {"A": "1"}
+    v3 = httpx.get(f"{node.url}/fmerest/v3/transformations/jobs/id/{job_id}", headers=auth).json()
+    assert set(v3) == V3_JOB and v3["status"] == "SUCCESS"
+    assert v3["result"]["statusMessage"] == "Translation Successful"
+    node.state.failing_jobs.add("Ops/smoke.fmw")
+    failing = httpx.post(node.url + "/fmerest/v3/transformations/submit/Ops/smoke.fmw",
+                         headers=auth, json={}).json()["id"]
+    v4 = httpx.get(f"{node.url}/fmeapiv4/jobs/{failing}", headers=auth).json()
+    assert set(v4) == V4_JOB and v4["status"] == "failure"
+    missing = httpx.post(node.url + "/fmerest/v3/transformations/submit/Ops/none.fmw",
+                         headers=auth, json={})
+    assert missing.status_code == 404
+
+
 def test_licence_status_request_and_refresh_in_both_apis(node: EmulatedNode) -> None:
     auth = _auth(node.url)
     v3 = httpx.get(node.url + "/fmerest/v3/licensing/license/status", headers=auth).json()

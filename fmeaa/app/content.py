@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from fmeaa.app.history import RECORDED, HistoryPolicy, Recorder, apply_recorded
 from fmeaa.app.locking import cluster_lock
 from fmeaa.app.results import (
     Failure,
@@ -23,6 +24,7 @@ from fmeaa.app.results import (
     PlanResult,
     SyncResult,
 )
+from fmeaa.app.schedules import honour_moves
 from fmeaa.app.sources import OpenSource, SourceServer, is_url_source, open_url_source
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.cluster.sync_lock import SyncLock
@@ -124,6 +126,13 @@ class ContentJob:
             return engine.read_reference(self.source, self.policy)
         return self._directory_snapshot(self.source)
 
+    def honour_moves(self, desired: Snapshot, engine: SyncEngine) -> Snapshot:
+        """`one` schedules where the cluster's move record puts them (read from every node the
+        engine is connected to), so a sync never undoes `fmeaa schedules move`."""
+        clients = {n: engine.clients[n] for n in engine.usable(engine.clients)}
+        return honour_moves(desired, clients, engine.default_owner,
+                            [n.name for n in self.targets.whole.nodes])
+
     def target_names(self, include_source: bool = False) -> list[str]:
         names = self.targets.names
         if isinstance(self.source, NodeSource) and not include_source:
@@ -202,30 +211,47 @@ def plan(request: ContentRequest, prune: bool = False, observer: Observer | None
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
+        desired = job.honour_moves(desired, engine)
         content_plan = engine.plan(desired, targets, prune)
         previews = preview_projects(engine.clients, content_plan, job.source,
                                     request.settings.parallel)
         return plan_result(content_plan, engine, targets, job.source.label, previews)
 
 
-def sync(request: ContentRequest, prune: bool = False, observer: Observer | None = None
-         ) -> SyncResult:
-    """Plan, apply (each node directly, in parallel), then re-plan the changed nodes to prove
-    they converged. One node's failure never stops the others."""
+def sync_nodes(engine: SyncEngine, job: ContentJob, desired: Snapshot, names: list[str],
+               prune: bool, recorder: Recorder | None) -> SyncResult:
+    """Plan `names`, record what will be replaced, apply (each node directly, in parallel),
+    then re-plan the changed nodes to prove they converged. The caller holds the locks."""
+    content_plan = engine.plan(desired, names, prune)
+    results = apply_recorded(engine, content_plan, job.source, recorder)
+    changed = [n for n, p in content_plan.nodes.items() if p.changes]
+    converged = {n: True for n, p in content_plan.nodes.items() if not p.changes}
+    if changed:
+        again = engine.plan(desired, changed, prune)
+        converged.update({n: not p.changes for n, p in again.nodes.items()})
+    result = sync_result(content_plan, results, engine, names, converged)
+    if recorder is not None and recorder.recorded:
+        result.sync_id = recorder.sync_id
+    return result
+
+
+def sync(request: ContentRequest, prune: bool = False, observer: Observer | None = None,
+         history: HistoryPolicy = RECORDED) -> SyncResult:
+    """Plan, record on each node what it will replace (`history`), apply (each node directly,
+    in parallel), then re-plan the changed nodes to prove they converged. One node's failure
+    never stops the others."""
     started = time.perf_counter()
     with ContentJob(request) as job, job.engine(observer) as engine, \
-            SyncLock(engine.lock_path), cluster_lock(engine, "sync"):
+            SyncLock(engine.lock_path), cluster_lock(engine, "sync") as lock:
         desired = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
-        content_plan = engine.plan(desired, targets, prune)
-        results = engine.apply(content_plan, job.source)
-        changed = [n for n, p in content_plan.nodes.items() if p.changes]
-        converged = {n: True for n, p in content_plan.nodes.items() if not p.changes}
-        if changed:
-            again = engine.plan(desired, changed, prune)
-            converged.update({n: not p.changes for n, p in again.nodes.items()})
-        result = sync_result(content_plan, results, engine, targets, converged)
+        desired = job.honour_moves(desired, engine)
+        recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
+        try:
+            result = sync_nodes(engine, job, desired, targets, prune, recorder)
+        finally:
+            recorder.close()
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -236,6 +262,7 @@ def verify(request: ContentRequest, observer: Observer | None = None) -> ParityR
         desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
         engine.connect(names)
+        desired = job.honour_moves(desired, engine)
         actual = engine.read_nodes(names, desired.resource_roots)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
         report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable)
@@ -259,9 +286,10 @@ def _only_published(plan: ContentPlan, desired: Snapshot) -> ContentPlan:
                         for n, p in plan.nodes.items()}, prune=False)
 
 
-def publish(request: PublishRequest, observer: Observer | None = None) -> SyncResult:
+def publish(request: PublishRequest, observer: Observer | None = None,
+            history: HistoryPolicy = RECORDED) -> SyncResult:
     """One file to a repository on every chosen node, with its services; nodes that already
-    hold the same bytes and services are skipped."""
+    hold the same bytes and services are skipped. What it replaces is recorded (`history`)."""
     services = sorted(set(request.services))
     unknown = sorted(set(services) - set(KNOWN_SERVICES))
     if unknown:
@@ -271,7 +299,7 @@ def publish(request: PublishRequest, observer: Observer | None = None) -> SyncRe
     file = request.file
     names = targets.names
     with SyncEngine(targets.whole, credentials, request.settings, observer) as engine, \
-            SyncLock(engine.lock_path), cluster_lock(engine, "publish"):
+            SyncLock(engine.lock_path), cluster_lock(engine, "publish") as lock:
         desired = Snapshot([
             metadata_entry(Kind.REPOSITORY, {"name": request.repo, "description": ""}),
             file_entry(Kind.ITEM, f"{request.repo}/{request.name or file.name}",
@@ -279,7 +307,14 @@ def publish(request: PublishRequest, observer: Observer | None = None) -> SyncRe
         ])
         engine.connect(names)
         content_plan = _only_published(engine.plan(desired, names, prune=False), desired)
-        results = engine.apply(content_plan, LocalFiles())
+        recorder = Recorder(engine, "publish", f"publish {file.name} to {request.repo}",
+                            lock.owner, history)
+        try:
+            results = apply_recorded(engine, content_plan, LocalFiles(), recorder)
+        finally:
+            recorder.close()
         again = _only_published(engine.plan(desired, names, prune=False), desired)
         converged = {n: not p.changes for n, p in again.nodes.items()}
-        return sync_result(content_plan, results, engine, names, converged)
+        result = sync_result(content_plan, results, engine, names, converged)
+        result.sync_id = recorder.sync_id if recorder.recorded else None
+        return result

@@ -7,16 +7,29 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fmeaa.app.locking import cluster_held
-from fmeaa.app.results import Check, DrainResult, RollingResult, ScaleInResult, SeedResult, UndrainResult
+from fmeaa.app.results import (
+    Check,
+    DrainResult,
+    RollingResult,
+    ScaleInResult,
+    ScheduleMove,
+    ScheduleMoveResult,
+    SeedResult,
+    UndrainResult,
+)
+from fmeaa.app.schedules import MoveRequest, move_with
 from fmeaa.app.seed import SeedError, SeedRequest, licence_report, read_serial, seed_node
+from fmeaa.app.smoke import Smoke
 from fmeaa.app.sources import is_url_source
 from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.client import FmeApiError, FmeClient, connect
+from fmeaa.cluster.cluster_lock import ClusterLock
 from fmeaa.cluster.credentials import CredentialSource
 from fmeaa.cluster.inventory import Inventory, NodeTarget
 from fmeaa.cluster.node_lifecycle import LifecycleError, scale_in_report, wait_for_jobs
@@ -121,7 +134,7 @@ def _require_licensed(target: NodeTarget, credentials: CredentialSource, timing:
 
 
 # --- telling the operator exactly what is left ---------------------------------------------------
-def _cli_cluster(ref: ClusterRef) -> str:
+def cli_cluster(ref: ClusterRef) -> str:
     """The options that name this cluster, for a command the operator can paste."""
     if ref.inventory is not None:
         words = ["-i", str(ref.inventory)]
@@ -141,24 +154,42 @@ def _where_left(groups: TargetGroups, target: NodeTarget, ref: ClusterRef) -> st
     if not out:
         return f"{target.name} is still in the load balancer"
     return (f"{target.name} stays drained (out of the load balancer); once it is fit to serve, "
-            f"put it back with `fmeaa undrain {target.name} {_cli_cluster(ref)}`")
+            f"put it back with `fmeaa undrain {target.name} {cli_cluster(ref)}`")
+
+
+def _move_off(targets: Targets, groups: TargetGroups, node: str, reason: str, timing: Timing
+              ) -> ScheduleMoveResult:
+    """Move the `one` schedules NODE runs to the next fit node, under the cluster lock; a
+    schedule that cannot move is a LifecycleError naming it (NODE would silently stop it)."""
+    with cluster_held(targets, reason.split()[0], timing.timeout_s) as lock:
+        moved = move_with(lock, targets.whole, groups,
+                          MoveRequest(from_node=node, reason=reason))
+    if not moved.ok:
+        raise LifecycleError(f"{node}: its schedules could not all be moved: "
+                             + "; ".join(moved.problems))
+    return moved
 
 
 def drain(ref: ClusterRef, node: str, *, wait_jobs: bool = False, job_timeout_s: float = 3600,
-          force: bool = False, timing: Timing = Timing(), observer: Observer | None = None
-          ) -> DrainResult:
-    """Deregister NODE from the target group(s), wait for the ALB to drain it and, with
-    `wait_jobs`, for its running jobs. Refuses below N−1 unless `force`."""
+          force: bool = False, move_schedules: bool = False, timing: Timing = Timing(),
+          observer: Observer | None = None) -> DrainResult:
+    """Deregister NODE from the target group(s), wait for the ALB to drain it, with
+    `move_schedules` move the `one` schedules it runs to the next fit node, and with
+    `wait_jobs` wait for its running jobs. Refuses below N−1 unless `force`."""
     observer = observer or Observer()
     targets, groups = _context(ref)
     target = targets.whole.node(node)
     observer.note(f"draining {node}…")
     drain_node(groups, targets.whole, target, timing.wait_s, force=force, poll_s=timing.poll_s)
+    moved = None
+    if move_schedules:  # before waiting for jobs: a trigger now would start new work here
+        observer.note(f"moving the schedules {node} runs…")
+        moved = _move_off(targets, groups, node, f"drain {node}", timing)
     if wait_jobs:
         observer.note(f"waiting for {node}'s running jobs…")
         with _client(target, targets.credentials(), timing.timeout_s) as client:
             wait_for_jobs(client, job_timeout_s, timing.poll_s)
-    return DrainResult(node=node, drained=True, jobs_finished=wait_jobs)
+    return DrainResult(node=node, drained=True, jobs_finished=wait_jobs, schedules=moved)
 
 
 def undrain(ref: ClusterRef, node: str, *, timing: Timing = Timing(),
@@ -170,11 +201,14 @@ def undrain(ref: ClusterRef, node: str, *, timing: Timing = Timing(),
     return UndrainResult(node=node, healthy=True)
 
 
-def scale_in_check(ref: ClusterRef, node: str, *, timing: Timing = Timing()) -> ScaleInResult:
+def scale_in_check(ref: ClusterRef, node: str, *, move_schedules: bool = False,
+                   timing: Timing = Timing()) -> ScaleInResult:
     """Is NODE safe to remove? Out of the load balancer, no running jobs, and not the only node
-    running any schedule."""
+    running any schedule. With `move_schedules`, its `one` schedules are moved off first."""
     targets, groups = _context(ref)
     targets.whole.node(node)
+    moved = _move_off(targets, groups, node, f"scale-in {node}", timing) \
+        if move_schedules else None
     credentials = targets.credentials()
     clients = {n.name: _client(n, credentials, timing.timeout_s) for n in targets.whole.nodes}
     try:
@@ -182,7 +216,7 @@ def scale_in_check(ref: ClusterRef, node: str, *, timing: Timing = Timing()) -> 
     finally:
         for c in clients.values():
             c.close()
-    return ScaleInResult(node=node, safe=report.safe,
+    return ScaleInResult(node=node, safe=report.safe, schedules=moved,
                          checks=[Check(check=c, ok=ok, detail=d) for c, ok, d in report.checks])
 
 
@@ -258,13 +292,17 @@ def _rolling_order(whole: Inventory, start_from: str | None) -> list[NodeTarget]
 def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | None = None,
             license_mode: str | None = None, serial_secret_id: str | None = None,
             job_timeout_s: float = 3600, cache_dir: Path | None = None,
+            move_schedules: bool = False, smoke: Smoke | None = None, bake_s: float = 0.0,
             timing: Timing = Timing(), observer: Observer | None = None) -> RollingResult:
     """One node at a time: drain (and wait for jobs) → run `command` in /bin/sh → seed (sync +
     parity) → check its licence → undrain and wait healthy → next node.
 
     Stops at the first failure. A node whose command failed is put back only if it is still fit
     to serve (healthy, licensed, in sync); otherwise it stays drained and the error says so, with
-    the command that puts it back. `start_from` resumes at a node (which may still be drained)."""
+    the command that puts it back. `start_from` resumes at a node (which may still be drained).
+    `move_schedules`: once drained, the node's `one` schedules move to the next fit node.
+    `smoke`: a job that must succeed on the node before it is put back; `bake_s`: seconds to
+    watch it serving (then its health is checked) before the next node."""
     observer = observer or Observer()
     _check_exec(command)
     targets, groups = _context(ref)
@@ -279,26 +317,47 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
     cache = cache_dir or default_cache_dir()
     done: list[str] = []
 
+    moves: list[ScheduleMove] = []
+
     def bring_back(target: NodeTarget, wait_s: float) -> None:
-        """Seed, check the licence, register: what makes a drained node serve again."""
+        """Seed, check the licence, the smoke job, register: what makes a drained node serve
+        again."""
         seed_node(seed_request(whole, target, source, wait_s, ref.allow_http, licensing),
                   credentials, serial=licensing.serial, cache_dir=cache, poll_s=timing.poll_s)
         _require_licensed(target, credentials, timing, f"resume with {resume(target)}")
+        if smoke is not None:
+            observer.note(f"{target.name}: smoke job {smoke.label}…")
+            with _client(target, credentials, timing.timeout_s) as client:
+                failed = smoke.run(client, timing.poll_s)
+            if failed:
+                raise LifecycleError(failed)
         undrain_node(groups, target, timing.wait_s, timing.poll_s)
+        if bake_s > 0:
+            observer.note(f"{target.name}: baking {bake_s:.0f} s…")
+            time.sleep(bake_s)
+            with _client(target, credentials, timing.timeout_s) as client:
+                client.health()
 
     def resume(target: NodeTarget) -> str:
-        return (f"`fmeaa rolling --from {target.name} {_cli_cluster(ref)}` and the same --exec "
+        return (f"`fmeaa rolling --from {target.name} {cli_cluster(ref)}` and the same --exec "
                 "and -s")
 
     def stopped(target: NodeTarget, what: str, left: str) -> LifecycleError:
         return LifecycleError(f"{what}; {left}. Rolling maintenance stopped (done: "
                               f"{', '.join(done) or 'none'}); resume with {resume(target)}")
 
-    def run_one(target: NodeTarget) -> None:
+    def run_one(target: NodeTarget, lock: ClusterLock) -> None:
         """Drain → exec → bring back, for one node; LifecycleError saying what is left."""
         observer.note(f"{target.name}: drain → exec → seed → undrain")
         try:
             drain_node(groups, whole, target, timing.wait_s, poll_s=timing.poll_s)
+            if move_schedules:
+                moved = move_with(lock, whole, groups, MoveRequest(
+                    from_node=target.name, reason=f"rolling {target.name}"))
+                moves.extend(moved.moved)
+                if not moved.ok:
+                    raise LifecycleError(f"{target.name}: its schedules could not all be moved: "
+                                         + "; ".join(moved.problems))
             with _client(target, credentials, timing.timeout_s) as client:
                 wait_for_jobs(client, job_timeout_s, timing.poll_s)
         except (LifecycleError, FmeApiError) as exc:
@@ -319,8 +378,8 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
         except (LifecycleError, SeedError, FmeApiError) as exc:
             raise stopped(target, str(exc), _where_left(groups, target, ref)) from None
 
-    with cluster_held(targets, "rolling", timing.timeout_s):
+    with cluster_held(targets, "rolling", timing.timeout_s) as lock:
         for target in order:
-            run_one(target)
+            run_one(target, lock)
             done.append(target.name)
-    return RollingResult(nodes=done)
+    return RollingResult(nodes=done, schedules=moves)

@@ -70,6 +70,7 @@ class SyncResult(Document):
     ok: bool
     nodes: dict[str, NodeSyncReport]
     seconds: float | None = None  # from validating the input to the last check
+    sync_id: str | None = None  # its history record on the changed nodes (`fmeaa rollback`)
 
 
 # --- verify ---------------------------------------------------------------------------------------
@@ -127,6 +128,7 @@ class DrainResult(Document):
     node: str
     drained: bool
     jobs_finished: bool
+    schedules: ScheduleMoveResult | None = None  # with --move-schedules
 
 
 class UndrainResult(Document):
@@ -144,6 +146,7 @@ class ScaleInResult(Document):
     node: str
     safe: bool
     checks: list[Check]
+    schedules: ScheduleMoveResult | None = None  # with --move-schedules: moved off first
 
 
 class SeedResult(Document):
@@ -156,6 +159,7 @@ class SeedResult(Document):
 
 class RollingResult(Document):
     nodes: list[str]
+    schedules: list[ScheduleMove] = []  # with --move-schedules: every move, in order
 
 
 class UnlockResult(Document):
@@ -193,3 +197,101 @@ class UpgradeResult(Document):
     dry_run: bool
     serving_at_least: int  # N (surge) or N−1 (in-place): the floor every step kept
     steps: list[UpgradeStepReport]
+
+
+# --- history and rollback ---------------------------------------------------------------------
+class HistoryChangeReport(Document):
+    kind: str
+    key: str
+    change: str  # create | update | delete (what the run did)
+
+
+class HistorySyncReport(Document):
+    id: str
+    operation: str  # sync | publish | rollback
+    at: str  # ISO-8601 UTC
+    by: str  # user@host
+    source: str
+    status: str  # ok | failed | applying (unfinished: interrupted, or still running)
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    changes: list[HistoryChangeReport] | None = None  # with --show
+
+
+class NodeHistoryReport(Document):
+    status: str  # ok | failed | unreachable
+    error: str | None = None
+    syncs: list[HistorySyncReport] = []  # newest first
+    pruned_through: str | None = None  # the newest record retention dropped
+
+
+class HistoryResult(Document):
+    nodes: dict[str, NodeHistoryReport]
+
+    @property
+    def all_read(self) -> bool:
+        return all(n.status == "ok" for n in self.nodes.values())
+
+
+class SkippedEntry(Document):
+    kind: str
+    key: str
+    reason: str
+
+
+class NodeRollbackReport(Document):
+    status: str  # ok | failed | unreachable
+    error: str | None = None
+    undoes: list[str] = []  # the sync ids undone on this node, newest first
+    actions: list[PlannedAction] = []
+    skipped: list[SkippedEntry] = []  # entries a rollback cannot restore exactly, and why
+    changed_since: list[str] = []  # entries someone changed on the node after the run wrote them
+    applied: int = 0
+    failures: list[Failure] = []
+    in_sync: bool = False  # every restorable entry is back as it was
+
+
+class RollbackResult(Document):
+    target: str  # the sync id
+    mode: Literal["before", "to"]  # the state right before that sync, or right after it
+    dry_run: bool
+    ok: bool
+    sync_id: str | None = None  # this rollback's own history record (it can be undone too)
+    nodes: dict[str, NodeRollbackReport]
+
+
+# --- schedules ----------------------------------------------------------------------------------
+class ScheduleMove(Document):
+    schedule: str  # category/name
+    from_node: str
+    to_node: str
+    disabled_on_from: bool  # False when the old owner could not be reached (see warnings)
+
+
+class ScheduleMoveResult(Document):
+    ok: bool
+    moved: list[ScheduleMove] = []
+    problems: list[str] = []  # schedules that could not be moved, and why
+    warnings: list[str] = []
+    record_written_to: list[str] = []  # nodes holding the new owner record
+
+
+# --- canary rollout ---------------------------------------------------------------------------------
+class WaveReport(Document):
+    number: int
+    nodes: list[str]
+    status: str  # done | failed | skipped (before --from-wave) | not started
+    sync: SyncResult | None = None
+    smoke: dict[str, str] = {}  # node → "passed", or what the smoke job did
+    drained: list[str] = []  # taken out of the load balancer while it changed
+    problem: str | None = None
+
+
+class RolloutResult(Document):
+    ok: bool
+    source: str
+    sync_id: str | None = None  # one history record for the whole rollout (`fmeaa rollback`)
+    waves: list[WaveReport]
+    stopped_at: int | None = None  # the wave that failed
+    next_steps: list[str] = []  # what to do next, as commands to paste

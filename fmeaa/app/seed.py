@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fmeaa.app.schedules import honour_moves
 from fmeaa.app.sources import OpenSource, SourceServer, is_url_source, open_url_source
 from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import (
@@ -217,6 +218,9 @@ def _seed(request: SeedRequest, inventory: Inventory, credentials: CredentialSou
             desired = snapshot_of_directory(files.content, DigestCache(None, enabled=False),
                                             lambda ref: resolve_secret_ref(ref, region=request.region))
         engine.connect([request.node])
+        if request.node in engine.usable([request.node]):  # where moved schedules run now
+            desired = honour_moves(desired, {request.node: engine.clients[request.node]},
+                                   request.default_owner, None)
         plan = engine.plan(desired, [request.node], prune=False)
         if request.node not in plan.nodes:
             status = engine.status[request.node]

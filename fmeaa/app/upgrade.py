@@ -19,14 +19,12 @@ step and the failed node drained, and a re-run continues from there.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmeaa.app import content, lifecycle
+from fmeaa.app import lifecycle, schedules
 from fmeaa.app.job_logs import archive_logs, parse_s3_url
 from fmeaa.app.lifecycle import Timing
 from fmeaa.app.results import UpgradeResult, UpgradeStepReport
@@ -43,7 +41,7 @@ from fmeaa.client import FmeApiError, connect
 from fmeaa.cluster.credentials import CredentialsError
 from fmeaa.cluster.inventory import InventoryError, load_inventory
 from fmeaa.cluster.target_group import TargetGroups
-from fmeaa.sync.engine import EngineSettings, Observer, default_cache_dir
+from fmeaa.sync.engine import Observer, default_cache_dir
 from fmeaa.sync.manifest import ContentError, load_content_dir
 
 IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
@@ -213,27 +211,15 @@ class _Upgrade:
         return archived
 
     def move_schedules(self, old: str) -> None:
-        """`one`-policy schedules without an owner run on the inventory's first node: when that
-        is OLD, sync with OLD listed last so the next node takes them over before OLD goes."""
-        document = json.loads(self.inventory_path.read_text())
-        if not document["nodes"] or document["nodes"][0]["name"] != old:
-            return
-        document["nodes"] = document["nodes"][1:] + document["nodes"][:1]
-        fd, name = tempfile.mkstemp(suffix=".json", dir=self.inventory_path.parent)
-        os.close(fd)
-        reordered = Path(name)
-        try:
-            reordered.write_text(json.dumps(document))
-            self.observer.note(f"moving the schedules {old} runs to {document['nodes'][0]['name']}…")
-            ref = ClusterRef(inventory=reordered, secret_id=self.ref.secret_id,
-                             allow_http=self.ref.allow_http)
-            result = content.sync(content.ContentRequest(
-                self.request.source, ref, EngineSettings(cache_dir=self.cache_dir)))
-        finally:
-            reordered.unlink(missing_ok=True)
-        if not result.ok:
-            failed = [n for n, r in result.nodes.items() if not (r.status == "ok" and r.in_sync)]
-            raise self.fail(f"moving {old}'s schedules failed on {', '.join(failed)}")
+        """The `one` schedules OLD runs move to the next fit node before it goes (README,
+        "Schedules that survive their owner"): the move is recorded on the nodes, so the syncs
+        of the rest of the upgrade keep them there."""
+        self.observer.note(f"moving the schedules {old} runs…")
+        moved = schedules.move_schedules(schedules.MoveRequest(
+            self.ref, from_node=old, reason=f"upgrade: retire {old}",
+            timeout_s=self.timing.timeout_s))
+        if not moved.ok:
+            raise self.fail(f"moving {old}'s schedules failed: {'; '.join(moved.problems)}")
 
     def archive(self, old: str) -> int:
         targets = resolve_targets(self.ref)

@@ -154,6 +154,13 @@ TABLE: tuple[Endpoint, ...] = (
     # --- jobs and licensing (drain, seed) --------------------------------------------------------
     _v4("jobs.running", "GET", "/jobs", "[cli:jobs.go] ?status=running", since=25208),
     _v3("jobs.running", "GET", "/transformations/jobs/running", "[cli:jobs.go]"),
+    # a smoke job (canary rollouts): submit, then poll its status
+    _v4("jobs.submit", "POST", "/jobs", "[cli:run.go] JSON {repository, workspace, "
+        "publishedParameters: {name: value}} → {id}", since=26018),
+    _v3("jobs.submit", "POST", "/transformations/submit/{repository}/{workspace}",
+        "[cli:run.go] JSON {publishedParameters: [{name, value}]} → {id}"),
+    _v4("jobs.get", "GET", "/jobs/{id}", "[cli:jobs.go] --id", since=25208),
+    _v3("jobs.get", "GET", "/transformations/jobs/id/{id}", "[cli:jobs.go] --id"),
     _v4("license.status", "GET", "/license/status", "[cli:licenseStatus.go]", since=23319),
     _v3("license.status", "GET", "/licensing/license/status", "[cli:licenseStatus.go]"),
     _v4("license.request", "POST", "/license/request", "[cli:request.go] JSON", since=23319),

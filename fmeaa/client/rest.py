@@ -31,8 +31,11 @@ from fmeaa.client.v3 import service_names
 from fmeaa.client.v4 import V4 as V4Api
 
 NotificationKind = Literal["topics", "subscriptions", "publications"]
+# A job's final statuses, in V3's terms (jobs_v3_test.go; V4's success/failure/cancelled upper-
+# cased, jobs_v4_test.go). Only SUCCESS is a success.
+JOB_DONE = frozenset({"SUCCESS", "FME_FAILURE", "JOB_FAILURE", "FAILURE", "ABORTED", "CANCELLED"})
 Preference = Literal["auto", "v3", "v4"]
-__all__ = ["FmeClient", "connect", "content_disposition", "service_names"]
+__all__ = ["JOB_DONE", "FmeClient", "connect", "content_disposition", "service_names"]
 
 
 class FmeClient(Transport):
@@ -354,6 +357,34 @@ class FmeClient(Transport):
     # --- jobs and licensing (answers in V3's terms) ---------------------------------------------
     def running_jobs(self) -> list[dict[str, Any]]:
         return self._run("jobs.running")
+
+    def submit_job(self, repository: str, workspace: str,
+                   parameters: dict[str, str] | None = None) -> int:
+        """Run a workspace once on this node's engines (asynchronous): the job's id."""
+        return self._run("jobs.submit", repository, workspace, dict(parameters or {}))
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """{id, status, statusMessage}; status in V3's upper case: QUEUED, PULLED/RUNNING while
+        it runs, then SUCCESS, or FME_FAILURE / JOB_FAILURE / FAILURE / ABORTED / CANCELLED."""
+        return self._run("jobs.get", job_id)
+
+    def run_job(self, repository: str, workspace: str, parameters: dict[str, str] | None = None,
+                timeout_s: float = 600, poll_s: float = 1.0) -> dict[str, Any]:
+        """Submit a job and wait until it finishes: its last status document. Raises
+        FmeApiError when it is still not finished after `timeout_s`."""
+        job_id = self.submit_job(repository, workspace, parameters)
+        deadline = time.monotonic() + timeout_s
+        pause = min(0.05, poll_s)
+        while True:
+            status = self.job(job_id)
+            if status["status"] in JOB_DONE:
+                return status
+            if time.monotonic() >= deadline:
+                raise FmeApiError(self.node, "GET", f"job {job_id}", None,
+                                  f"job {job_id} ({repository}/{workspace}) still "
+                                  f"{status['status'] or 'pending'} after {timeout_s:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, poll_s)
 
     def license_status(self) -> dict[str, Any]:
         """{isLicensed, isLicenseExpired, expiryDate, serialNumber, maximumEngines,

@@ -124,6 +124,18 @@ class V3(Dialect):
     def jobs_running(self, ep: Endpoint) -> list[dict[str, Any]]:
         return self.http.paged(ep.path)
 
+    def jobs_submit(self, ep: Endpoint, repository: str, workspace: str,
+                    parameters: dict[str, str]) -> int:
+        body = {"publishedParameters": [{"name": k, "value": v} for k, v in parameters.items()]}
+        url = ep.url(repository=quote(repository), workspace=quote(workspace))
+        return int(self.http.json("POST", url, json=body)["id"])  # run.go: 202 {id}
+
+    def jobs_get(self, ep: Endpoint, job_id: int) -> dict[str, Any]:
+        raw = self.http.json("GET", ep.url(id=str(job_id)))  # jobs_v3_test.go responseV3SingleJob
+        result = raw.get("result") or {}
+        return {"id": raw.get("id", job_id), "status": str(raw.get("status", "")).upper(),
+                "statusMessage": result.get("statusMessage", "")}
+
     def license_status(self, ep: Endpoint) -> dict[str, Any]:
         return self.http.json("GET", ep.path)
 

@@ -228,6 +228,18 @@ class V4(Dialect):
     def jobs_running(self, ep: Endpoint) -> list[dict[str, Any]]:
         return self.http.paged(ep.path, {"status": "running"})
 
+    def jobs_submit(self, ep: Endpoint, repository: str, workspace: str,
+                    parameters: dict[str, str]) -> int:
+        body = {"repository": repository, "workspace": workspace,
+                "publishedParameters": dict(parameters)}  # run.go JobRequestV4
+        return int(self.http.json("POST", ep.path, json=body)["id"])  # 202 {id}
+
+    def jobs_get(self, ep: Endpoint, job_id: int) -> dict[str, Any]:
+        raw = self.http.json("GET", ep.url(id=str(job_id)))  # jobs_v4_test.go responseV4SingleJob
+        # lower-case statuses (queued, running, success, failure, cancelled) → V3's upper case
+        return {"id": raw.get("id", job_id), "status": str(raw.get("status", "")).upper(),
+                "statusMessage": raw.get("statusMessage", "")}
+
     def license_status(self, ep: Endpoint) -> dict[str, Any]:
         raw = self.http.json("GET", ep.path)  # licenseStatus_test.go: V4 keys → V3 keys
         return {"isLicensed": raw.get("licensed"), "isLicenseExpired": raw.get("expired"),

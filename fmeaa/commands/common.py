@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer._click.exceptions import UsageError  # typer (pinned) vendors click: its UsageError
 from typer.core import TyperGroup
 
+from fmeaa.app.history import HistoryPolicy
 from fmeaa.app.seed import SeedError
 from fmeaa.app.targets import ClusterRef
 from fmeaa.client import FmeApiError
@@ -31,6 +32,7 @@ from fmeaa.cluster.inventory import InventoryError
 from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.cluster.sync_lock import SyncLockedError
 from fmeaa.sync.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
+from fmeaa.sync.history import HistoryError
 from fmeaa.sync.manifest import ContentError, SchedulePolicy
 from fmeaa.sync.plan import Action
 
@@ -68,6 +70,12 @@ CacheDirOpt = Annotated[Path | None, typer.Option(
     help="Where remembered digests and the sync lock live (default $FMEAA_CACHE_DIR or "
          "~/.cache/fmeaa).")]
 TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each REST call.")]
+NoHistoryOpt = Annotated[bool, typer.Option(
+    "--no-history", help="Do not record what this run replaces on each node (it then cannot be "
+                         "rolled back with `fmeaa rollback`).")]
+KeepHistoryOpt = Annotated[int, typer.Option(
+    "--keep-history", min=1, max=1000, help="How many recorded runs each node keeps (older "
+                                            "records and the bytes only they need are deleted).")]
 PolicyOpt = Annotated[SchedulePolicy, typer.Option(
     case_sensitive=False,
     help="With node:NAME or url: sources, how replicated schedules run: 'one' (enabled only on "
@@ -102,7 +110,7 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except (ContentError, InventoryError, CredentialsError, CredentialsRejectedError,
-            SyncLockedError, LifecycleError, SeedError, FmeApiError) as exc:
+            SyncLockedError, LifecycleError, SeedError, HistoryError, FmeApiError) as exc:
         raise fail(str(exc), kind=type(exc).__name__) from None
     except Exception as exc:  # AWS API errors: say which call failed, without a traceback
         if type(exc).__module__.startswith("botocore"):
@@ -122,6 +130,10 @@ def settings(parallel: int, timeout: float, cache_dir: Path | None, deep: bool =
              ) -> EngineSettings:
     return EngineSettings(parallel=parallel, timeout_s=timeout,
                           cache_dir=cache_dir or default_cache_dir(), deep=deep)
+
+
+def history_policy(no_history: bool, keep: int) -> HistoryPolicy:
+    return HistoryPolicy(enabled=not no_history, keep=keep)
 
 
 def emit_json(document: Any) -> None:

@@ -10,7 +10,9 @@ import typer
 from rich.markup import escape
 
 from fmeaa import app
-from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, SyncResult
+from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, RolloutResult, SyncResult
+from fmeaa.app.smoke import Smoke
+from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.commands.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -20,6 +22,8 @@ from fmeaa.commands.common import (
     ClusterOpt,
     InventoryOpt,
     JsonOpt,
+    KeepHistoryOpt,
+    NoHistoryOpt,
     OnlyOpt,
     ParallelOpt,
     PolicyOpt,
@@ -31,6 +35,7 @@ from fmeaa.commands.common import (
     TimeoutOpt,
     cluster_ref,
     emit_json,
+    history_policy,
     reported_errors,
     settings,
     stdout,
@@ -104,6 +109,9 @@ def print_results(result: SyncResult) -> None:
                       "" if n.unchanged is None else str(n.unchanged),
                       "yes" if n.in_sync else "[red]no[/]", escape(problem))
     stdout.print(table.build(stdout.width))
+    if result.sync_id:
+        stdout.print(f"recorded as {result.sync_id} on the changed nodes: `fmeaa rollback "
+                     f"--before {result.sync_id}` puts them back", highlight=False)
 
 
 def print_parity(result: ParityResult, show_all: bool) -> None:
@@ -176,22 +184,98 @@ def plan(
     raise typer.Exit(EXIT_OK)
 
 
+def print_rollout(result: RolloutResult) -> None:
+    table = FittedTable(f"rollout: {result.source} → nodes, wave by wave", [
+        Column("wave", key=True), Column("nodes"), Column("sync"),
+        Column("smoke job", drop=1), Column("status")])
+    for w in result.waves:
+        sync = ""
+        if w.sync is not None:
+            sync = "; ".join(f"{n}: {_changes(r) or r.status}" + ("" if r.in_sync else " (not in sync)")
+                             for n, r in w.sync.nodes.items())
+        smoke = ", ".join(f"{n}: {why}" for n, why in w.smoke.items())
+        style = {"done": "green", "failed": "red", "skipped": "dim"}.get(w.status, "yellow")
+        table.add_row(str(w.number), ", ".join(w.nodes), escape(sync), escape(smoke),
+                      f"[{style}]{w.status}[/]")
+    stdout.print(table.build(stdout.width))
+    if result.sync_id:
+        stdout.print(f"recorded as {result.sync_id} on the changed nodes", highlight=False)
+    if result.stopped_at is not None:
+        failed = result.waves[result.stopped_at - 1]
+        stdout.print(f"[red]the rollout stopped at wave {failed.number}: "
+                     f"{escape(failed.problem or '')}[/]")
+        stdout.print("what to do next:")
+        for step in result.next_steps:
+            stdout.print(f"  - {escape(step)}", highlight=False)
+
+
 def sync(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     source_secret_id: SourceSecretOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
+    canary: Annotated[str | None, typer.Option(
+        help="Roll out to this node first, gated (smoke job, bake time), then to the rest.",
+        rich_help_panel="Canary rollout")] = None,
+    waves: Annotated[str | None, typer.Option(
+        help="Roll out in waves: how many nodes hold the new content after each, as counts or "
+             "percentages, e.g. 1,50%,100% (the canary, if given, is in the first).",
+        rich_help_panel="Canary rollout")] = None,
+    drain_canary: Annotated[bool, typer.Option(
+        help="Take the first wave's node out of the load balancer while it changes.",
+        rich_help_panel="Canary rollout")] = False,
+    smoke: Annotated[str | None, typer.Option(
+        help="REPOSITORY/WORKSPACE.fmw run on each node of a wave after its sync; the rollout "
+             "goes on only if the job ends in SUCCESS.", rich_help_panel="Canary rollout")] = None,
+    smoke_param: Annotated[list[str] | None, typer.Option(
+        help="A published parameter of the smoke job, NAME=VALUE (repeatable).",
+        rich_help_panel="Canary rollout")] = None,
+    smoke_timeout: Annotated[float, typer.Option(
+        min=1, help="Seconds the smoke job may take.", rich_help_panel="Canary rollout")] = 600,
+    bake: Annotated[float, typer.Option(
+        min=0, help="Seconds each wave serves (then its health is checked) before the next.",
+        rich_help_panel="Canary rollout")] = 0,
+    from_wave: Annotated[int, typer.Option(
+        min=1, help="Resume a stopped rollout at this wave (the waves before it are skipped).",
+        rich_help_panel="Canary rollout")] = 1,
+    wait: Annotated[float, typer.Option(
+        "--wait", min=1, help="Seconds to wait for the load balancer (--drain-canary).",
+        rich_help_panel="Canary rollout")] = 600,
+    poll: Annotated[float, typer.Option(min=0.05, hidden=True)] = 5.0,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
-    allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
+    allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
+    no_history: NoHistoryOpt = False, keep_history: KeepHistoryOpt = 20, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
-    retrying transient errors. A node that fails never stops the others; re-run to converge.
-    Exit 1 if any node failed or is not in sync afterwards."""
+    retrying transient errors. Before a node changes, what it replaces is recorded on it
+    (`fmeaa history`, `fmeaa rollback`). A node that fails never stops the others; re-run to
+    converge. With --canary/--waves, wave by wave, each gated, stopping at the first failure.
+    Exit 1 if any node failed or is not in sync afterwards (or the rollout stopped)."""
+    request = _request(source, inventory, cluster, region, secret_id, node, allow_http,
+                       parallel, timeout, cache_dir, policy=schedule_policy,
+                       source_secret_id=source_secret_id)
+    history = history_policy(no_history, keep_history)
+    staged = canary is not None or waves is not None
     with reported_errors(), ProgressObserver(not as_json) as progress:
-        result = app.sync(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy,
-                                   source_secret_id=source_secret_id),
-                          prune, progress)
+        lone = [o for o, given in (("--drain-canary", drain_canary), ("--smoke", smoke),
+                                   ("--smoke-param", smoke_param), ("--bake", bake),
+                                   ("--from-wave", from_wave != 1)) if given]
+        if lone and not staged:
+            raise LifecycleError(f"{', '.join(lone)}: only with --canary NODE or --waves …")
+        if staged:
+            plan = app.Rollout(
+                canary=canary, waves=tuple((waves or "").split(",")) if waves else (),
+                drain_canary=drain_canary,
+                smoke=Smoke.parse(smoke, smoke_param or [], smoke_timeout) if smoke else None,
+                bake_s=bake, from_wave=from_wave)
+            staged_result = app.rollout(request, plan, prune, history=history,
+                                        timing=app.Timing(wait, poll, timeout),
+                                        observer=progress)
+        else:
+            result = app.sync(request, prune, progress, history)
+    if staged:
+        emit_json(staged_result.to_json()) if as_json else print_rollout(staged_result)
+        raise typer.Exit(EXIT_OK if staged_result.ok else EXIT_FAILED)
     emit_json(result.to_json()) if as_json else print_results(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 

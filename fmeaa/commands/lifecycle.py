@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 
 from fmeaa import app
-from fmeaa.app.results import ScaleInResult
+from fmeaa.app.results import ScaleInResult, ScheduleMoveResult
+from fmeaa.app.smoke import Smoke
 from fmeaa.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -39,6 +40,20 @@ LicenseModeOpt = Annotated[str | None, typer.Option(
     "--license-mode", help="How nodes are licensed: 'marketplace' (pay-as-you-go image) or 'byol' "
                            "(request each node's licence with the serial). Default: the "
                            "inventory's license.mode.")]
+MoveSchedulesOpt = Annotated[bool, typer.Option(
+    "--move-schedules", help="Move the `one`-policy schedules the node runs to the next healthy "
+                             "node in the load balancer (inventory order, wrapping); recorded on "
+                             "the nodes so later syncs keep them there.")]
+SmokeOpt = Annotated[str | None, typer.Option(
+    "--smoke", help="REPOSITORY/WORKSPACE.fmw run on each node before it is put back; it must "
+                    "end in SUCCESS.")]
+SmokeParamOpt = Annotated[list[str] | None, typer.Option(
+    "--smoke-param", help="A published parameter of the smoke job, NAME=VALUE (repeatable).")]
+SmokeTimeoutOpt = Annotated[float, typer.Option(
+    "--smoke-timeout", min=1, help="Seconds the smoke job may take.")]
+BakeOpt = Annotated[float, typer.Option(
+    "--bake", min=0, help="Seconds to let a node serve (then check its health) before the "
+                          "next one.")]
 SerialOpt = Annotated[str | None, typer.Option(
     "--serial-secret-id", help="With --license-mode byol: the Secrets Manager secret holding "
                                "{\"serialNumber\": …}. Default: the inventory's "
@@ -53,19 +68,26 @@ def drain_command(
     job_timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for jobs.")] = 3600,
     wait: WaitOpt = 600, force: Annotated[bool, typer.Option(
         help="Drain even if another node is already out of service (capacity below N−1).")] = False,
+    move_schedules: MoveSchedulesOpt = False,
     poll: PollOpt = 5.0, timeout: TimeoutOpt = 30.0, allow_http: AllowHttpOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Take a node out of the load balancer: deregister it from the target group(s), wait for
-    the ALB to finish draining its connections and, with --wait-jobs, for its running jobs.
-    Refuses when another node is already out (the cluster would drop below N−1)."""
+    the ALB to finish draining its connections, with --move-schedules hand the `one` schedules
+    it runs to the next node, and with --wait-jobs wait for its running jobs. Refuses when
+    another node is already out (the cluster would drop below N−1)."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.drain(cluster_ref(inventory, cluster, region, secret_id,
                                        allow_http=allow_http), node,
                            wait_jobs=wait_jobs, job_timeout_s=job_timeout, force=force,
+                           move_schedules=move_schedules,
                            timing=app.Timing(wait, poll, timeout), observer=progress)
-    emit_json(result.to_json()) if as_json else stdout.print(
-        f"{node} is out of the load balancer" + (" and runs no jobs" if wait_jobs else ""))
+    if as_json:
+        emit_json(result.to_json())
+        return
+    stdout.print(f"{node} is out of the load balancer" + (" and runs no jobs" if wait_jobs else ""))
+    if result.schedules is not None:
+        print_moves(result.schedules)
 
 
 def undrain_command(
@@ -81,6 +103,17 @@ def undrain_command(
         f"{node} is back in the load balancer and healthy")
 
 
+def print_moves(result: ScheduleMoveResult) -> None:
+    for m in result.moved:
+        stdout.print(f"schedule {escape(m.schedule)}: moved from {m.from_node} to {m.to_node}")
+    if not result.moved and not result.problems:
+        stdout.print("no `one` schedule to move")
+    for w in result.warnings:
+        stdout.print(f"[yellow]warning: {escape(w)}[/]")
+    for p in result.problems:
+        stdout.print(f"[red]not moved: {escape(p)}[/]")
+
+
 def print_scale_in(result: ScaleInResult) -> None:
     table = FittedTable(f"can {result.node} be removed?",
                         [Column("check", key=True), Column("result"), Column("detail")])
@@ -93,16 +126,24 @@ def print_scale_in(result: ScaleInResult) -> None:
 
 def scale_in_check(
     node: NodeArg, inventory: InventoryOpt = None, cluster: ClusterOpt = None,
-    region: RegionOpt = None, secret_id: SecretOpt = None, timeout: TimeoutOpt = 30.0,
+    region: RegionOpt = None, secret_id: SecretOpt = None,
+    move_schedules: MoveSchedulesOpt = False, timeout: TimeoutOpt = 30.0,
     allow_http: AllowHttpOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Is NODE safe to remove? Exit 0 only if it is out of the load balancer, runs no jobs and
-    is not the only node running any schedule (the owner of `one`-policy schedules)."""
+    is not the only node running any schedule (the owner of `one`-policy schedules); with
+    --move-schedules, those schedules are handed to the next node first."""
     with reported_errors():
         result = app.scale_in_check(cluster_ref(inventory, cluster, region, secret_id,
                                                 allow_http=allow_http), node,
+                                    move_schedules=move_schedules,
                                     timing=app.Timing(timeout_s=timeout))
-    emit_json(result.to_json()) if as_json else print_scale_in(result)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        if result.schedules is not None:
+            print_moves(result.schedules)
+        print_scale_in(result)
     raise typer.Exit(EXIT_OK if result.safe else EXIT_FAILED)
 
 
@@ -147,6 +188,8 @@ def rolling(
     license_mode: LicenseModeOpt = None, serial_secret_id: SerialOpt = None,
     wait: WaitOpt = 600, job_timeout: Annotated[float, typer.Option(
         min=1, help="Seconds to wait for each node's running jobs.")] = 3600,
+    move_schedules: MoveSchedulesOpt = False, smoke: SmokeOpt = None,
+    smoke_param: SmokeParamOpt = None, smoke_timeout: SmokeTimeoutOpt = 600, bake: BakeOpt = 0,
     poll: PollOpt = 5.0, allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -156,11 +199,17 @@ def rolling(
     only if it is healthy, licensed and in sync; the error says which node is left drained, the
     command that puts it back, and how to resume (--from NODE)."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
+        gate = Smoke.parse(smoke, smoke_param or [], smoke_timeout) if smoke else None
         result = app.rolling(cluster_ref(inventory, cluster, region, secret_id,
                                          allow_http=allow_http), command, source,
                              start_from=start_from, license_mode=license_mode,
                              serial_secret_id=serial_secret_id, job_timeout_s=job_timeout,
-                             cache_dir=cache_dir, timing=app.Timing(wait, poll),
-                             observer=progress)
-    emit_json(result.to_json()) if as_json else stdout.print(
-        f"rolling maintenance done on {len(result.nodes)} node(s): {', '.join(result.nodes)}")
+                             cache_dir=cache_dir, move_schedules=move_schedules, smoke=gate,
+                             bake_s=bake, timing=app.Timing(wait, poll), observer=progress)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for m in result.schedules:
+        stdout.print(f"schedule {escape(m.schedule)}: {m.from_node} → {m.to_node}")
+    stdout.print(f"rolling maintenance done on {len(result.nodes)} node(s): "
+                 f"{', '.join(result.nodes)}")

@@ -16,6 +16,8 @@ from fmeaa.commands.common import (
     ClusterOpt,
     InventoryOpt,
     JsonOpt,
+    KeepHistoryOpt,
+    NoHistoryOpt,
     OnlyOpt,
     ParallelOpt,
     ProgressObserver,
@@ -24,6 +26,7 @@ from fmeaa.commands.common import (
     TimeoutOpt,
     cluster_ref,
     emit_json,
+    history_policy,
     reported_errors,
     settings,
 )
@@ -41,7 +44,7 @@ def publish(
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, parallel: ParallelOpt = 4,
     timeout: TimeoutOpt = 30.0, allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
-    as_json: JsonOpt = False,
+    no_history: NoHistoryOpt = False, keep_history: KeepHistoryOpt = 20, as_json: JsonOpt = False,
 ) -> None:
     """Publish one file to a repository on EVERY node (never through the load balancer) and
     register its services; nodes that already hold the same bytes and services are skipped.
@@ -52,6 +55,6 @@ def publish(
         cluster=cluster_ref(inventory, cluster, region, secret_id, node, allow_http),
         settings=settings(parallel, timeout, cache_dir))
     with reported_errors(), ProgressObserver(not as_json) as progress:
-        result = app.publish(request, progress)
+        result = app.publish(request, progress, history_policy(no_history, keep_history))
     emit_json(result.to_json()) if as_json else print_results(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)

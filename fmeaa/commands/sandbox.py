@@ -21,16 +21,17 @@ USERNAME = "admin"
 def parse_fault(spec: str) -> tuple[str, str, float | None]:
     """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`,
     `fme-1:token_ttl=5` (tokens expire after 5 s), `fme-1:down`, `fme-4:unlicensed` (a BYOL
-    clone that must request its licence) or `fme-2:jobs=3` (3 running jobs)."""
+    clone that must request its licence), `fme-2:jobs=3` (3 running jobs) or `fme-2:fail_jobs`
+    (every job submitted there ends in failure: a smoke job that fails)."""
     node, _, rest = spec.partition(":")
     kind, _, value = rest.partition("=")
     if not node or kind not in ("latency", "error_rate", "drop_upload_after", "token_ttl", "down",
-                                "unlicensed", "jobs"):
+                                "unlicensed", "jobs", "fail_jobs"):
         raise typer.BadParameter(
             f"{spec!r}: use NODE:latency=SECONDS, NODE:error_rate=0..1, "
-            "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS, NODE:down, NODE:unlicensed "
-            "or NODE:jobs=N")
-    if kind in ("down", "unlicensed"):
+            "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS, NODE:down, NODE:unlicensed, "
+            "NODE:jobs=N or NODE:fail_jobs")
+    if kind in ("down", "unlicensed", "fail_jobs"):
         return node, kind, None
     try:
         return node, kind, float(value)
@@ -116,6 +117,8 @@ def sandbox(
                 node.stop()
             elif kind == "unlicensed":
                 node.state.unlicense()
+            elif kind == "fail_jobs":
+                node.state.failing_jobs.add("*")
             elif kind == "jobs":
                 node.state.start_jobs(int(value or 0))
             elif kind == "token_ttl":

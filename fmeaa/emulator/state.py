@@ -104,6 +104,11 @@ class NodeState:
         self.project_imports: dict[str, dict[str, Any]] = {}  # task id → an import in progress
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
         self.running_jobs: list[dict[str, Any]] = []
+        # Submitted jobs (smoke jobs): id → {id, repository, workspace, parameters, submitted,
+        # outcome}. The emulator runs no workspace: a job ends after `job_seconds` in `outcome`.
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.job_seconds = 0.05
+        self.failing_jobs: set[str] = set()  # fault: "REPO/WORKSPACE" (or "*") whose jobs fail
         # The licence in neutral terms; routes render it with each API's key names.
         self.license: dict[str, Any] = {"licensed": True, "expiration": "2027-12-31T00:00:00Z",
                                         "serialNumber": "", "requestStatus": "success",
@@ -161,6 +166,31 @@ class NodeState:
             self.running_jobs.extend({"id": first + i, "workspace": workspace,
                                       "repository": "Samples", "timeStarted": time.time()}
                                      for i in range(count))
+
+    def submit_job(self, repository: str, workspace: str, parameters: dict[str, Any]) -> int:
+        """A job of an existing workspace; it fails when the `failing_jobs` fault names it."""
+        with self.lock:
+            repo = self.repositories.get(repository)
+            if repo is None or workspace not in repo.items:
+                raise KeyError(f"{repository}/{workspace}")
+            ids = [int(j.get("id", 0)) for j in self.running_jobs] + list(self.jobs)
+            job_id = max(ids, default=0) + 1
+            fails = bool({"*", f"{repository}/{workspace}"} & self.failing_jobs)
+            self.jobs[job_id] = {"id": job_id, "repository": repository, "workspace": workspace,
+                                 "parameters": dict(parameters), "submitted": time.time(),
+                                 "outcome": "failure" if fails else "success"}
+            return job_id
+
+    def job_view(self, job_id: int) -> dict[str, Any] | None:
+        """The job with its status now (neutral, lower case): queued, then its outcome once
+        `job_seconds` have passed."""
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            done = time.time() >= job["submitted"] + self.job_seconds
+            return {**job, "status": job["outcome"] if done else "queued",
+                    "finished": job["submitted"] + self.job_seconds if done else None}
 
     # --- tokens ------------------------------------------------------------------------------
     def issue_token(self, seconds: int) -> tuple[str, float]:

@@ -23,6 +23,7 @@ V4_PROJECT_EXPORT = 23766  # projects_download.go
 V4_PROJECT_IMPORT = 25049  # projects_upload.go ("2025.0"); the /projects/imports path: cli e790524
 V4_TOKENS = 25208  # login.go; also info.go, jobs.go, engines.go, backup.go, restore.go
 V4_JOBS = 25208  # jobs.go
+V4_JOB_SUBMIT = 26018  # run.go (V4 job submission only from this build)
 V4_RESOURCES = 25208  # "FME Flow 2025.1+" (support.safe.com article 40926498090125)
 # Connections and deployment parameters: fmeflow-cli has no threshold (it always uses V4).
 # FME Flow 2023.2 is where Safe's docs introduce them — UNCONFIRMED as a build number.

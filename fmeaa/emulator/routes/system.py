@@ -22,7 +22,14 @@ from fmeaa.emulator.server import (
     _state,
     route,
 )
-from fmeaa.emulator.versions import V4_HEALTH, V4_JOBS, V4_LICENSE, V4_TOKENS, FmeVersion
+from fmeaa.emulator.versions import (
+    V4_HEALTH,
+    V4_JOB_SUBMIT,
+    V4_JOBS,
+    V4_LICENSE,
+    V4_TOKENS,
+    FmeVersion,
+)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what real servers put in unset times (jobs_v3_test.go)
 
@@ -150,6 +157,68 @@ def v4_jobs(h: FmeRequestHandler) -> Any:
     with _state(h).lock:
         jobs = list(_state(h).running_jobs) if not wanted or "running" in wanted else []
     return _page(jobs, h.query, _v4_job, default_limit=100)
+
+
+# --- submitted jobs (smoke jobs of canary rollouts) ----------------------------------------------
+# The emulator runs no workspace: a job of an existing workspace ends after a moment in success,
+# or in failure when the node's `failing_jobs` fault names it. A job of a missing workspace is
+# refused 404 (UNCONFIRMED status: no public sample shows it).
+V3_OUTCOME = {"queued": "QUEUED", "success": "SUCCESS", "failure": "FME_FAILURE"}
+V3_MESSAGE = {"queued": "", "success": "Translation Successful",
+              "failure": "Terminator: Termination Message: 'Translation Terminated'"}
+
+
+def _submit(h: FmeRequestHandler, repository: str, workspace: str,
+            parameters: dict[str, Any]) -> Response:
+    try:
+        job_id = _state(h).submit_job(repository, workspace, parameters)
+    except KeyError:
+        raise ApiError(404, f"Repository item {workspace} does not exist in {repository}.") \
+            from None
+    return Response(202, {"id": job_id})  # run.go: 202 {id}
+
+
+@route("POST", f"{V3}/transformations/submit/{{repository}}/{{workspace}}")
+def v3_submit(h: FmeRequestHandler, repository: str, workspace: str) -> Any:
+    listed = h.json_body().get("publishedParameters") or []
+    return _submit(h, repository, workspace, {p.get("name"): p.get("value") for p in listed})
+
+
+@route("POST", f"{V4}/jobs", since=V4_JOB_SUBMIT)
+def v4_submit(h: FmeRequestHandler) -> Any:
+    body = h.json_body()
+    if not body.get("repository") or not body.get("workspace"):
+        raise ApiError(400, "repository and workspace are required")
+    return _submit(h, str(body["repository"]), str(body["workspace"]),
+                   dict(body.get("publishedParameters") or {}))
+
+
+def _job(h: FmeRequestHandler, job_id: str) -> dict[str, Any]:
+    job = _state(h).job_view(int(job_id)) if job_id.isdigit() else None
+    if job is None:
+        raise ApiError(404, f"Job {job_id} does not exist.")
+    return job
+
+
+@route("GET", f"{V3}/transformations/jobs/id/{{job_id}}")
+def v3_job(h: FmeRequestHandler, job_id: str) -> Any:
+    """jobs_v3_test.go responseV3SingleJob: the status, and the result's status message."""
+    job = _job(h, job_id)
+    shape = _v3_job({**job, "timeStarted": job["submitted"]})
+    status = V3_OUTCOME[job["status"]]
+    finished = _iso(job["finished"]) if job["finished"] else ZERO_TIME
+    shape["result"].update(status="" if status == "QUEUED" else status, id=job["id"],
+                           statusMessage=V3_MESSAGE[job["status"]], timeFinished=finished)
+    return {**shape, "status": status, "timeFinished": finished}
+
+
+@route("GET", f"{V4}/jobs/{{job_id}}", since=V4_JOBS)
+def v4_job(h: FmeRequestHandler, job_id: str) -> Any:
+    """jobs_v4_test.go responseV4SingleJob: lower-case status."""
+    job = _job(h, job_id)
+    shape = _v4_job({**job, "timeStarted": job["submitted"]})
+    return {**shape, "status": job["status"],
+            "timeFinished": _iso(job["finished"]) if job["finished"] else ZERO_TIME}
 
 
 # --- licensing ---------------------------------------------------------------------------------
