@@ -126,7 +126,8 @@ def test_killed_mid_sync_then_rerun_converges(env: tuple[Sandbox, Path, Path],
     box, inv, content = env
     for n in box.nodes:
         n.faults.latency_s = 0.03
-    env_vars = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Two requests at a time per node: items land two by two, so the kill falls mid-way.
+    env_vars = {**os.environ, "PYTHONPATH": str(ROOT), "FMEAA_NODE_CONCURRENCY": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "fmeaa", "sync", "-s", str(content), "-i",
                              str(inv), "--json"], env=env_vars, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

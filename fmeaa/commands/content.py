@@ -18,6 +18,9 @@ from fmeaa.commands.common import (
     AllowHttpOpt,
     CacheDirOpt,
     ClusterOpt,
+    ConcurrencyOpt,
+    DeepOpt,
+    FailOnOpt,
     InventoryOpt,
     JsonOpt,
     OnlyOpt,
@@ -28,8 +31,10 @@ from fmeaa.commands.common import (
     SecretOpt,
     SourceOpt,
     TimeoutOpt,
+    cause_exit_code,
     cluster_ref,
     emit_json,
+    parse_fail_on,
     reported_errors,
     settings,
     stdout,
@@ -45,15 +50,23 @@ PruneOpt = Annotated[bool, typer.Option(
 def _request(source: str, inventory: Path | None, cluster: str | None, region: str | None,
              secret_id: str | None, only: list[str] | None, allow_http: bool, parallel: int,
              timeout: float, cache_dir: Path | None, deep: bool = False,
-             policy: SchedulePolicy = SchedulePolicy.ONE) -> app.ContentRequest:
+             policy: SchedulePolicy = SchedulePolicy.ONE,
+             node_concurrency: int | None = None) -> app.ContentRequest:
     return app.ContentRequest(source, cluster_ref(inventory, cluster, region, secret_id, only,
                                                   allow_http),
-                              settings(parallel, timeout, cache_dir, deep), policy.value)
+                              settings(parallel, timeout, cache_dir, deep, node_concurrency),
+                              policy.value)
 
 
 # --- rendering ------------------------------------------------------------------------------------
 _STYLE = {"create": "green", "update": "yellow", "delete": "red", "extra": "magenta",
-          "unchanged": "dim"}
+          "unchanged": "dim", "ignored": "dim"}
+_CAUSE_STYLE = {"pending": "yellow", "drift": "bold red", "extra": "magenta"}
+CAUSES_EPILOG = ("Causes: pending = the source changed since the last sync (or fmeaa never "
+                 "wrote it); drift = the node changed since fmeaa wrote it (its ledger says so); "
+                 "extra = on the node, never written by fmeaa. Exit codes: 0 ok · 1 error or "
+                 "unreachable node · 2 changes (plan --detailed-exitcode) or usage error · "
+                 "with --fail-on: 3 drift, 4 pending, 5 extra (the most serious found).")
 
 
 def print_plan(result: PlanResult, show_unchanged: bool) -> None:
@@ -67,8 +80,10 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
         shown = [a for a in node.actions if show_unchanged or a.change != "unchanged"]
         for a in shown:
             detail = f" ({a.detail})" if a.detail else ""
+            cause = f" [{_CAUSE_STYLE[a.cause]}]{a.cause}[/]" if a.cause and a.cause != a.change \
+                else ""
             digests = f"{a.current or '—'} → {a.digest or '—'}"
-            table.add_row(name, f"[{_STYLE.get(a.change, 'cyan')}]{a.change}{detail}[/]",
+            table.add_row(name, f"[{_STYLE.get(a.change, 'cyan')}]{a.change}{detail}[/]{cause}",
                           a.kind, escape(a.key), digests)
         summary = ", ".join(f"{v} {k}" for k, v in (node.summary or {}).items() if v)
         table.add_row(name, "[bold]total[/]", "",
@@ -81,6 +96,9 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
     if any(a.change == "extra" for n in result.nodes.values() for a in n.actions):
         stdout.print("[magenta]extra[/]: on the node but not in the source; `sync --prune` "
                      "deletes it.")
+    if result.found("drift"):
+        stdout.print("[bold red]drift[/]: the node no longer holds what fmeaa wrote there "
+                     "(changed by hand?); `sync` writes the source's version back.")
 
 
 def _changes(n: NodeSyncReport) -> str:
@@ -115,14 +133,15 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
         cells = []
         for n in nodes:
             digest = row.digests[n] or "—"
-            good = row.digests[n] == row.expected[n] or row.status in ("extra", "unmanaged")
+            good = row.digests[n] == row.expected[n] \
+                or row.status in ("extra", "unmanaged", "ignored")
             mark = "" if good else "[red]✗ [/]"
             if row.kind == "schedule" and row.digests[n]:
                 digest += " on" if n in (row.enabled_on or []) else " off"
             cells.append(f"{mark}{digest}")
-        style = {"in sync": "green", "drift": "red", "extra": "magenta",
-                 "unmanaged": "dim"}[row.status]
-        where = f" on {', '.join(row.drifted_nodes)}" if row.status == "drift" \
+        style = {"in sync": "green", "drift": "red", "pending": "yellow", "extra": "magenta",
+                 "unmanaged": "dim", "ignored": "dim"}[row.status]
+        where = f" on {', '.join(row.drifted_nodes)}" if row.status in ("drift", "pending") \
             and row.drifted_nodes else ""
         table.add_row(row.kind, escape(row.key), *cells, f"[{style}]{row.status}[/]{where}")
     stdout.print(table.build(stdout.width))
@@ -130,13 +149,21 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
     if "extra" in statuses:
         stdout.print("[magenta]extra[/]: inside what the source manages but not in it, the same "
                      "on every node; `sync --prune` deletes it.")
+    if "pending" in statuses:
+        stdout.print("[yellow]pending[/]: the source changed since fmeaa last wrote it; "
+                     "`sync` applies it.")
+    if "drift" in statuses:
+        stdout.print("[red]drift[/]: a node changed since fmeaa wrote it (or nodes disagree "
+                     "about an entry outside the source); `sync` restores the source's version.")
     if "unmanaged" in statuses:
         stdout.print("[dim]unmanaged[/]: outside what the source manages, the same on every "
                      "node; fmeaa never changes it.")
     for name, why in result.unreadable.items():
         stdout.print(f"[red]{name}: could not be read: {why}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")
-    verdict = "[green]in sync[/]" if result.in_sync else f"[red]DRIFT in {result.drift} entries[/]"
+    found = ", ".join(f"{n} {c}" for c, n in (("drift", result.drift),
+                                               ("pending", result.pending)) if n)
+    verdict = "[green]in sync[/]" if result.in_sync else f"[red]NOT IN SYNC: {found or 'nodes differ'}[/]"
     stdout.print(f"{synced}/{len(result.rows)} entries in sync on {len(nodes)} node(s): {verdict}")
     for r in result.rows:
         if r.kind != "schedule":
@@ -153,19 +180,24 @@ def plan(
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 when in sync, 2 when there are changes, 1 on error (Terraform style).")] = False,
+    fail_on: FailOnOpt = None, deep: DeepOpt = False,
     show_unchanged: Annotated[bool, typer.Option(help="List unchanged entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = 8,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Show, per node and entry, what `sync` would create, update or delete (by content digest).
-    Changes nothing."""
+    """Show, per node and entry, what `sync` would create, update or delete (by content digest),
+    and why: pending, drift or extra. Changes nothing."""
+    causes = parse_fail_on(fail_on)
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.plan(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy),
-                          prune, progress)
+                                   parallel, timeout, cache_dir, deep, schedule_policy,
+                                   node_concurrency), prune, progress)
     emit_json(result.to_json()) if as_json else print_plan(result, show_unchanged)
     if not result.all_reachable:
         raise typer.Exit(EXIT_FAILED)
+    if causes:
+        raise typer.Exit(cause_exit_code(result.found, causes))
     if detailed_exitcode and result.changes:
         raise typer.Exit(EXIT_CHANGES)
     raise typer.Exit(EXIT_OK)
@@ -175,16 +207,19 @@ def sync(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
+    deep: DeepOpt = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = 8,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
     retrying transient errors. A node that fails never stops the others; re-run to converge.
-    Exit 1 if any node failed or is not in sync afterwards."""
+    Afterwards each node's ledger records what fmeaa wrote there. Exit 1 if any node failed
+    or is not in sync afterwards."""
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.sync(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy),
-                          prune, progress)
+                                   parallel, timeout, cache_dir, deep, schedule_policy,
+                                   node_concurrency), prune, progress)
     emit_json(result.to_json()) if as_json else print_results(result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
@@ -193,17 +228,23 @@ def verify(
     source: SourceOpt,
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None,
-    deep: Annotated[bool, typer.Option(
-        help="Re-read every file's bytes instead of trusting remembered digests.")] = False,
+    deep: DeepOpt = False, fail_on: FailOnOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="List in-sync entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = 8,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Parity matrix: every entry × every node, by digest, against the source. Exit 1 on any
-    drift or unreadable node (for CI or cron)."""
+    """Parity matrix: every entry × every node, by digest, against the source, with the cause
+    of each difference (pending, drift, extra). Exit 1 when not in sync or a node is
+    unreadable; with --fail-on, the code of the most serious cause chosen (for CI or cron)."""
+    causes = parse_fail_on(fail_on)
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.verify(_request(source, inventory, cluster, region, secret_id, node,
-                                     allow_http, parallel, timeout, cache_dir, deep=deep,
-                                     policy=schedule_policy), progress)
+                                     allow_http, parallel, timeout, cache_dir, deep,
+                                     schedule_policy, node_concurrency), progress)
     emit_json(result.to_json()) if as_json else print_parity(result, show_all)
+    if result.unreadable:
+        raise typer.Exit(EXIT_FAILED)
+    if causes:
+        raise typer.Exit(cause_exit_code(result.found, causes))
     raise typer.Exit(EXIT_OK if result.in_sync else EXIT_FAILED)

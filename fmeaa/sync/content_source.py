@@ -144,7 +144,8 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     claims = ((Kind.CONNECTION, m.connections), (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters),
               (Kind.PROJECT, m.projects))
     return Snapshot(entries, roots, whole_kinds=[k for k, listed in claims if listed is not None],
-                    silent_kinds=[k for k, listed in claims if listed is None])
+                    silent_kinds=[k for k, listed in claims if listed is None],
+                    ignore=[(Kind(rule.kind), rule.key) for rule in m.ignore])
 
 
 class LocalFiles:

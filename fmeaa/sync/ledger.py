@@ -128,6 +128,15 @@ class Ledger:
     def __contains__(self, id: tuple[Kind, str]) -> bool:
         return entry_key(*id) in self.entries
 
+    def digests(self) -> dict[tuple[Kind, str], str]:
+        """Recorded digests by entry id (what the planner needs for causes)."""
+        found = {}
+        for k, e in self.entries.items():
+            kind, _, key = k.partition(":")
+            with contextlib.suppress(ValueError):  # a kind this version does not know
+                found[(Kind(kind), key)] = e.digest
+        return found
+
     # --- trust: what a reader may take from the ledger instead of downloading -----------------
     def trusted_sha256(self, kind: Kind, key: str, size: int, stamp: Stamp) -> str | None:
         """The file digest fmeaa recorded, while the node's size and date stamp are the ones
@@ -188,10 +197,10 @@ class Ledger:
                 if k in new:
                     continue
                 kind, _, key = k.partition(":")
-                id = (Kind(kind), key)
-                unseen = id[0] is Kind.RESOURCE and not actual.covers_resource(key)
-                if unseen or id in wanted:  # not read this time, or fmeaa wrote it and it vanished
-                    new[k] = before
+                known = kind in Kind.__members__.values()
+                unseen = not known or (kind == Kind.RESOURCE and not actual.covers_resource(key))
+                if unseen or (Kind(kind), key) in wanted:  # not read now, or fmeaa wrote it and
+                    new[k] = before  # it vanished (drift)
             self.entries = new
 
     # --- serialisation ------------------------------------------------------------------------

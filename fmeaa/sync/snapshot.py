@@ -204,7 +204,7 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
     def ignores(self, entry: Entry) -> bool:
         """Whether an entry is known noise: never updated, deleted or reported (it is still
         created on a node that lacks it, when the source lists it)."""
-        return any(kind is entry.kind and fnmatch.fnmatchcase(entry.key, pattern)
+        return any(kind == entry.kind and fnmatch.fnmatchcase(entry.key, pattern)
                    for kind, pattern in self.ignore)
 
     def covers_resource(self, key: str) -> bool:
