@@ -234,6 +234,9 @@ class RecordingClient:
     def set_services(self, repo: str, name: str, services: list[str]) -> None:
         pass
 
+    def services(self, repo: str, name: str) -> list[str]:
+        return []
+
     def create_notification(self, kind: str, body: dict[str, Any]) -> None:
         self._call(f"topic:{body['name']}")
 
@@ -293,3 +296,66 @@ def test_emulator_counts_requests_per_path(sandbox: Sandbox) -> None:
     assert node.requests_by_path["GET /fmeapiv4/repositories"] == 2
     assert sum(n for p, n in node.requests_by_path.items() if p.endswith("/items")) == 1
     assert node.request_count == 3
+
+
+def test_services_are_set_only_where_an_upload_leaves_others(cluster, tmp_path: Path) -> None:
+    """What services a node gives a new item, and whether a re-publish keeps them, is read back
+    once per node (UNCONFIRMED for real FME), not per item; services are then set only on
+    items that need others — and every node ends with exactly the wanted services."""
+    box, ref, content = cluster
+    manifest = content / "fmeaa-content.yaml"
+    raw = yaml.safe_load(manifest.read_text())
+    for item in raw["repositories"][0]["items"][:5]:
+        item["services"] = ["fmedatadownload", "fmejobsubmitter"]
+    manifest.write_text(yaml.safe_dump(raw))
+    assert app.sync(request(ref, content, tmp_path / "cache")).ok
+    for node in box.nodes:
+        paths = node.requests_by_path
+        set_calls = sum(n for p, n in paths.items() if p.startswith("PUT") and "services" in p)
+        read_backs = sum(n for p, n in paths.items()
+                         if p.startswith("GET") and ("services" in p or "{item}" in p))
+        assert set_calls == 5 and read_backs <= 8, dict(paths)  # at most a few read in parallel
+        items = {k: v[2] for k, v in node_state_items(node).items()}
+        assert all(items[f"Bench/w{i:04d}.fmw"] == ["fmedatadownload", "fmejobsubmitter"]
+                   for i in range(5))
+        assert all(s == ["fmejobsubmitter"] for k, s in items.items()
+                   if k.startswith("Bench/") and int(k[7:11]) >= 5)
+        node.reset_counters()
+    for i in range(20):  # a re-publish keeps an item's services: learnt, then relied on
+        (content / "ws" / f"w{i:04d}.fmw").write_text(f"#! release 2 of {i}\n")
+    assert app.sync(request(ref, content, tmp_path / "cache")).ok
+    assert app.verify(request(ref, content, tmp_path / "deep", deep=True)).in_sync
+    for node in box.nodes:
+        set_calls = sum(n for p, n in node.requests_by_path.items()
+                        if p.startswith("PUT") and "services" in p)
+        assert set_calls == 0
+
+
+def node_state_items(node: EmulatedNode) -> dict[str, tuple[int, str, list[str]]]:
+    return {f"{r.name}/{i.name}": (i.file.size, i.file.sha256, sorted(i.services))
+            for r in node.state.repositories.values() for i in r.items.values()}
+
+
+def test_pages_asked_for_at_once_still_give_every_item_when_a_node_pages_otherwise() -> None:
+    """The pages of an expected list are asked for at once, assuming the node honours
+    `limit=100`; a node that gives shorter pages (or more items than expected) still has its
+    whole list read."""
+    import httpx
+
+    from fmeaa.client.transport import Transport
+
+    items = [{"name": f"w{i}"} for i in range(230)]
+    cap = {"size": 50}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        limit = min(int(request.url.params["limit"]), cap["size"])
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"items": items[offset:offset + limit],
+                                         "totalCount": len(items), "offset": offset,
+                                         "limit": limit})
+
+    http = Transport("fme-1", "http://node", transport=httpx.MockTransport(answer))
+    assert http.paged("/list", expect=230) == items  # pages of 50: read again, page by page
+    cap["size"] = 100
+    assert http.paged("/list", expect=120) == items  # more than expected: read on
+    assert http.paged("/list") == items

@@ -223,7 +223,7 @@ def verify(request: ContentRequest, observer: Observer | None = None) -> ParityR
         desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
         engine.connect(names)
-        actual = engine.read_nodes(names, desired.resource_roots)
+        actual = engine.read_nodes(names, desired.resource_roots, desired)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
         report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable,
                         recorded=engine.recorded())

@@ -110,7 +110,8 @@ class ParityResult(Document):
     rows: list[ParityRowReport]
 
     def found(self, cause: str) -> bool:
-        return {"drift": self.drift, "pending": self.pending, "extra": self.extra}[cause] > 0
+        """Whether any node of any row has this cause (a drift row may hold pending nodes)."""
+        return any(r.status == cause or cause in r.causes.values() for r in self.rows)
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,8 +65,10 @@ class FmeClient(Transport):
         return self._api
 
     def _discover(self) -> NodeApi:
-        has_v3 = self._answers(f"{V3}/healthcheck")
-        version = self._version_document()
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two independent calls: one round trip
+            v3 = pool.submit(self._answers, f"{V3}/healthcheck")
+            version = self._version_document()
+            has_v3 = v3.result()
         return NodeApi(int(version.get("buildNumber") or 0), str(version.get("buildString", "")),
                        has_v3)
 
@@ -193,10 +196,12 @@ class FmeClient(Transport):
     def delete_repository(self, name: str) -> None:
         self._run("repositories.delete", name)
 
-    def items(self, repository: str, item_type: str | None = None) -> list[dict[str, Any]]:
+    def items(self, repository: str, item_type: str | None = None, expect: int = 0
+              ) -> list[dict[str, Any]]:
         """{name, type (WORKSPACE…), totalFileSize, lastPublishDate, lastSaveDate, …}; no
-        services (real lists carry none: see `services`)."""
-        return self._run("items.list", repository, item_type)
+        services (real lists carry none: see `services`). `expect`: about how many there are,
+        if known (all pages are then asked for at once)."""
+        return self._run("items.list", repository, item_type, expect)
 
     def item(self, repository: str, name: str) -> dict[str, Any]:
         return self._run("items.get", repository, name)

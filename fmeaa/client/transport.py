@@ -323,13 +323,32 @@ class Transport:
         response = self.request(method, path, **kwargs)
         return response.json() if response.content else None
 
-    def paged(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def paged(self, path: str, params: dict[str, Any] | None = None, expect: int = 0
+              ) -> list[dict[str, Any]]:
         """Every item of a V3/V4 list envelope (`limit`/`offset`): the first page says how many
-        there are, the others are then asked for at once."""
+        there are, the others are then asked for at once. `expect`: about how many the caller
+        expects — every page up to there is asked for at once, saving a round trip (if the node
+        gave pages shorter than asked, the list is read again page by page)."""
         def page(offset: int) -> dict[str, Any]:
             return self.json("GET", path, params={**(params or {}), "limit": PAGE_SIZE,
                                                   "offset": offset})
 
+        if expect > PAGE_SIZE:
+            guessed = range(0, expect, PAGE_SIZE)
+            with ThreadPoolExecutor(max_workers=min(len(guessed), self.max_concurrent)) as pool:
+                pages = list(pool.map(page, guessed))
+            sizes = [len(p.get("items", [])) for p in pages]
+            if all(n == PAGE_SIZE for n in sizes[:-1]):
+                items = [i for p in pages for i in p.get("items", [])]
+                total = int(pages[-1].get("totalCount", 0))
+                while len(items) < total:  # more than expected: read on to the end
+                    later = page(len(items))
+                    batch = later.get("items", [])
+                    if not batch:
+                        break
+                    items.extend(batch)
+                    total = int(later.get("totalCount", 0))
+                return items
         first = page(0)
         items: list[dict[str, Any]] = list(first.get("items", []))
         total, step = int(first.get("totalCount", 0)), len(items)

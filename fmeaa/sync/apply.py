@@ -77,6 +77,9 @@ class NodeApplier:
         self.concurrency = max(1, concurrency)
         self.ledger = ledger
         self.run = run or SyncRun("", "")
+        # What this node does to services on upload, learnt once (see _services_after_upload).
+        self._rules: dict[tuple[str, str], tuple[str, ...] | str] = {}
+        self._rules_lock = threading.Lock()
 
     def apply(self, plan: NodePlan) -> NodeResult:
         result = NodeResult(plan.node)
@@ -201,7 +204,8 @@ class NodeApplier:
         """Upload (unless only the services differ) and set the services; the node's publish
         stamp as its answer gives it (else None: taken from the next listing)."""
         repo, name = split_item_key(entry.key)
-        current: list[str] | None = None  # the node's services, when the upload told us
+        before = sorted(action.actual.services) if action.actual is not None else None
+        current: list[str] | None = before  # the node's services, as far as known
         stamp = action.actual.stamp if action.actual is not None else None
         if action.detail != "services":
             path = self.files.file_for(entry)
@@ -209,18 +213,46 @@ class NodeApplier:
             try:
                 info = self.client.upload_item(repo, path, name, overwrite=overwrite)
             except (ConflictError, NotFoundError):
-                info = self.client.upload_item(repo, path, name, overwrite=not overwrite)
+                overwrite = not overwrite
+                info = self.client.upload_item(repo, path, name, overwrite=overwrite)
             info = info if isinstance(info, dict) else {}
-            if "services" in info:
-                current = service_names(info["services"] or [])
             stamp = info.get("lastPublishDate")
             self.cache.record(f"{Kind.ITEM}:{entry.key}", entry.size, stamp,
                               entry.file_sha256 or "")
+            if "services" in info:
+                current = service_names(info["services"] or [])
+            else:
+                current = self._services_after_upload(repo, name, overwrite, before)
         # Set services only when the node does not already have exactly the wanted ones.
         wanted = sorted(entry.services)
         if current != wanted:
             self.client.set_services(repo, name, wanted)
         return stamp
+
+    def _services_after_upload(self, repo: str, name: str, overwrite: bool,
+                               before: list[str] | None) -> list[str] | None:
+        """An item's services right after an upload whose answer does not list them. What a
+        node gives a new item (and whether a re-publish keeps an item's services) is not
+        documented (UNCONFIRMED), so it is read back from the node once per run, upload kind
+        and file type, and the same rule applied to the node's other uploads of that kind: one
+        request per node instead of one per item. None: unknown (the services are then set)."""
+        rule_key = ("replace" if overwrite else "create", name.rpartition(".")[2].lower())
+        with self._rules_lock:
+            rule = self._rules.get(rule_key)
+        if rule is None:
+            found = self.client.services(repo, name)
+            if overwrite and before is None:  # a create that met an existing item: no rule
+                return sorted(found)
+            if overwrite:
+                rule = "keep" if before is not None and sorted(found) == before else "unknown"
+            else:
+                rule = tuple(sorted(found))
+            with self._rules_lock:
+                self._rules.setdefault(rule_key, rule)
+            return sorted(found)
+        if rule == "keep":
+            return before
+        return list(rule) if isinstance(rule, tuple) else None
 
     def _put_connection(self, action: Action, entry: Entry) -> None:
         client = self.client

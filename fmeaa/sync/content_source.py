@@ -180,9 +180,9 @@ class NodeSource:
         self._guard = threading.Lock()
 
     def read(self, client: FmeClient, cache: DigestCache, spool: Path,
-             schedule_policy: str = "one") -> Snapshot:
+             schedule_policy: str = "one", concurrency: int = 1) -> Snapshot:
         self.client, self.spool = client, spool
-        actual = NodeReader(client, cache, keep_dir=spool).read(
+        actual = NodeReader(client, cache, keep_dir=spool, concurrency=concurrency).read(
             (c, "/") for c in self.connections)
         entries = []
         for e in actual.values():

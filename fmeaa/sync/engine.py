@@ -16,6 +16,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.ledger import Ledger, SyncRun
 from fmeaa.sync.node_reader import NodeReader
 from fmeaa.sync.plan import Action, ContentPlan, desired_for_node, plan_content
-from fmeaa.sync.snapshot import Kind, Snapshot
+from fmeaa.sync.snapshot import Kind, Snapshot, split_item_key
 
 
 def new_sync_id() -> str:
@@ -187,9 +188,13 @@ class SyncEngine:
                 f"{self.credentials.where}; no node was changed")
 
     # --- phase 3: read ------------------------------------------------------------------------
-    def read_nodes(self, names: Sequence[str], resource_roots: Iterable[tuple[str, str]]
-                   ) -> dict[str, Snapshot]:
+    def read_nodes(self, names: Sequence[str], resource_roots: Iterable[tuple[str, str]],
+                   desired: Snapshot | None = None) -> dict[str, Snapshot]:
+        """Each node's snapshot. With the `desired` snapshot, the repositories it holds are
+        listed at once with everything else (see NodeReader `expect`)."""
         roots = list(resource_roots)
+        expect = Counter(split_item_key(e.key)[0] for e in desired.of(Kind.ITEM)) \
+            if desired is not None else {}
         live = self.usable(names)
         self.observer.phase("reading nodes", len(live))
 
@@ -200,7 +205,8 @@ class SyncEngine:
                 reader = NodeReader(self.clients[name], self.cache(name),
                                     ledger=self.ledgers.get(name),
                                     load_ledger=name not in self.ledgers, deep=self.settings.deep,
-                                    concurrency=self.settings.node_concurrency)
+                                    concurrency=self.settings.node_concurrency,
+                                    expect=expect)
                 snap = reader.read(roots)
                 if reader.ledger is not None:
                     self.ledgers[name] = reader.ledger
@@ -228,11 +234,12 @@ class SyncEngine:
                               f"reference node unreachable: {self.status[source.node].error}")
         self._spool = tempfile.TemporaryDirectory(prefix="fmeaa-spool-")
         return source.read(self.clients[source.node], self.cache(source.node),
-                           Path(self._spool.name), schedule_policy)
+                           Path(self._spool.name), schedule_policy,
+                           concurrency=self.settings.node_concurrency)
 
     # --- phase 4: plan ------------------------------------------------------------------------
     def plan(self, desired: Snapshot, targets: Sequence[str], prune: bool) -> ContentPlan:
-        actual = self.read_nodes(targets, desired.resource_roots)
+        actual = self.read_nodes(targets, desired.resource_roots, desired)
         return plan_content(desired, actual, [n for n in targets if n in actual], prune,
                             default_owner=self.default_owner, recorded=self.recorded())
 

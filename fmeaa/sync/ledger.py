@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,15 +252,17 @@ def read(client: FmeClient) -> Ledger:
     """The node's ledger (base + delta). Empty when it has none; empty with `damaged` set when
     it cannot be read or parsed (the run then trusts nothing, which costs downloads only)."""
     ledger = Ledger(client.node)
-    with tempfile.TemporaryDirectory(prefix="fmeaa-ledger-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fmeaa-ledger-") as tmp, \
+            ThreadPoolExecutor(max_workers=1) as pool:
         try:
+            later = pool.submit(_download, client, DELTA_PATH, Path(tmp))  # both at once
             base_doc = _download(client, BASE_PATH, Path(tmp))
+            delta = later.result()
             if base_doc is None:
                 return ledger
             base = _entries(base_doc["entries"])
             generation = int(base_doc.get("generation") or 1)
             entries = dict(base)
-            delta = _download(client, DELTA_PATH, Path(tmp))
             if delta is not None and int(delta.get("base") or -1) == generation:
                 entries.update(_entries(delta.get("put") or {}))
                 for gone in delta.get("drop") or []:

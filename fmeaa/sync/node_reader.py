@@ -8,8 +8,8 @@ machine's DigestCache while size and date are unchanged, otherwise from streamin
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ class NodeReader:
 
     def __init__(self, client: FmeClient, cache: DigestCache, keep_dir: Path | None = None,
                  on_file: Callable[[], None] | None = None, *, ledger: Ledger | None = None,
-                 load_ledger: bool = False, deep: bool = False, concurrency: int = 1) -> None:
+                 load_ledger: bool = False, deep: bool = False, concurrency: int = 1,
+                 expect: Mapping[str, int] | None = None) -> None:
         self.client = client
         self.cache = cache
         self.keep_dir = keep_dir
@@ -49,6 +50,9 @@ class NodeReader:
         self.load_ledger = load_ledger  # read the node's ledger too (into `self.ledger`)
         self.deep = deep
         self.concurrency = max(1, concurrency)
+        # Repositories the source expects, with about how many items: listed at once with the
+        # node's other lists instead of after them (a round trip less per read).
+        self.expect = dict(expect or {})
 
     def read(self, resource_roots: Iterable[tuple[str, str]]) -> Snapshot:
         roots = sorted(set(resource_roots))
@@ -67,8 +71,15 @@ class NodeReader:
             lists["resource-connections"] = c.resource_connections
         if self.load_ledger:
             lists["ledger"] = lambda: ledgers.read(c)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            found = dict(zip(lists, pool.map(lambda call: call(), lists.values()), strict=True))
+        # More workers than the node's bound: the client holds what exceeds it, and a worker
+        # is free the moment a slot is.
+        with ThreadPoolExecutor(max_workers=2 * self.concurrency) as pool:
+            # Everything that does not depend on another answer goes at once: the lists, the
+            # items of the repositories the source expects, the resource folders.
+            pending = {name: pool.submit(call) for name, call in lists.items()}
+            early = {repo: pool.submit(c.items, repo, None, n) for repo, n in self.expect.items()}
+            walks = {root: pool.submit(self._walk, *root) for root in roots}
+            found = {name: future.result() for name, future in pending.items()}
             if self.load_ledger:
                 self.ledger = found["ledger"]
             repos = found["repositories"]
@@ -83,9 +94,12 @@ class NodeReader:
             # Then each repository's items and each resource folder's files, and then what
             # each of those needs on its own (services, bytes).
             connections = set(found.get("resource-connections", []))
-            folders = [(conn, folder) for conn, folder in roots if conn in connections]
-            item_lists = list(pool.map(lambda r: (r["name"], c.items(r["name"])), repos))
-            file_lists = list(pool.map(lambda f: (f[0], self._walk(*f)), folders))
+            file_lists = [(conn, walks[(conn, folder)].result()) for conn, folder in roots
+                          if conn in connections]  # a folder of a missing connection: nothing
+            late = [r["name"] for r in repos if r["name"] not in early]
+            item_lists = list(pool.map(lambda name: (name, c.items(name)), late))
+            item_lists += [(r["name"], self._early(early[r["name"]], r["name"]))
+                           for r in repos if r["name"] in early]
             work: list[Callable[[], Entry]] = [
                 (lambda r=repo, i=item: self._item(r, i))
                 for repo, items in item_lists for item in items]
@@ -149,6 +163,13 @@ class NodeReader:
         sha, kept = self._file(Kind.ITEM, key, size, stamp,
                                lambda dest: self.client.download_item(repo, name, dest))
         return file_entry(Kind.ITEM, key, size, sha, service_names(list(services)), kept, stamp)
+
+    def _early(self, listing: Future[list[dict[str, Any]]], repo: str) -> list[dict[str, Any]]:
+        """A repository's items listed early; again if it did not exist yet back then."""
+        try:
+            return listing.result()
+        except NotFoundError:
+            return self.client.items(repo)
 
     def _walk(self, connection: str, folder: str) -> list[dict[str, Any]]:
         try:
