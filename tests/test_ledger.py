@@ -140,10 +140,12 @@ def test_settle_records_what_matches_and_keeps_evidence_of_the_rest() -> None:
     book.record(Kind.ITEM, "R/failed.fmw", LedgerEntry.of(item("failed.fmw", "z"), "old", "ann"))
     book.record(Kind.ITEM, "R/vanished.fmw", LedgerEntry.of(item("vanished.fmw", "d"), "o", "a"))
     book.record(Kind.ITEM, "R/pruned.fmw", LedgerEntry.of(item("pruned.fmw", "p"), "o", "a"))
+    book.record(Kind.ITEM, "R/dropped.fmw", LedgerEntry.of(item("dropped.fmw", "q"), "o", "a"))
     book.record(Kind.RESOURCE, "C:/elsewhere/f", LedgerEntry(digest="e", size=1, sha256="e"))
     book.record(Kind.RESOURCE, "C:/in/noise.log", LedgerEntry(digest="old-noise", size=1))
     actual = Snapshot([item("same.fmw", "a", stamp="t9"), item("new.fmw", "b"),
                        item("failed.fmw", "z"), item("hand-made.fmw", "h"), topic,
+                       item("dropped.fmw", "q"),
                        file_entry(Kind.RESOURCE, "C:/in/noise.log", 2, "m")],
                       resource_roots=[("C", "/in")])
     book.settle(wanted, actual, SyncRun("run-2", "bob"))
@@ -156,6 +158,8 @@ def test_settle_records_what_matches_and_keeps_evidence_of_the_rest() -> None:
     assert book.get(Kind.ITEM, "R/failed.fmw").sha256 == "z"  # type: ignore[union-attr]
     assert book.get(Kind.ITEM, "R/vanished.fmw") is not None  # wanted, gone: drift evidence
     assert book.get(Kind.ITEM, "R/pruned.fmw") is None  # gone and not wanted
+    assert book.get(Kind.ITEM, "R/dropped.fmw") is not None  # dropped from the source, on the
+    # node still: its record stays, so the next plan calls it pending (not extra)
     assert book.get(Kind.ITEM, "R/hand-made.fmw") is None  # never fmeaa's
     assert book.get(Kind.RESOURCE, "C:/elsewhere/f") is not None  # not read this time
     assert book.get(Kind.RESOURCE, "C:/in/noise.log").digest == "old-noise"  # type: ignore[union-attr]

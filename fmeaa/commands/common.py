@@ -69,8 +69,8 @@ CacheDirOpt = Annotated[Path | None, typer.Option(
 TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each REST call.")]
 ConcurrencyOpt = Annotated[int, typer.Option(
     "--node-concurrency", min=1, max=64, envvar="FMEAA_NODE_CONCURRENCY",
-    help="Requests in flight to each node at once (default 8, chosen from `./dev bench`: "
-         "README 'Speed'). A node that answers 429/503 with Retry-After is given that time.")]
+    help="Requests in flight to each node at once (chosen from `./dev bench`: README "
+         "'Speed'). A node that answers 429/503 with Retry-After is given that time, and fewer.")]
 DeepOpt = Annotated[bool, typer.Option(
     help="Re-read every file's bytes and every item's services instead of trusting the "
          "node's ledger and remembered digests.")]

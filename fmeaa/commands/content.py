@@ -40,6 +40,7 @@ from fmeaa.commands.common import (
     stdout,
 )
 from fmeaa.commands.tables import Column, FittedTable
+from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY
 from fmeaa.sync.manifest import SchedulePolicy
 
 PruneOpt = Annotated[bool, typer.Option(
@@ -183,7 +184,7 @@ def plan(
     fail_on: FailOnOpt = None, deep: DeepOpt = False,
     show_unchanged: Annotated[bool, typer.Option(help="List unchanged entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
-    node_concurrency: ConcurrencyOpt = 8,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show, per node and entry, what `sync` would create, update or delete (by content digest),
@@ -209,7 +210,7 @@ def sync(
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     deep: DeepOpt = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
-    node_concurrency: ConcurrencyOpt = 8,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
@@ -231,7 +232,7 @@ def verify(
     deep: DeepOpt = False, fail_on: FailOnOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="List in-sync entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
-    node_concurrency: ConcurrencyOpt = 8,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Parity matrix: every entry × every node, by digest, against the source, with the cause

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -122,6 +123,7 @@ class SyncEngine:
         self.run = SyncRun(sync_id=new_sync_id(), user=current_user())
         self.ledgers: dict[str, Ledger] = {}
         self.snapshots: dict[str, Snapshot] = {}
+        self._progress = threading.Lock()  # observers are told one step at a time
 
     # --- plumbing -----------------------------------------------------------------------------
     def _pool(self, jobs: int) -> ThreadPoolExecutor:
@@ -147,6 +149,10 @@ class SyncEngine:
         creds = self.credentials.for_node(name)
         self.status[name].error = failure_text(exc, (creds.password, creds.token))
         self.status[name].reachable = not is_unreachable(exc)
+
+    def _step(self, node: str, action: Action | None = None) -> None:
+        with self._progress:  # actions of one node run on several threads
+            self.observer.step(node, action)
 
     # --- phase 2: connect ---------------------------------------------------------------------
     def connect(self, names: Sequence[str]) -> None:
@@ -215,7 +221,7 @@ class SyncEngine:
             except Exception as exc:  # an API error, or anything unforeseen on this node
                 return name, None, exc
             finally:
-                self.observer.step(name)
+                self._step(name)
 
         found: dict[str, Snapshot] = {}
         with self._pool(len(live)) as pool:
@@ -254,7 +260,7 @@ class SyncEngine:
 
         def run(name: str) -> NodeResult:
             applier = NodeApplier(self.clients[name], self.cache(name), files, self.settings.retry,
-                                  on_step=lambda action: self.observer.step(name, action),
+                                  on_step=lambda action: self._step(name, action),
                                   concurrency=self.settings.node_concurrency,
                                   ledger=self.ledgers.get(name), run=self.run)
             try:

@@ -126,9 +126,6 @@ class Ledger:
     def get(self, kind: Kind | str, key: str) -> LedgerEntry | None:
         return self.entries.get(entry_key(kind, key))
 
-    def __contains__(self, id: tuple[Kind, str]) -> bool:
-        return entry_key(*id) in self.entries
-
     def digests(self) -> dict[tuple[Kind, str], str]:
         """Recorded digests by entry id (what the planner needs for causes)."""
         found = {}
