@@ -5,6 +5,8 @@ Exit codes (every command):
   1  error: invalid input (refused before any node is touched), a node failed or could not be
      reached, or — for `verify` — drift
   2  `plan --detailed-exitcode` only: changes are pending; also typer's usage errors
+  3, 4, 5  `plan`/`verify --fail-on CAUSES`: drift (3), pending (4) or extra (5) found — the most
+     serious of the chosen causes
 With `--json`, an error is also a document on stdout (`fmeaa.commands.common.error_document`).
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import typer
 
 from fmeaa.commands.common import JsonErrorsGroup
-from fmeaa.commands.content import plan, sync, verify
+from fmeaa.commands.content import CAUSES_EPILOG, plan, sync, verify
 from fmeaa.commands.demo import demo
 from fmeaa.commands.export import export
 from fmeaa.commands.history import history_command, rollback_command
@@ -32,13 +34,16 @@ app = typer.Typer(
          "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
-    epilog="Exit codes: 0 success / in sync · 1 error, failed or unreachable node, drift · "
-           "2 changes pending (plan --detailed-exitcode) or a usage error.",
+    epilog="Exit codes: 0 success / in sync · 1 error, failed or unreachable node, not in sync "
+           "(verify) · 2 changes pending (plan --detailed-exitcode) or a usage error · "
+           "with plan/verify --fail-on: 3 drift (a node changed since fmeaa wrote it), "
+           "4 pending (the source changed since the last sync), 5 extra (on a node, never "
+           "written by fmeaa).",
 )
 app.command("nodes")(nodes)
-app.command("plan")(plan)
+app.command("plan", epilog=CAUSES_EPILOG)(plan)
 app.command("sync")(sync)
-app.command("verify")(verify)
+app.command("verify", epilog=CAUSES_EPILOG)(verify)
 app.command("export")(export)
 app.command("history")(history_command)
 app.command("rollback")(rollback_command)
@@ -59,6 +64,7 @@ app.command("demo")(demo)
 def main() -> None:
     """fme-aa: sync published FME content to every node directly, never through the LB.
 
-    Exit codes: 0 ok / in sync · 1 error, failed node or drift · 2 changes pending
-    (plan --detailed-exitcode) or usage error.
+    Exit codes: 0 ok / in sync · 1 error, failed node or not in sync · 2 changes pending
+    (plan --detailed-exitcode) or usage error · plan/verify --fail-on: 3 drift, 4 pending,
+    5 extra.
     """

@@ -64,10 +64,17 @@ def test_credentials_by_reference_and_rotation(env: tuple[Sandbox, Path, Path],
     assert fmeaa("sync", "-s", content, "-i", inv).code == 0
     assert all(n.state.connections["warehouse"]["parameters"]["PASSWORD"] == "pg-rotated-value"
                for n in box.nodes)
-    # A machine that never wrote them cannot know: it re-sends each connection once.
+    # A machine that never wrote them knows it from each node's ledger: nothing to re-send...
     monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "other-machine"))
+    assert fmeaa("plan", "-s", content, "-i", inv, "--detailed-exitcode").code == 0
+    # ...and a node whose ledger is gone is re-sent its connection once.
+    ledger = box.node("fme-1").state.data_dir / "resources" / "FME_SHAREDRESOURCE_BACKUP" / \
+        "fme-aa" / "ledger.json"
+    ledger.unlink()
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / "third-machine"))
     plan = fmeaa("plan", "-s", content, "-i", inv, "--json").json
     assert ("update", "connection", "warehouse") in changed(plan, "fme-1")
+    assert changed(plan, "fme-2") == []
     assert fmeaa("sync", "-s", content, "-i", inv).code == 0
     assert fmeaa("plan", "-s", content, "-i", inv, "--detailed-exitcode").code == 0
 

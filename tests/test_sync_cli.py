@@ -47,7 +47,7 @@ def test_sync_change_plan_sync_verify(env: tuple[Sandbox, Path, Path]) -> None:
         changed = [a for a in node["actions"] if a["change"] not in ("unchanged", "extra")]
         assert changed == [{"change": "update", "kind": "item", "key": "Roads/validate_roads.fmw",
                             "detail": "file", "digest": digest(new_sha),
-                            "current": digest(old_sha)}]
+                            "current": digest(old_sha), "cause": "pending"}]
         assert node["bytesToSend"] == len("#! changed\n")
 
     second = fmeaa("sync", "-s", content, "-i", inv, "--json")

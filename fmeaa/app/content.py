@@ -15,6 +15,7 @@ from typing import Literal
 from fmeaa.app.history import RECORDED, HistoryPolicy, Recorder, apply_recorded
 from fmeaa.app.locking import cluster_lock
 from fmeaa.app.results import (
+    CAUSES,
     Failure,
     NodePlanReport,
     NodeSyncReport,
@@ -162,18 +163,23 @@ def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], sourc
         nodes[name] = NodePlanReport(
             url=status.url, status="ok", error=status.error,
             summary={c.value: node_plan.count(c) for c in Change},
+            causes=node_plan.causes(),
             bytes_to_send=node_plan.bytes_to_send,
             actions=[PlannedAction(change=a.change.value, kind=a.kind.value, key=a.key,
                                    detail=a.detail or None,
                                    digest=a.desired.short if a.desired else None,
-                                   current=a.actual.short if a.actual else None)
+                                   current=a.actual.short if a.actual else None,
+                                   cause=a.cause.value if a.cause else None)
                      for a in node_plan.actions]
             + _preview_actions((previews or {}).get(name, [])))
-    return PlanResult(source=source, prune=plan.prune, changes=plan.has_changes, nodes=nodes)
+    found = {c: sum((n.causes or {}).get(c, 0) for n in nodes.values()) for c in CAUSES}
+    return PlanResult(source=source, prune=plan.prune, changes=plan.has_changes, nodes=nodes,
+                      causes=found)
 
 
 def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncEngine,
-                targets: list[str], converged: dict[str, bool]) -> SyncResult:
+                targets: list[str], converged: dict[str, bool],
+                unrecorded: dict[str, str] | None = None) -> SyncResult:
     nodes: dict[str, NodeSyncReport] = {}
     for name in targets:
         node_plan = plan.nodes.get(name)
@@ -189,16 +195,19 @@ def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncE
             deleted=node_plan.count(Change.DELETE) if plan.prune else 0,
             unchanged=node_plan.count(Change.UNCHANGED), bytes_sent=result.bytes_sent,
             failures=[Failure(action=a, error=e) for a, e in result.failures],
-            in_sync=converged.get(name, False))
+            in_sync=converged.get(name, False),
+            ledger_error=(unrecorded or {}).get(name))
     return SyncResult(ok=all(n.status == "ok" and n.in_sync for n in nodes.values()), nodes=nodes)
 
 
 def parity_result(report: ParityReport, source: str) -> ParityResult:
     return ParityResult(
         source=source, in_sync=report.in_sync, drift=report.drift_count,
+        pending=report.count("pending"), extra=report.count("extra"),
         unreadable=report.unreadable, nodes=report.nodes,
         rows=[ParityRowReport(kind=r.kind.value, key=r.key, status=r.status, digests=r.cells,
                               expected=r.expected, drifted_nodes=r.drifted_nodes,
+                              causes=r.causes,
                               enabled_on=r.enabled_on if r.kind is Kind.SCHEDULE else None)
               for r in report.rows])
 
@@ -229,7 +238,8 @@ def sync_nodes(engine: SyncEngine, job: ContentJob, desired: Snapshot, names: li
     if changed:
         again = engine.plan(desired, changed, prune)
         converged.update({n: not p.changes for n, p in again.nodes.items()})
-    result = sync_result(content_plan, results, engine, names, converged)
+    unrecorded = engine.record_ledgers(desired, names)  # what fmeaa wrote, kept on each node
+    result = sync_result(content_plan, results, engine, names, converged, unrecorded)
     if recorder is not None and recorder.recorded:
         result.sync_id = recorder.sync_id
     return result
@@ -263,9 +273,10 @@ def verify(request: ContentRequest, observer: Observer | None = None) -> ParityR
         names = job.target_names(include_source=True)
         engine.connect(names)
         desired = job.honour_moves(desired, engine)
-        actual = engine.read_nodes(names, desired.resource_roots)
+        actual = engine.read_nodes(names, desired.resource_roots, desired)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
-        report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable)
+        report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable,
+                        recorded=engine.recorded())
     return parity_result(report, job.source.label)
 
 
@@ -315,6 +326,8 @@ def publish(request: PublishRequest, observer: Observer | None = None,
             recorder.close()
         again = _only_published(engine.plan(desired, names, prune=False), desired)
         converged = {n: not p.changes for n, p in again.nodes.items()}
+        # No ledger write: the ledger records what syncs from a source wrote; a published file
+        # is outside the source (an extra, or drift where the source lists that item).
         result = sync_result(content_plan, results, engine, names, converged)
         result.sync_id = recorder.sync_id if recorder.recorded else None
         return result

@@ -17,14 +17,21 @@ class Document(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+# Why an entry is not as the source wants it (fmeaa.sync.plan.Cause), most serious first: what
+# `--fail-on` selects, each with its own exit code (fmeaa.commands.common.EXIT_FOR_CAUSE).
+CAUSES = ("drift", "pending", "extra")
+
+
 # --- plan -------------------------------------------------------------------------------------
 class PlannedAction(Document):
-    change: str  # create | update | delete | extra | unchanged | preview (a project item's import)
+    # create | update | delete | extra | unchanged | ignored | preview (a project item's import)
+    change: str
     kind: str
     key: str
     detail: str | None = None
     digest: str | None = None  # wanted
     current: str | None = None  # on the node now
+    cause: str | None = None  # pending | drift | extra (create/update/delete/extra only)
 
 
 class NodePlanReport(Document):
@@ -32,6 +39,7 @@ class NodePlanReport(Document):
     status: Literal["ok", "unreachable", "failed"]  # failed: it answered, with an error
     error: str | None = None
     summary: dict[str, int] | None = None
+    causes: dict[str, int] | None = None  # pending / drift / extra: how many actions of each
     bytes_to_send: int | None = None
     actions: list[PlannedAction] = []
 
@@ -41,6 +49,10 @@ class PlanResult(Document):
     prune: bool
     changes: bool
     nodes: dict[str, NodePlanReport]
+    causes: dict[str, int] = {}  # over every node
+
+    def found(self, cause: str) -> bool:
+        return self.causes.get(cause, 0) > 0
 
     @property
     def all_reachable(self) -> bool:
@@ -64,6 +76,9 @@ class NodeSyncReport(Document):
     bytes_sent: int = 0
     failures: list[Failure] = []
     in_sync: bool = False
+    # why the node's ledger (what fmeaa wrote there) could not be written; the content is in
+    # sync either way, the next run from another machine only downloads more
+    ledger_error: str | None = None
 
 
 class SyncResult(Document):
@@ -77,20 +92,27 @@ class SyncResult(Document):
 class ParityRowReport(Document):
     kind: str
     key: str
-    status: str  # in sync | drift | extra | unmanaged
+    status: str  # in sync | pending | drift | extra | unmanaged | ignored
     digests: dict[str, str | None]
     expected: dict[str, str | None]
-    drifted_nodes: list[str]
+    drifted_nodes: list[str]  # nodes whose digest is not the expected one, whatever the cause
+    causes: dict[str, str] = {}  # node → pending | drift | extra
     enabled_on: list[str] | None = None  # schedules only
 
 
 class ParityResult(Document):
     source: str
     in_sync: bool
-    drift: int
+    drift: int  # rows with status drift
+    pending: int = 0
+    extra: int = 0
     unreadable: dict[str, str]
     nodes: list[str]
     rows: list[ParityRowReport]
+
+    def found(self, cause: str) -> bool:
+        """Whether any node of any row has this cause (a drift row may hold pending nodes)."""
+        return any(r.status == cause or cause in r.causes.values() for r in self.rows)
 
 
 # --- export ---------------------------------------------------------------------------------------

@@ -227,7 +227,9 @@ def _seed(request: SeedRequest, inventory: Inventory, credentials: CredentialSou
             raise SeedError(f"{request.node}: {status.state} ({status.error})")
         result = engine.apply(plan, files)
         actual = engine.read_nodes([request.node], desired.resource_roots)
-        report = parity(desired, actual, [request.node], request.default_owner)
+        engine.record_ledgers(desired, [request.node])
+        report = parity(desired, actual, [request.node], request.default_owner,
+                        recorded=engine.recorded())
     if not result[request.node].ok or not report.in_sync:
         problems = [f"{a}: {e}" for a, e in result[request.node].failures]
         problems += [f"{r.kind} {r.key} differs" for r in report.rows if r.status == "drift"]

@@ -11,8 +11,10 @@ triggers one re-login, then an error.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +27,7 @@ from fmeaa.client.errors import (
     FmeApiError,
     UnsupportedOperationError,
 )
-from fmeaa.client.transport import Transport, content_disposition
+from fmeaa.client.transport import DEFAULT_MAX_CONCURRENT, Transport, content_disposition
 from fmeaa.client.v3 import V3 as V3Api
 from fmeaa.client.v3 import service_names
 from fmeaa.client.v4 import V4 as V4Api
@@ -46,6 +48,7 @@ class FmeClient(Transport):
         super().__init__(node, base_url, **kwargs)
         self.prefer = prefer
         self._api: NodeApi | None = None
+        self._discovery_lock = threading.Lock()
         self._dialects: dict[str, Any] = {"v3": V3Api(self), "v4": V4Api(self)}
 
     def __enter__(self) -> FmeClient:
@@ -59,18 +62,22 @@ class FmeClient(Transport):
     def api(self) -> NodeApi:
         """The node's build and APIs (learnt once: two small requests)."""
         if self._api is None:
-            self._api = self.idempotent(self._discover)
+            with self._discovery_lock:  # several threads may ask first: one discovery
+                if self._api is None:
+                    self._api = self.idempotent(self._discover)
         return self._api
 
     def _discover(self) -> NodeApi:
-        has_v3 = self._answers(f"{V3}/healthcheck")
-        version = self._version_document()
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two independent calls: one round trip
+            v3 = pool.submit(self._answers, f"{V3}/healthcheck")
+            version = self._version_document()
+            has_v3 = v3.result()
         return NodeApi(int(version.get("buildNumber") or 0), str(version.get("buildString", "")),
                        has_v3)
 
     def _answers(self, path: str) -> bool:
         """Whether a public endpoint exists (anything but 404/405)."""
-        with self._transport_errors("GET", path):
+        with self._slot(), self._transport_errors("GET", path):
             response = self._http.get(path, headers={"Accept": "application/json"})
         return response.status_code not in (404, 405)
 
@@ -79,7 +86,7 @@ class FmeClient(Transport):
         (fmeflow-cli login.go). {} when the node predates it."""
         path = self._table_row("version").path
         auth = (self._username or "", self._password or "") if self.can_login else None
-        with self._transport_errors("GET", path):
+        with self._slot(), self._transport_errors("GET", path):
             response = self._http.get(path, auth=auth, headers=self._headers())
         if response.status_code == 200:
             return response.json()
@@ -137,13 +144,20 @@ class FmeClient(Transport):
             raise AuthenticationError(self.node, "POST", "/tokens", None,
                                       "no credentials to log in with")
         ep = self.endpoint("tokens.create")
-        self._token = None
         body = self._dialects[ep.api].token_body(f"fmeaa-{self.node}", self._username)
-        with self._transport_errors("POST", ep.path):
-            response = self._http.post(ep.path, json=body,
-                                       auth=(self._username or "", self._password or ""),
-                                       headers={"Accept": "application/json"})
+        throttled = 0
+        while True:
+            with self._slot(), self._transport_errors("POST", ep.path):
+                response = self._http.post(ep.path, json=body,
+                                           auth=(self._username or "", self._password or ""),
+                                           headers={"Accept": "application/json"})
+            wait = self._retry_after(response, throttled)
+            if wait is None or throttled >= self.throttle_retries:
+                break
+            throttled += 1
+            self._pause(wait)
         if response.status_code != 201:
+            self._token = None
             raise self.fail("POST", ep.path, response)
         self._token = response.json()["token"]
 
@@ -185,10 +199,12 @@ class FmeClient(Transport):
     def delete_repository(self, name: str) -> None:
         self._run("repositories.delete", name)
 
-    def items(self, repository: str, item_type: str | None = None) -> list[dict[str, Any]]:
+    def items(self, repository: str, item_type: str | None = None, expect: int = 0
+              ) -> list[dict[str, Any]]:
         """{name, type (WORKSPACE…), totalFileSize, lastPublishDate, lastSaveDate, …}; no
-        services (real lists carry none: see `services`)."""
-        return self._run("items.list", repository, item_type)
+        services (real lists carry none: see `services`). `expect`: about how many there are,
+        if known (all pages are then asked for at once)."""
+        return self._run("items.list", repository, item_type, expect)
 
     def item(self, repository: str, name: str) -> dict[str, Any]:
         return self._run("items.get", repository, name)
@@ -406,11 +422,13 @@ class FmeClient(Transport):
 
 def connect(node: str, base_url: str, *, username: str | None = None, password: str | None = None,
             token: str | None = None, prefer: Preference = "auto", timeout: float = 30.0,
-            read_retries: int = 0, transport: httpx.BaseTransport | None = None) -> FmeClient:
+            read_retries: int = 0, transport: httpx.BaseTransport | None = None,
+            max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> FmeClient:
     """A client for one node. Nothing is sent until the first call. `prefer`: "auto" (the
     api_table rule), "v3" (V3 wherever the node still serves it) or "v4" (V4 wherever the node's
-    build has a row, UNCONFIRMED ones included) — for tests and to work around one endpoint."""
+    build has a row, UNCONFIRMED ones included) — for tests and to work around one endpoint.
+    `max_concurrent`: requests in flight to this node at once, at most."""
     return FmeClient(node, base_url, prefer=prefer, username=username, password=password,
                      token=token, timeout=timeout, read_retries=read_retries,
-                     transport=transport)
+                     transport=transport, max_concurrent=max_concurrent)
 

@@ -1,16 +1,28 @@
 """HTTP plumbing shared by every API of one node: headers, typed errors, retries of idempotent
 calls, one re-login on a 401, streamed uploads (raw or multipart) and downloads (64 KiB chunks,
-so memory does not grow with file size). Knows no endpoint: paths come from `api_table`."""
+so memory does not grow with file size). Knows no endpoint: paths come from `api_table`.
+
+Thread-safe: callers run several requests at once, and the node never receives more than
+`max_concurrent` of them (a limit per node, over a pool of as many keep-alive connections). A
+node that says it is overloaded — 429, or 503 with Retry-After — is given the time it asks for
+(RFC 9110 §10.2.3; capped at `MAX_RETRY_AFTER_S`) before ANY request of this client goes to it
+again, the refused request is sent again (it was not processed), up to `throttle_retries`
+times, and the limit is halved; it grows back by one after as many answers as it allows
+(additive increase, multiplicative decrease, as TCP does), so fmeaa settles at what the node
+accepts instead of hammering it."""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import re
 import ssl
 import threading
+import time
 import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +44,9 @@ from fmeaa.client.errors import (
 T = TypeVar("T")
 PAGE_SIZE = 100
 CHUNK = 64 * 1024
+DEFAULT_MAX_CONCURRENT = 8  # requests in flight per node (fmeaa.sync.engine explains the value)
+MAX_RETRY_AFTER_S = 120.0  # never wait longer than this for one Retry-After
+THROTTLE_RETRIES = 6  # a request refused with 429/503+Retry-After is sent at most this often more
 
 _SSL_CONTEXTS: dict[bool, ssl.SSLContext] = {}
 
@@ -96,15 +111,30 @@ class Transport:
     def __init__(self, node: str, base_url: str, *, username: str | None = None,
                  password: str | None = None, token: str | None = None,
                  timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
-                 read_retries: int = 0) -> None:
+                 read_retries: int = 0, max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+                 throttle_retries: int = THROTTLE_RETRIES,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.node = node
         self.read_retries = read_retries
         self._retrying = threading.local()  # inside a retry loop (per thread)
         self.base_url = base_url.rstrip("/")
         self._username, self._password = username, password
         self._token = token
+        self.max_concurrent = max(1, max_concurrent)
+        self.throttle_retries = throttle_retries
+        self._sleep, self._clock = sleep, clock
+        self._login_lock = threading.Lock()
+        self._flow = threading.Condition()  # guards the limit, the slots in use and the pause
+        self.limit = self.max_concurrent  # requests allowed in flight now (halved on 429)
+        self._in_use = 0
+        self._since_change = 0  # since the limit last changed
+        self._paused_until = 0.0  # clock(): the node asked for a pause until then
+        self.throttled = 0  # how many answers asked this client to wait (429/503+Retry-After)
+        limits = httpx.Limits(max_connections=self.max_concurrent,
+                              max_keepalive_connections=self.max_concurrent)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  follow_redirects=False,
+                                  follow_redirects=False, limits=limits,
                                   verify=_ssl_context(self.base_url.startswith("https:")))
 
     def close(self) -> None:
@@ -112,6 +142,67 @@ class Transport:
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
+
+    # --- concurrency and back-off -------------------------------------------------------------
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the node's slots (at most `limit` in use), taken once its pause is over."""
+        with self._flow:
+            while self._in_use >= self.limit:
+                self._flow.wait()
+            self._in_use += 1
+            wait = self._paused_until - self._clock()
+        try:
+            if wait > 0:
+                self._sleep(wait)
+            yield
+        finally:
+            with self._flow:
+                self._in_use -= 1
+                self._flow.notify()
+
+    def _answered(self) -> None:
+        """An answer that was not a throttle: the limit grows back, one slot at a time."""
+        with self._flow:
+            self._since_change += 1
+            if self.limit < self.max_concurrent and self._since_change >= self.limit:
+                self.limit += 1
+                self._since_change = 0
+                self._flow.notify()
+
+    def _retry_after(self, response: httpx.Response, tries: int) -> float | None:
+        """How long the node asks us to wait before trying again, or None when it does not
+        (429 without the header: exponential, from 1 s)."""
+        status = response.status_code
+        header = response.headers.get("Retry-After")
+        if status not in (429, 503) or (status == 503 and header is None):
+            return None
+        seconds = None
+        if header is not None:
+            try:
+                seconds = float(header)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(header) if header.strip() else None
+                seconds = when.timestamp() - time.time() if when is not None else None
+        if seconds is None:
+            seconds = 2.0 ** tries
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+    def _pause(self, seconds: float) -> None:
+        """The node is overloaded: hold every request of this client until `seconds` from now,
+        and halve how many may be in flight."""
+        with self._flow:
+            self.throttled += 1
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self.limit = max(1, self.limit // 2)
+            self._since_change = 0
+
+    def _relogin(self, used: str | None) -> None:
+        """Log in again after a 401 — once for all threads that met it with the same token."""
+        with self._login_lock:
+            if self._token and self._token != used:
+                return  # another thread already did
+            self.login()
 
     # --- errors -------------------------------------------------------------------------------
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -184,8 +275,10 @@ class Transport:
                       data: dict[str, Any] | None, file: Path | None,
                       multipart: Multipart | None, headers: dict[str, str] | None,
                       ok: tuple[int, ...]) -> httpx.Response:
-        for attempt in (1, 2):
-            with self._transport_errors(method, path):
+        relogged, throttled = False, 0
+        while True:
+            used = self._token
+            with self._slot(), self._transport_errors(method, path):
                 if file is not None:
                     with file.open("rb") as body:
                         response = self._send(method, path, params, json, data, body, headers)
@@ -198,13 +291,20 @@ class Transport:
                                                       headers=self._headers(headers))
                 else:
                     response = self._send(method, path, params, json, data, None, headers)
+            wait = self._retry_after(response, throttled)
+            if wait is None:
+                self._answered()
             if response.status_code in ok:
                 return response
-            if response.status_code == 401 and attempt == 1 and self.can_login:
-                self.login()
+            if response.status_code == 401 and not relogged and self.can_login:
+                relogged = True
+                self._relogin(used)
+                continue
+            if wait is not None and throttled < self.throttle_retries:
+                throttled += 1  # refused, not processed: sent again once the node is ready
+                self._pause(wait)
                 continue
             raise self.fail(method, path, response)
-        raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, params: Any, json: Any,
               data: dict[str, Any] | None, body: BinaryIO | None,
@@ -223,18 +323,64 @@ class Transport:
         response = self.request(method, path, **kwargs)
         return response.json() if response.content else None
 
-    def paged(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every item of a V3/V4 list envelope, page by page (`limit`/`offset`)."""
-        items: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self.json("GET", path, params={**(params or {}), "limit": PAGE_SIZE,
+    def paged(self, path: str, params: dict[str, Any] | None = None, expect: int = 0
+              ) -> list[dict[str, Any]]:
+        """Every item of a V3/V4 list envelope (`limit`/`offset`): the first page says how many
+        there are, the others are then asked for at once. `expect`: about how many the caller
+        expects — every page up to there is asked for at once, saving a round trip (if the node
+        gave pages shorter than asked, the list is read again page by page)."""
+        def page(offset: int) -> dict[str, Any]:
+            return self.json("GET", path, params={**(params or {}), "limit": PAGE_SIZE,
                                                   "offset": offset})
-            batch = page.get("items", [])
-            items.extend(batch)
-            offset += len(batch)
-            if not batch or offset >= int(page.get("totalCount", 0)):
+
+        if expect > PAGE_SIZE:
+            guessed = range(0, expect, PAGE_SIZE)
+            with ThreadPoolExecutor(max_workers=min(len(guessed), self.max_concurrent)) as pool:
+                pages = list(pool.map(page, guessed))
+            sizes = [len(p.get("items", [])) for p in pages]
+            if all(n == PAGE_SIZE for n in sizes[:-1]):
+                items = [i for p in pages for i in p.get("items", [])]
+                total = int(pages[-1].get("totalCount", 0))
+                while len(items) < total:  # more than expected: read on to the end
+                    later = page(len(items))
+                    batch = later.get("items", [])
+                    if not batch:
+                        break
+                    items.extend(batch)
+                    total = int(later.get("totalCount", 0))
                 return items
+        first = page(0)
+        items: list[dict[str, Any]] = list(first.get("items", []))
+        total, step = int(first.get("totalCount", 0)), len(items)
+        if step and step < total:
+            offsets = range(step, total, step)
+            with ThreadPoolExecutor(max_workers=min(len(offsets), self.max_concurrent)) as pool:
+                for later in pool.map(page, offsets):
+                    items.extend(later.get("items", []))
+                    total = int(later.get("totalCount", total))
+        while step and len(items) < total:  # the list grew meanwhile: read on to its end
+            later = page(len(items))
+            batch = later.get("items", [])
+            if not batch:
+                break
+            items.extend(batch)
+            total = int(later.get("totalCount", 0))
+        return items
+
+    def walk(self, root: str, list_folder: Callable[[str], tuple[list[T], list[str]]]
+             ) -> list[T]:
+        """Every file below `root`: `list_folder(folder)` gives a folder's files and its
+        sub-folders; the folders of one depth are listed at once."""
+        found: list[T] = []
+        level = [root]
+        with ThreadPoolExecutor(max_workers=self.max_concurrent) as pool:
+            while level:
+                listings = list(pool.map(list_folder, level))
+                level = []
+                for files, folders in listings:
+                    found.extend(files)
+                    level.extend(folders)
+        return found
 
     # --- streamed downloads ---------------------------------------------------------------------
     def download(self, path: str, dest: Path | None, *, method: str = "GET", json: Any = None,
@@ -245,27 +391,36 @@ class Transport:
 
     def _download_once(self, path: str, dest: Path | None, method: str, json: Any,
                        accept: str) -> str:
-        digest = hashlib.sha256()
-        for attempt in (1, 2):
-            with self._transport_errors(method, path), self._http.stream(
+        relogged, throttled = False, 0
+        while True:
+            used = self._token
+            digest = hashlib.sha256()
+            with self._slot(), self._transport_errors(method, path), self._http.stream(
                 method, path, json=json, headers=self._headers({"Accept": accept})
             ) as response:
-                if response.status_code == 401 and attempt == 1 and self.can_login:
-                    response.read()
-                    self.login()
-                    continue
+                wait = self._retry_after(response, throttled)
+                if wait is None:
+                    self._answered()
                 if response.status_code != 200:
                     response.read()
-                    raise self.fail(method, path, response)
-                if dest is None:
+                elif dest is None:
                     for chunk in response.iter_bytes(CHUNK):
                         digest.update(chunk)
                     return digest.hexdigest()
-                partial = dest.with_name(f".{dest.name}.partial")
-                with partial.open("wb") as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-                partial.replace(dest)
-                return digest.hexdigest()
-        raise AssertionError("unreachable")
+                else:
+                    partial = dest.with_name(f".{dest.name}.partial")
+                    with partial.open("wb") as out:
+                        for chunk in response.iter_bytes(CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                    partial.replace(dest)
+                    return digest.hexdigest()
+            if response.status_code == 401 and not relogged and self.can_login:
+                relogged = True
+                self._relogin(used)
+                continue
+            if wait is not None and throttled < self.throttle_retries:
+                throttled += 1
+                self._pause(wait)
+                continue
+            raise self.fail(method, path, response)

@@ -4,7 +4,6 @@ Answers are returned in the client's neutral shapes (see `FmeClient`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +48,10 @@ class V3(Dialect):
     def repositories_delete(self, ep: Endpoint, repository: str) -> None:
         self.http.request("DELETE", ep.url(repository=quote(repository)))
 
-    def items_list(self, ep: Endpoint, repository: str, item_type: str | None
+    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0
                    ) -> list[dict[str, Any]]:
         params = {"type": item_type} if item_type else None
-        return self.http.paged(ep.url(repository=quote(repository)), params)
+        return self.http.paged(ep.url(repository=quote(repository)), params, expect)
 
     def items_get(self, ep: Endpoint, repository: str, item: str) -> dict[str, Any]:
         detail = self.http.json("GET", ep.url(repository=quote(repository), item=quote(item)))
@@ -95,15 +94,15 @@ class V3(Dialect):
     def resources_connections(self, ep: Endpoint) -> list[str]:
         return sorted(c["name"] for c in self.http.json("GET", ep.path))
 
-    def resources_list(self, ep: Endpoint, connection: str, path: str) -> Iterator[dict[str, Any]]:
+    def resources_list(self, ep: Endpoint, connection: str, path: str) -> list[dict[str, Any]]:
         """Every file below `path` as {path, size, date}, one listing per directory."""
-        listing = self.http.json("GET", _fs(ep, connection, path), params={"depth": 1})
-        for entry in listing.get("contents", []):
-            if entry["type"] == "DIR":
-                yield from self.resources_list(ep, connection, entry["path"])
-            else:
-                yield {"path": entry["path"], "size": entry.get("size", 0),
-                       "date": entry.get("date")}
+        def folder(at: str) -> tuple[list[dict[str, Any]], list[str]]:
+            listing = self.http.json("GET", _fs(ep, connection, at), params={"depth": 1})
+            contents = listing.get("contents", [])
+            return ([{"path": e["path"], "size": e.get("size", 0), "date": e.get("date")}
+                     for e in contents if e["type"] != "DIR"],
+                    [e["path"] for e in contents if e["type"] == "DIR"])
+        return self.http.walk(path, folder)
 
     def resources_download(self, ep: Endpoint, connection: str, path: str, dest: Path | None
                            ) -> str:

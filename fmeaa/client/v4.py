@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -66,10 +65,11 @@ class V4(Dialect):
     def repositories_delete(self, ep: Endpoint, repository: str) -> None:
         self.http.request("DELETE", ep.url(repository=quote(repository)))
 
-    def items_list(self, ep: Endpoint, repository: str, item_type: str | None
+    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0
                    ) -> list[dict[str, Any]]:
         params = {"type": V3_ITEM_TYPES.get(item_type.upper(), item_type)} if item_type else None
-        return [_item(i) for i in self.http.paged(ep.url(repository=quote(repository)), params)]
+        return [_item(i) for i in self.http.paged(ep.url(repository=quote(repository)), params,
+                                                  expect)]
 
     def items_get(self, ep: Endpoint, repository: str, item: str) -> dict[str, Any]:
         detail = self.http.json("GET", ep.url(repository=quote(repository), item=quote(item)))
@@ -113,19 +113,23 @@ class V4(Dialect):
     def resources_connections(self, ep: Endpoint) -> list[str]:
         return sorted(c["name"] for c in self.http.paged(ep.path))
 
-    def resources_list(self, ep: Endpoint, connection: str, path: str) -> Iterator[dict[str, Any]]:
+    def resources_list(self, ep: Endpoint, connection: str, path: str) -> list[dict[str, Any]]:
         """Every file below `path`. An entry's `type` is "file" or a folder (its spelling, and
         `size`/`lastModified`, are UNCONFIRMED)."""
-        folder = clean_path(path)
-        listing = self.http.json("GET", ep.url(connection=quote(connection)),
-                                 params={"path": folder})
-        for entry in listing.get("contents", []):
-            child = str(PurePosixPath(folder) / entry["name"])
-            if str(entry.get("type", "")).lower() == "file":
-                yield {"path": child, "size": entry.get("size", 0),
-                       "date": entry.get("lastModified") or entry.get("date")}
-            else:
-                yield from self.resources_list(ep, connection, child)
+        def folder(at: str) -> tuple[list[dict[str, Any]], list[str]]:
+            here = clean_path(at)
+            listing = self.http.json("GET", ep.url(connection=quote(connection)),
+                                     params={"path": here})
+            files, folders = [], []
+            for entry in listing.get("contents", []):
+                child = str(PurePosixPath(here) / entry["name"])
+                if str(entry.get("type", "")).lower() == "file":
+                    files.append({"path": child, "size": entry.get("size", 0),
+                                  "date": entry.get("lastModified") or entry.get("date")})
+                else:
+                    folders.append(child)
+            return files, folders
+        return self.http.walk(path, folder)
 
     def resources_download(self, ep: Endpoint, connection: str, path: str, dest: Path | None
                            ) -> str:

@@ -37,6 +37,10 @@ from fmeaa.sync.manifest import ContentError, SchedulePolicy
 from fmeaa.sync.plan import Action
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
+# `plan`/`verify --fail-on …`: the most serious cause found among those chosen (README, "Drift
+# with a cause").
+EXIT_DRIFT, EXIT_PENDING, EXIT_EXTRA = 3, 4, 5
+EXIT_FOR_CAUSE = {"drift": EXIT_DRIFT, "pending": EXIT_PENDING, "extra": EXIT_EXTRA}
 stdout = Console()
 stderr = Console(stderr=True)
 
@@ -76,6 +80,43 @@ NoHistoryOpt = Annotated[bool, typer.Option(
 KeepHistoryOpt = Annotated[int, typer.Option(
     "--keep-history", min=1, max=1000, help="How many recorded runs each node keeps (older "
                                             "records and the bytes only they need are deleted).")]
+
+ConcurrencyOpt = Annotated[int, typer.Option(
+    "--node-concurrency", min=1, max=64, envvar="FMEAA_NODE_CONCURRENCY",
+    help="Requests in flight to each node at once (chosen from `./dev bench`: README "
+         "'Speed'). A node that answers 429/503 with Retry-After is given that time, and fewer.")]
+DeepOpt = Annotated[bool, typer.Option(
+    help="Re-read every file's bytes and every item's services instead of trusting the "
+         "node's ledger and remembered digests.")]
+
+
+def parse_fail_on(value: str | None) -> tuple[str, ...]:
+    """`--fail-on pending,drift,extra` → the chosen causes (a usage error names a wrong one)."""
+    if value is None:
+        return ()
+    chosen = tuple(dict.fromkeys(c.strip() for c in value.split(",") if c.strip()))
+    wrong = [c for c in chosen if c not in EXIT_FOR_CAUSE]
+    if wrong or not chosen:
+        raise typer.BadParameter(f"{value!r}: give one or more of pending, drift, extra, "
+                                 "separated by commas", param_hint="--fail-on")
+    return chosen
+
+
+def cause_exit_code(found: Any, fail_on: tuple[str, ...]) -> int:
+    """The exit code of the most serious cause (drift, then pending, then extra) that
+    `found(cause)` reports among `fail_on`; EXIT_OK if none."""
+    for cause in ("drift", "pending", "extra"):
+        if cause in fail_on and found(cause):
+            return EXIT_FOR_CAUSE[cause]
+    return EXIT_OK
+
+
+FailOnOpt = Annotated[str | None, typer.Option(
+    "--fail-on", metavar="CAUSES",
+    help="For CI: exit with the code of the most serious of these causes found — drift 3 (a "
+         "node changed since fmeaa wrote it), pending 4 (the source changed since the last "
+         "sync), extra 5 (on a node, never written by fmeaa) — else 0. Comma-separated, e.g. "
+         "'drift,pending'. An unreachable node is still 1.")]
 PolicyOpt = Annotated[SchedulePolicy, typer.Option(
     case_sensitive=False,
     help="With node:NAME or url: sources, how replicated schedules run: 'one' (enabled only on "
@@ -126,10 +167,11 @@ def cluster_ref(inventory: Path | None, cluster: str | None, region: str | None,
                       only=tuple(only or ()), allow_http=allow_http)
 
 
-def settings(parallel: int, timeout: float, cache_dir: Path | None, deep: bool = False
-             ) -> EngineSettings:
+def settings(parallel: int, timeout: float, cache_dir: Path | None, deep: bool = False,
+             node_concurrency: int | None = None) -> EngineSettings:
+    extra = {"node_concurrency": node_concurrency} if node_concurrency else {}
     return EngineSettings(parallel=parallel, timeout_s=timeout,
-                          cache_dir=cache_dir or default_cache_dir(), deep=deep)
+                          cache_dir=cache_dir or default_cache_dir(), deep=deep, **extra)
 
 
 def history_policy(no_history: bool, keep: int) -> HistoryPolicy:

@@ -20,6 +20,9 @@ from fmeaa.commands.common import (
     AllowHttpOpt,
     CacheDirOpt,
     ClusterOpt,
+    ConcurrencyOpt,
+    DeepOpt,
+    FailOnOpt,
     InventoryOpt,
     JsonOpt,
     KeepHistoryOpt,
@@ -33,14 +36,17 @@ from fmeaa.commands.common import (
     SourceOpt,
     SourceSecretOpt,
     TimeoutOpt,
+    cause_exit_code,
     cluster_ref,
     emit_json,
     history_policy,
+    parse_fail_on,
     reported_errors,
     settings,
     stdout,
 )
 from fmeaa.commands.tables import Column, FittedTable
+from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY
 from fmeaa.sync.manifest import SchedulePolicy
 
 PruneOpt = Annotated[bool, typer.Option(
@@ -52,16 +58,23 @@ def _request(source: str, inventory: Path | None, cluster: str | None, region: s
              secret_id: str | None, only: list[str] | None, allow_http: bool, parallel: int,
              timeout: float, cache_dir: Path | None, deep: bool = False,
              policy: SchedulePolicy = SchedulePolicy.ONE,
-             source_secret_id: str | None = None) -> app.ContentRequest:
+             source_secret_id: str | None = None,
+             node_concurrency: int | None = None) -> app.ContentRequest:
     return app.ContentRequest(source, cluster_ref(inventory, cluster, region, secret_id, only,
                                                   allow_http),
-                              settings(parallel, timeout, cache_dir, deep), policy.value,
-                              source_secret_id)
+                              settings(parallel, timeout, cache_dir, deep, node_concurrency),
+                              policy.value, source_secret_id)
 
 
 # --- rendering ------------------------------------------------------------------------------------
 _STYLE = {"create": "green", "update": "yellow", "delete": "red", "extra": "magenta",
-          "unchanged": "dim"}
+          "unchanged": "dim", "ignored": "dim"}
+_CAUSE_STYLE = {"pending": "yellow", "drift": "bold red", "extra": "magenta"}
+CAUSES_EPILOG = ("Causes: pending = the source changed since the last sync (or fmeaa never "
+                 "wrote it); drift = the node changed since fmeaa wrote it (its ledger says so); "
+                 "extra = on the node, never written by fmeaa. Exit codes: 0 ok · 1 error or "
+                 "unreachable node · 2 changes (plan --detailed-exitcode) or usage error · "
+                 "with --fail-on: 3 drift, 4 pending, 5 extra (the most serious found).")
 
 
 def print_plan(result: PlanResult, show_unchanged: bool) -> None:
@@ -75,8 +88,10 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
         shown = [a for a in node.actions if show_unchanged or a.change != "unchanged"]
         for a in shown:
             detail = f" ({a.detail})" if a.detail else ""
+            cause = f" [{_CAUSE_STYLE[a.cause]}]{a.cause}[/]" if a.cause and a.cause != a.change \
+                else ""
             digests = f"{a.current or '—'} → {a.digest or '—'}"
-            table.add_row(name, f"[{_STYLE.get(a.change, 'cyan')}]{a.change}{detail}[/]",
+            table.add_row(name, f"[{_STYLE.get(a.change, 'cyan')}]{a.change}{detail}[/]{cause}",
                           a.kind, escape(a.key), digests)
         summary = ", ".join(f"{v} {k}" for k, v in (node.summary or {}).items() if v)
         table.add_row(name, "[bold]total[/]", "",
@@ -89,6 +104,9 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
     if any(a.change == "extra" for n in result.nodes.values() for a in n.actions):
         stdout.print("[magenta]extra[/]: on the node but not in the source; `sync --prune` "
                      "deletes it.")
+    if result.found("drift"):
+        stdout.print("[bold red]drift[/]: the node no longer holds what fmeaa wrote there "
+                     "(changed by hand?); `sync` writes the source's version back.")
 
 
 def _changes(n: NodeSyncReport) -> str:
@@ -126,14 +144,15 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
         cells = []
         for n in nodes:
             digest = row.digests[n] or "—"
-            good = row.digests[n] == row.expected[n] or row.status in ("extra", "unmanaged")
+            good = row.digests[n] == row.expected[n] \
+                or row.status in ("extra", "unmanaged", "ignored")
             mark = "" if good else "[red]✗ [/]"
             if row.kind == "schedule" and row.digests[n]:
                 digest += " on" if n in (row.enabled_on or []) else " off"
             cells.append(f"{mark}{digest}")
-        style = {"in sync": "green", "drift": "red", "extra": "magenta",
-                 "unmanaged": "dim"}[row.status]
-        where = f" on {', '.join(row.drifted_nodes)}" if row.status == "drift" \
+        style = {"in sync": "green", "drift": "red", "pending": "yellow", "extra": "magenta",
+                 "unmanaged": "dim", "ignored": "dim"}[row.status]
+        where = f" on {', '.join(row.drifted_nodes)}" if row.status in ("drift", "pending") \
             and row.drifted_nodes else ""
         table.add_row(row.kind, escape(row.key), *cells, f"[{style}]{row.status}[/]{where}")
     stdout.print(table.build(stdout.width))
@@ -141,13 +160,21 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
     if "extra" in statuses:
         stdout.print("[magenta]extra[/]: inside what the source manages but not in it, the same "
                      "on every node; `sync --prune` deletes it.")
+    if "pending" in statuses:
+        stdout.print("[yellow]pending[/]: the source changed since fmeaa last wrote it; "
+                     "`sync` applies it.")
+    if "drift" in statuses:
+        stdout.print("[red]drift[/]: a node changed since fmeaa wrote it (or nodes disagree "
+                     "about an entry outside the source); `sync` restores the source's version.")
     if "unmanaged" in statuses:
         stdout.print("[dim]unmanaged[/]: outside what the source manages, the same on every "
                      "node; fmeaa never changes it.")
     for name, why in result.unreadable.items():
         stdout.print(f"[red]{name}: could not be read: {why}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")
-    verdict = "[green]in sync[/]" if result.in_sync else f"[red]DRIFT in {result.drift} entries[/]"
+    found = ", ".join(f"{n} {c}" for c, n in (("drift", result.drift),
+                                               ("pending", result.pending)) if n)
+    verdict = "[green]in sync[/]" if result.in_sync else f"[red]NOT IN SYNC: {found or 'nodes differ'}[/]"
     stdout.print(f"{synced}/{len(result.rows)} entries in sync on {len(nodes)} node(s): {verdict}")
     for r in result.rows:
         if r.kind != "schedule":
@@ -165,20 +192,24 @@ def plan(
     secret_id: SecretOpt = None, node: OnlyOpt = None, prune: PruneOpt = False,
     detailed_exitcode: Annotated[bool, typer.Option(
         help="Exit 0 when in sync, 2 when there are changes, 1 on error (Terraform style).")] = False,
+    fail_on: FailOnOpt = None, deep: DeepOpt = False,
     show_unchanged: Annotated[bool, typer.Option(help="List unchanged entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Show, per node and entry, what `sync` would create, update or delete (by content digest).
-    Changes nothing."""
+    """Show, per node and entry, what `sync` would create, update or delete (by content digest),
+    and why: pending, drift or extra. Changes nothing."""
+    causes = parse_fail_on(fail_on)
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.plan(_request(source, inventory, cluster, region, secret_id, node, allow_http,
-                                   parallel, timeout, cache_dir, policy=schedule_policy,
-                                   source_secret_id=source_secret_id),
-                          prune, progress)
+                                   parallel, timeout, cache_dir, deep, schedule_policy,
+                                   source_secret_id, node_concurrency), prune, progress)
     emit_json(result.to_json()) if as_json else print_plan(result, show_unchanged)
     if not result.all_reachable:
         raise typer.Exit(EXIT_FAILED)
+    if causes:
+        raise typer.Exit(cause_exit_code(result.found, causes))
     if detailed_exitcode and result.changes:
         raise typer.Exit(EXIT_CHANGES)
     raise typer.Exit(EXIT_OK)
@@ -242,18 +273,21 @@ def sync(
         "--wait", min=1, help="Seconds to wait for the load balancer (--drain-canary).",
         rich_help_panel="Canary rollout")] = 600,
     poll: Annotated[float, typer.Option(min=0.05, hidden=True)] = 5.0,
+    deep: DeepOpt = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None,
     no_history: NoHistoryOpt = False, keep_history: KeepHistoryOpt = 20, as_json: JsonOpt = False,
 ) -> None:
     """Make every node hold the source's content: each node directly, in parallel (bounded),
     retrying transient errors. Before a node changes, what it replaces is recorded on it
     (`fmeaa history`, `fmeaa rollback`). A node that fails never stops the others; re-run to
-    converge. With --canary/--waves, wave by wave, each gated, stopping at the first failure.
+    converge. Afterwards each node's ledger records what fmeaa wrote there. With
+    --canary/--waves, wave by wave, each gated, stopping at the first failure.
     Exit 1 if any node failed or is not in sync afterwards (or the rollout stopped)."""
     request = _request(source, inventory, cluster, region, secret_id, node, allow_http,
-                       parallel, timeout, cache_dir, policy=schedule_policy,
-                       source_secret_id=source_secret_id)
+                       parallel, timeout, cache_dir, deep, schedule_policy, source_secret_id,
+                       node_concurrency)
     history = history_policy(no_history, keep_history)
     staged = canary is not None or waves is not None
     with reported_errors(), ProgressObserver(not as_json) as progress:
@@ -285,18 +319,24 @@ def verify(
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     source_secret_id: SourceSecretOpt = None,
     secret_id: SecretOpt = None, node: OnlyOpt = None,
-    deep: Annotated[bool, typer.Option(
-        help="Re-read every file's bytes instead of trusting remembered digests.")] = False,
+    deep: DeepOpt = False, fail_on: FailOnOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="List in-sync entries too.")] = False,
     schedule_policy: PolicyOpt = SchedulePolicy.ONE, parallel: ParallelOpt = 4, timeout: TimeoutOpt = 30.0,
+    node_concurrency: ConcurrencyOpt = DEFAULT_NODE_CONCURRENCY,
     allow_http: AllowHttpOpt = False, cache_dir: CacheDirOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Parity matrix: every entry × every node, by digest, against the source. Exit 1 on any
-    drift or unreadable node (for CI or cron)."""
+    """Parity matrix: every entry × every node, by digest, against the source, with the cause
+    of each difference (pending, drift, extra). Exit 1 when not in sync or a node is
+    unreadable; with --fail-on, the code of the most serious cause chosen (for CI or cron)."""
+    causes = parse_fail_on(fail_on)
     with reported_errors(), ProgressObserver(not as_json) as progress:
         result = app.verify(_request(source, inventory, cluster, region, secret_id, node,
-                                     allow_http, parallel, timeout, cache_dir, deep=deep,
-                                     policy=schedule_policy, source_secret_id=source_secret_id),
+                                     allow_http, parallel, timeout, cache_dir, deep,
+                                     schedule_policy, source_secret_id, node_concurrency),
                           progress)
     emit_json(result.to_json()) if as_json else print_parity(result, show_all)
+    if result.unreadable:
+        raise typer.Exit(EXIT_FAILED)
+    if causes:
+        raise typer.Exit(cause_exit_code(result.found, causes))
     raise typer.Exit(EXIT_OK if result.in_sync else EXIT_FAILED)

@@ -21,16 +21,20 @@ USERNAME = "admin"
 def parse_fault(spec: str) -> tuple[str, str, float | None]:
     """`fme-2:latency=0.5`, `fme-3:error_rate=0.2`, `fme-1:drop_upload_after=65536`,
     `fme-1:token_ttl=5` (tokens expire after 5 s), `fme-1:down`, `fme-4:unlicensed` (a BYOL
-    clone that must request its licence), `fme-2:jobs=3` (3 running jobs) or `fme-2:fail_jobs`
-    (every job submitted there ends in failure: a smoke job that fails)."""
+    clone that must request its licence), `fme-2:jobs=3` (3 running jobs), `fme-2:fail_jobs`
+    (every job submitted there ends in failure: a smoke job that fails), or an overloaded
+    node: `fme-2:throttle_above=4` (429 beyond 4 requests in flight), `fme-2:throttle_next=10`
+    (the next 10 requests answered 429), `fme-2:retry_after=2` (the Retry-After they carry)."""
     node, _, rest = spec.partition(":")
     kind, _, value = rest.partition("=")
     if not node or kind not in ("latency", "error_rate", "drop_upload_after", "token_ttl", "down",
-                                "unlicensed", "jobs", "fail_jobs"):
+                                "unlicensed", "jobs", "fail_jobs", "throttle_above",
+                                "throttle_next", "retry_after"):
         raise typer.BadParameter(
             f"{spec!r}: use NODE:latency=SECONDS, NODE:error_rate=0..1, "
             "NODE:drop_upload_after=BYTES, NODE:token_ttl=SECONDS, NODE:down, NODE:unlicensed, "
-            "NODE:jobs=N or NODE:fail_jobs")
+            "NODE:jobs=N, NODE:fail_jobs, NODE:throttle_above=N, NODE:throttle_next=N or "
+            "NODE:retry_after=SECONDS")
     if kind in ("down", "unlicensed", "fail_jobs"):
         return node, kind, None
     try:
@@ -123,6 +127,10 @@ def sandbox(
                 node.state.start_jobs(int(value or 0))
             elif kind == "token_ttl":
                 node.state.token_ttl_s = value
+            elif kind in ("throttle_above", "throttle_next"):
+                setattr(node.faults, kind, int(value or 0))
+            elif kind == "retry_after":
+                node.faults.retry_after_s = float(value or 0)
             else:
                 setattr(node.faults, "latency_s" if kind == "latency" else kind,
                         int(value) if kind == "drop_upload_after" else value)  # type: ignore[arg-type]

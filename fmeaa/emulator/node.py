@@ -7,10 +7,12 @@ import os
 import secrets
 import tempfile
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmeaa.emulator.server import EmulatorHTTPServer, Faults
+from fmeaa.emulator.faults import Faults
+from fmeaa.emulator.server import EmulatorHTTPServer
 
 if TYPE_CHECKING:
     from fmeaa.emulator.load_balancer import EmulatedLoadBalancer
@@ -30,11 +32,45 @@ class EmulatedNode:
         self.version: FmeVersion = version_named(fme_version)
         self.state = NodeState(data_dir, persist=persist, password=password)
         self.faults = Faults()
+        # Counters for tests and the benchmark (GET /__emulator__/stats).
         self.request_count = 0
+        self.requests_by_path: Counter[str] = Counter()  # "GET /fmeapiv4/…/{repo}/items" → n
         self.uploaded_bytes = 0  # file bytes received by item and resource uploads
+        self.downloaded_bytes = 0  # file bytes sent by downloads (items, resources, packages)
+        self.downloads: Counter[str] = Counter()  # the same by kind: item, resource:CONNECTION…
+        self.in_flight = 0  # requests being served now
+        self.max_in_flight = 0  # the most ever served at once
+        self.throttled = 0  # requests answered 429 (Faults.throttle_*)
+        self._counter_lock = threading.Lock()
         self.port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def count_request(self, method: str, route: Any) -> int:
+        """Count one request by the route it matched; returns how many are in flight now."""
+        key = f"{method} {route.template}" if route is not None else f"{method} (no route)"
+        with self._counter_lock:
+            self.request_count += 1
+            self.requests_by_path[key] += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self.in_flight
+
+    def count_download(self, what: str, size: int) -> None:
+        with self._counter_lock:
+            self.downloaded_bytes += size
+            self.downloads[what] += size
+
+    def request_done(self) -> None:
+        with self._counter_lock:
+            self.in_flight -= 1
+
+    def reset_counters(self) -> None:
+        with self._counter_lock:
+            self.request_count = self.uploaded_bytes = self.downloaded_bytes = 0
+            self.max_in_flight = self.throttled = 0
+            self.requests_by_path.clear()
+            self.downloads.clear()
 
     @property
     def url(self) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import random
 import re
 import socket
 import threading
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fmeaa.emulator.faults import Throttled
 from fmeaa.emulator.headers import disposition_filename
 from fmeaa.emulator.state import NodeState
 
@@ -37,24 +37,6 @@ V4 = "/fmeapiv4"
 CHUNK = 64 * 1024
 KNOWN_SERVICES = ("fmedatadownload", "fmedatastreaming", "fmejobsubmitter", "fmekmllink",
                   "fmenotification")
-
-
-@dataclass
-class Faults:
-    """Faults injected into this node; change them at any time (tests, `sandbox`)."""
-
-    latency_s: float = 0.0  # added before every response
-    error_rate: float = 0.0  # share of non-health requests answered 503
-    drop_upload_after: int | None = None  # close the connection after reading this many bytes
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-        self._lock = threading.Lock()
-
-    def roll_error(self) -> bool:
-        with self._lock:
-            return self.error_rate > 0 and self._rng.random() < self.error_rate
 
 
 class ApiError(Exception):
@@ -141,19 +123,21 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
         self._query_pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
         self.query = dict(self._query_pairs)
         self._body_consumed = False
-        node.request_count += 1
         faults = node.faults
+        version = node.version
+        route, params = self.server.router.match(
+            self.command, path, lambda r: version.serves(r.api, r.since, r.unconfirmed))
+        in_flight = node.count_request(self.command, route)
         try:
             if faults.latency_s:
                 time.sleep(faults.latency_s)
-            version = node.version
             if version.strict_trailing_slash and raw_path != path and path.startswith(V4):
                 raise UnknownEndpoint(404, raw_path)  # 2026.1+: Spring 6 path matching
-            route, params = self.server.router.match(
-                self.command, path, lambda r: version.serves(r.api, r.since, r.unconfirmed))
             if route is None:
                 raise UnknownEndpoint(404 if params is None else 405, path)
             if not route.public:
+                if faults.throttles(in_flight):
+                    raise Throttled()
                 if faults.roll_error():
                     raise ApiError(503, "Service temporarily unavailable (injected fault)")
                 self._authenticate(route.basic, route.basic_or_token)
@@ -172,6 +156,13 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._drain_body()
             Response(exc.status, {"message": exc.message}).send(self)
+        except Throttled:
+            node.throttled += 1
+            self._drain_body()
+            Response(429, {"message": "Too many requests (injected fault)"},
+                     headers={"Retry-After": f"{faults.retry_after_s:g}"}).send(self)
+        finally:
+            node.request_done()
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
@@ -259,8 +250,9 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
 class Response:
     def __init__(self, status: int, body: Any = None, file: Any = None, size: int = 0,
                  content_type: str = "application/json", unlink_after: bool = False,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, what: str = "other") -> None:
         self.status, self.body, self.file, self.size = status, body, file, size
+        self.what = what  # a file download's kind, for the counters: item, resource:CONN…
         self.content_type = content_type
         self.unlink_after = unlink_after  # `file` is a spool of this response only
         self.headers = headers or {}
@@ -276,6 +268,7 @@ class Response:
             handler.send_header("Content-Type", kind)
             handler.send_header("Content-Length", str(self.size))
             handler.end_headers()
+            handler.server.node.count_download(self.what, self.size)
             try:
                 with self.file.open("rb") as source:
                     while chunk := source.read(CHUNK):
@@ -303,6 +296,7 @@ class Route:
     api: str = "other"  # "v3" | "v4" | "other": which API family the path belongs to
     since: int = 0  # first build that serves it (fmeaa.emulator.versions)
     unconfirmed: bool = False  # a V4 path no public source confirms (served only without V3)
+    template: str = ""  # the path as registered ("/fmerest/v3/repositories/{repo}"): counters
 
 
 def api_of(template: str) -> str:
@@ -321,7 +315,8 @@ class Router:
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             self.routes.append(Route(method, re.compile(f"^{regex}$"), fn, public, basic,
-                                     basic_or_token, api_of(template), since, unconfirmed))
+                                     basic_or_token, api_of(template), since, unconfirmed,
+                                     template))
             return fn
         return register
 

@@ -146,7 +146,8 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     claims = ((Kind.CONNECTION, m.connections), (Kind.DEPLOYMENT_PARAMETER, m.deployment_parameters),
               (Kind.PROJECT, m.projects))
     return Snapshot(entries, roots, whole_kinds=[k for k, listed in claims if listed is not None],
-                    silent_kinds=[k for k, listed in claims if listed is None])
+                    silent_kinds=[k for k, listed in claims if listed is None],
+                    ignore=[(Kind(rule.kind), rule.key) for rule in m.ignore])
 
 
 class LocalFiles:
@@ -184,9 +185,9 @@ class ServerSource:
         self._guard = threading.Lock()
 
     def read(self, client: FmeClient, cache: DigestCache, spool: Path,
-             schedule_policy: str = "one") -> Snapshot:
+             schedule_policy: str = "one", concurrency: int = 1) -> Snapshot:
         self.client, self.spool = client, spool
-        actual = NodeReader(client, cache, keep_dir=spool).read(
+        actual = NodeReader(client, cache, keep_dir=spool, concurrency=concurrency).read(
             (c, "/") for c in self.connections)
         entries = []
         for e in actual.values():

@@ -9,10 +9,15 @@ Phases, so that bad input never touches a node:
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
+import secrets
 import shutil
 import tempfile
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,12 +27,26 @@ from typing import Any
 from fmeaa.client import AuthenticationError, FmeApiError, FmeClient, connect
 from fmeaa.cluster.credentials import CredentialSource
 from fmeaa.cluster.inventory import Inventory
+from fmeaa.sync import ledger as ledgers
 from fmeaa.sync.apply import NodeApplier, NodeResult, RetryPolicy, failure_text, is_unreachable
 from fmeaa.sync.content_source import NodeSource
 from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.ledger import Ledger, SyncRun
 from fmeaa.sync.node_reader import NodeReader
-from fmeaa.sync.plan import Action, ContentPlan, plan_content
-from fmeaa.sync.snapshot import Snapshot
+from fmeaa.sync.plan import Action, ContentPlan, desired_for_node, plan_content
+from fmeaa.sync.snapshot import Kind, Snapshot, split_item_key
+
+
+def new_sync_id() -> str:
+    """A run's id: sortable by time, unique across machines."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def default_cache_dir() -> Path:
@@ -43,9 +62,17 @@ class CredentialsRejectedError(RuntimeError):
     """A node rejected the credentials: nothing was changed anywhere."""
 
 
+# Requests in flight to one node at once. Chosen from `./dev bench` (README, "Speed"): at 50 ms
+# per request a full sync gains little beyond 8, and 8 keeps a node far from the thread pools
+# FME's web application serves requests with (UNCONFIRMED sizes; a node that is overloaded
+# says so with 429/503 and Retry-After, which the client honours).
+DEFAULT_NODE_CONCURRENCY = 8
+
+
 @dataclass
 class EngineSettings:
-    parallel: int = 4
+    parallel: int = 4  # nodes worked on at once
+    node_concurrency: int = DEFAULT_NODE_CONCURRENCY  # requests in flight per node
     timeout_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -92,6 +119,11 @@ class SyncEngine:
         # this engine only sees some nodes (seeding passes it in).
         self.default_owner = inventory.nodes[0].name
         self._spool: tempfile.TemporaryDirectory[str] | None = None
+        # Each node's ledger (what fmeaa wrote there) and what it was last read to hold.
+        self.run = SyncRun(sync_id=new_sync_id(), user=current_user())
+        self.ledgers: dict[str, Ledger] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self._progress = threading.Lock()  # observers are told one step at a time
 
     # --- plumbing -----------------------------------------------------------------------------
     def _pool(self, jobs: int) -> ThreadPoolExecutor:
@@ -118,6 +150,10 @@ class SyncEngine:
         self.status[name].error = failure_text(exc, (creds.password, creds.token))
         self.status[name].reachable = not is_unreachable(exc)
 
+    def _step(self, node: str, action: Action | None = None) -> None:
+        with self._progress:  # actions of one node run on several threads
+            self.observer.step(node, action)
+
     # --- phase 2: connect ---------------------------------------------------------------------
     def connect(self, names: Sequence[str]) -> None:
         """Log in to each node. Unreachable nodes are marked; rejected credentials raise
@@ -130,7 +166,8 @@ class SyncEngine:
                 client = connect(name, node.rest_url, **creds.login(),
                                  prefer=self.settings.api,  # type: ignore[arg-type]
                                  timeout=self.settings.timeout_s,
-                                 read_retries=self.settings.retry.attempts - 1)
+                                 read_retries=self.settings.retry.attempts - 1,
+                                 max_concurrent=self.settings.node_concurrency)
                 client.ensure_token()  # a token-only login is proven by the version call
                 return name, client, None
             except Exception as exc:  # an API error, or anything unforeseen on this node
@@ -157,20 +194,34 @@ class SyncEngine:
                 f"{self.credentials.where}; no node was changed")
 
     # --- phase 3: read ------------------------------------------------------------------------
-    def read_nodes(self, names: Sequence[str], resource_roots: Iterable[tuple[str, str]]
-                   ) -> dict[str, Snapshot]:
+    def read_nodes(self, names: Sequence[str], resource_roots: Iterable[tuple[str, str]],
+                   desired: Snapshot | None = None) -> dict[str, Snapshot]:
+        """Each node's snapshot. With the `desired` snapshot, the repositories it holds are
+        listed at once with everything else (see NodeReader `expect`)."""
         roots = list(resource_roots)
+        expect = Counter(split_item_key(e.key)[0] for e in desired.of(Kind.ITEM)) \
+            if desired is not None else {}
         live = self.usable(names)
         self.observer.phase("reading nodes", len(live))
 
         def read(name: str) -> tuple[str, Snapshot | None, Exception | None]:
             try:
-                snap = NodeReader(self.clients[name], self.cache(name)).read(roots)
+                # The ledger is read once per run: a re-read after applying keeps what the
+                # appliers recorded in it.
+                reader = NodeReader(self.clients[name], self.cache(name),
+                                    ledger=self.ledgers.get(name),
+                                    load_ledger=name not in self.ledgers, deep=self.settings.deep,
+                                    concurrency=self.settings.node_concurrency,
+                                    expect=expect)
+                snap = reader.read(roots)
+                if reader.ledger is not None:
+                    self.ledgers[name] = reader.ledger
+                self.snapshots[name] = snap
                 return name, snap, None
             except Exception as exc:  # an API error, or anything unforeseen on this node
                 return name, None, exc
             finally:
-                self.observer.step(name)
+                self._step(name)
 
         found: dict[str, Snapshot] = {}
         with self._pool(len(live)) as pool:
@@ -189,13 +240,18 @@ class SyncEngine:
                               f"reference node unreachable: {self.status[source.node].error}")
         self._spool = tempfile.TemporaryDirectory(prefix="fmeaa-spool-")
         return source.read(self.clients[source.node], self.cache(source.node),
-                           Path(self._spool.name), schedule_policy)
+                           Path(self._spool.name), schedule_policy,
+                           concurrency=self.settings.node_concurrency)
 
     # --- phase 4: plan ------------------------------------------------------------------------
     def plan(self, desired: Snapshot, targets: Sequence[str], prune: bool) -> ContentPlan:
-        actual = self.read_nodes(targets, desired.resource_roots)
+        actual = self.read_nodes(targets, desired.resource_roots, desired)
         return plan_content(desired, actual, [n for n in targets if n in actual], prune,
-                            default_owner=self.default_owner)
+                            default_owner=self.default_owner, recorded=self.recorded())
+
+    def recorded(self) -> dict[str, dict[tuple[Kind, str], str]]:
+        """Per node, the digests its ledger holds (what fmeaa last wrote there)."""
+        return {name: ledger.digests() for name, ledger in self.ledgers.items()}
 
     # --- phase 5: apply -----------------------------------------------------------------------
     def apply(self, plan: ContentPlan, files: Any) -> dict[str, NodeResult]:
@@ -204,7 +260,9 @@ class SyncEngine:
 
         def run(name: str) -> NodeResult:
             applier = NodeApplier(self.clients[name], self.cache(name), files, self.settings.retry,
-                                  on_step=lambda action: self.observer.step(name, action))
+                                  on_step=lambda action: self._step(name, action),
+                                  concurrency=self.settings.node_concurrency,
+                                  ledger=self.ledgers.get(name), run=self.run)
             try:
                 return applier.apply(work[name])
             except Exception as exc:  # never the run's traceback: this node's failure
@@ -217,6 +275,29 @@ class SyncEngine:
             for result in pool.map(run, list(work)):
                 results[result.node] = result
         return results
+
+    # --- after applying: the ledger -------------------------------------------------------------
+    def record_ledgers(self, desired: Snapshot, names: Sequence[str]) -> dict[str, str]:
+        """Write each node's ledger (`fmeaa.sync.ledger`): what it now holds as the source has
+        it, from its last read (call after the convergence re-read). A node that failed in this
+        run is left alone (its next run reads it again). Returns node → why its ledger could not
+        be written; never raises: the content is synced either way, and a node without a
+        ledger only costs the next run downloads."""
+        todo = [n for n in self.usable(names) if n in self.ledgers and n in self.snapshots]
+
+        def record(name: str) -> tuple[str, str | None]:
+            ledger = self.ledgers[name]
+            ledger.settle(desired_for_node(desired, name, self.default_owner),
+                          self.snapshots[name], self.run)
+            try:
+                ledgers.write(self.clients[name], ledger)
+            except Exception as exc:  # an API error, or anything unforeseen on this node
+                creds = self.credentials.for_node(name)
+                return name, failure_text(exc, (creds.password, creds.token))
+            return name, None
+
+        with self._pool(len(todo)) as pool:
+            return {name: error for name, error in pool.map(record, todo) if error}
 
     def save_caches(self) -> None:
         for cache in self._caches.values():

@@ -281,6 +281,30 @@ class ResourceFolder(_Model):
         return value
 
 
+# Entry kinds as `ignore:` names them (fmeaa.sync.snapshot.Kind's values; a test keeps them equal).
+ENTRY_KINDS = ("repository", "topic", "connection", "deployment-parameter", "item", "resource",
+               "subscription", "publication", "schedule", "project")
+
+
+class IgnoreRule(_Model):
+    """Known noise: entries a node rewrites itself (a cache file in a managed resource folder,
+    a schedule an app updates…). Matching entries are never updated, deleted or reported
+    (`plan`, `sync`, `verify`); one the source lists is still created where it is missing."""
+
+    kind: Literal[ENTRY_KINDS]  # type: ignore[valid-type]
+    key: str = Field(description="A glob (fnmatch: *, ?, [..]) over the entry's key: item "
+                                 "`REPO/NAME`, resource `CONNECTION:/path`, schedule "
+                                 "`CATEGORY/NAME`, others their name.")
+
+    @field_validator("key")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("an empty pattern matches nothing: give a key or a glob such as "
+                             "'FME_SHAREDRESOURCE_DATA:/reference/cache/*'")
+        return value
+
+
 class ContentManifest(_Model):
     version: Literal[1] = 1
     repositories: list[Repository] = Field(default_factory=list)
@@ -296,6 +320,7 @@ class ContentManifest(_Model):
     deployment_parameters: list[DeploymentParameter] | None = None
     # And for projects: no `projects:` key, the nodes' projects are not managed.
     projects: list[ProjectPackage] | None = None
+    ignore: list[IgnoreRule] = Field(default_factory=list)
 
 
 # Each list section and the model of one of its entries: a broken entry is reported and left
@@ -304,7 +329,7 @@ _SECTIONS: dict[str, type[_Model]] = {
     "repositories": Repository, "topics": Topic, "subscriptions": Subscription,
     "publications": Publication, "schedules": Schedule, "resources": ResourceFolder,
     "connections": Connection, "deploymentParameters": DeploymentParameter,
-    "projects": ProjectPackage,
+    "projects": ProjectPackage, "ignore": IgnoreRule,
 }
 
 

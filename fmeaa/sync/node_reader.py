@@ -1,20 +1,23 @@
 """Read what one node holds into a Snapshot (I/O through the REST client).
 
-Listings give names, sizes and dates; file digests come from the DigestCache while size and
-date are unchanged, otherwise from streaming the bytes (kept in `keep_dir` when the node is
-the reference node, so they need not be downloaded twice).
+Listings give names, sizes and dates; file digests come from the node's ledger or this
+machine's DigestCache while size and date are unchanged, otherwise from streaming the bytes
+(kept in `keep_dir` when the node is the reference node, so they need not be downloaded twice).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fmeaa.client import FmeClient, NotFoundError
 from fmeaa.client.rest import service_names
+from fmeaa.sync import ledger as ledgers
 from fmeaa.sync.digest_cache import DigestCache
+from fmeaa.sync.ledger import Ledger
 from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry, sha256_text
 
 WRITTEN = "written-by-fmeaa"  # the cache stamp of a connection's last written credentials
@@ -27,96 +30,157 @@ def spool_name(kind: Kind, key: str) -> str:
 
 
 class NodeReader:
+    """Reads one node. Several requests run at once (`concurrency`; the client bounds what
+    the node receives): the lists first, then each item's and file's own calls.
+
+    With a ledger (`fmeaa.sync.ledger`), what the node says fmeaa wrote is trusted while the
+    node's own stamps are the recorded ones: a file's digest without downloading it, an item's
+    services without asking for them. `deep` trusts neither ledger nor cache: every byte is
+    read (the ledger still says what fmeaa wrote, for drift)."""
+
     def __init__(self, client: FmeClient, cache: DigestCache, keep_dir: Path | None = None,
-                 on_file: Callable[[], None] | None = None) -> None:
+                 on_file: Callable[[], None] | None = None, *, ledger: Ledger | None = None,
+                 load_ledger: bool = False, deep: bool = False, concurrency: int = 1,
+                 expect: Mapping[str, int] | None = None) -> None:
         self.client = client
         self.cache = cache
         self.keep_dir = keep_dir
         self.on_file = on_file or (lambda: None)
+        self.ledger = ledger
+        self.load_ledger = load_ledger  # read the node's ledger too (into `self.ledger`)
+        self.deep = deep
+        self.concurrency = max(1, concurrency)
+        # Repositories the source expects, with about how many items: listed at once with the
+        # node's other lists instead of after them (a round trip less per read).
+        self.expect = dict(expect or {})
 
     def read(self, resource_roots: Iterable[tuple[str, str]]) -> Snapshot:
         roots = sorted(set(resource_roots))
-        entries: list[Entry] = []
-        for repo in self.client.repositories():
-            entries.append(metadata_entry(Kind.REPOSITORY, repo))
-            entries.extend(self._items(repo["name"]))
-        for kind, path in NOTIFICATION_KINDS.items():
-            entries.extend(metadata_entry(kind, body) for body in self.client.notifications(path))
-        entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in self.client.schedules())
-        if self.client.supports("connections.list"):  # FME Server before 2023 has none
-            entries.extend(self._connections())
-        if self.client.supports("projects.list"):
-            entries.extend(self._projects())
-        if self.client.supports("deploymentparameters.list"):
+        c = self.client
+        lists: dict[str, Callable[[], Any]] = {
+            "repositories": c.repositories, "schedules": c.schedules,
+            **{str(kind): (lambda p=path: c.notifications(p))
+               for kind, path in NOTIFICATION_KINDS.items()}}
+        if c.supports("connections.list"):  # FME Server before 2023 has none
+            lists["connections"] = c.connections
+        if c.supports("projects.list"):
+            lists["projects"] = c.projects
+        if c.supports("deploymentparameters.list"):
+            lists["deployment-parameters"] = c.deployment_parameters
+        if roots:
+            lists["resource-connections"] = c.resource_connections
+        if self.load_ledger:
+            lists["ledger"] = lambda: ledgers.read(c)
+        # More workers than the node's bound: the client holds what exceeds it, and a worker
+        # is free the moment a slot is.
+        with ThreadPoolExecutor(max_workers=2 * self.concurrency) as pool:
+            # Everything that does not depend on another answer goes at once: the lists, the
+            # items of the repositories the source expects, the resource folders.
+            pending = {name: pool.submit(call) for name, call in lists.items()}
+            early = {repo: pool.submit(c.items, repo, None, n) for repo, n in self.expect.items()}
+            walks = {root: pool.submit(self._walk, *root) for root in roots}
+            found = {name: future.result() for name, future in pending.items()}
+            if self.load_ledger:
+                self.ledger = found["ledger"]
+            repos = found["repositories"]
+            entries = [metadata_entry(Kind.REPOSITORY, repo) for repo in repos]
+            for kind in NOTIFICATION_KINDS:
+                entries.extend(metadata_entry(kind, body) for body in found[str(kind)])
+            entries.extend(metadata_entry(Kind.SCHEDULE, body) for body in found["schedules"])
+            entries.extend(self._connection(body) for body in found.get("connections", []))
+            entries.extend(self._project(body) for body in found.get("projects", []))
             entries.extend(metadata_entry(Kind.DEPLOYMENT_PARAMETER, body)
-                           for body in self.client.deployment_parameters())
-        connections = set(self.client.resource_connections()) if roots else set()
-        for connection, folder in roots:
-            if connection in connections:
-                entries.extend(self._resources(connection, folder))
+                           for body in found.get("deployment-parameters", []))
+            # Then each repository's items and each resource folder's files, and then what
+            # each of those needs on its own (services, bytes).
+            connections = set(found.get("resource-connections", []))
+            file_lists = [(conn, walks[(conn, folder)].result()) for conn, folder in roots
+                          if conn in connections]  # a folder of a missing connection: nothing
+            late = [r["name"] for r in repos if r["name"] not in early]
+            item_lists = list(pool.map(lambda name: (name, c.items(name)), late))
+            item_lists += [(r["name"], self._early(early[r["name"]], r["name"]))
+                           for r in repos if r["name"] in early]
+            work: list[Callable[[], Entry]] = [
+                (lambda r=repo, i=item: self._item(r, i))
+                for repo, items in item_lists for item in items]
+            work += [(lambda conn=conn, f=f: self._resource(conn, f))
+                     for conn, files in file_lists for f in files]
+            entries.extend(pool.map(lambda task: task(), work))
         return Snapshot(entries, roots)
 
-    def _connections(self) -> list[Entry]:
-        """Connections as the node returns them (credential values are never returned): their
-        secret digest is what fme-aa last wrote there, or "unknown" (→ re-sent once)."""
-        found = []
-        for body in self.client.connections():
-            written = self.cache.lookup(f"{Kind.CONNECTION}:{body['name']}", 0, WRITTEN)
-            found.append(metadata_entry(Kind.CONNECTION, body, secret_digest=written or "unknown"))
-        return found
+    # --- the ledger and the local cache: what may be trusted without reading ----------------
+    def _trusted(self, kind: Kind, key: str, size: int, stamp: Any) -> str | None:
+        if self.deep:
+            return None
+        sha = self.cache.lookup(f"{kind}:{key}", size, stamp)
+        if sha is None and self.ledger is not None:
+            sha = self.ledger.trusted_sha256(kind, key, size, stamp)
+        return sha
 
-    def _projects(self) -> list[Entry]:
-        """A node's projects. A package cannot be read back byte for byte, so a project's digest
-        is the package fmeaa last imported there while the node's `lastUpdated` is unchanged;
-        else a digest no package has (→ re-imported)."""
-        found = []
-        for p in self.client.projects():
-            stamp = p.get("lastUpdated")
-            sha = self.cache.lookup(f"{Kind.PROJECT}:{p['name']}", 0, stamp)
-            digest = sha or sha256_text(f"project {p['name']} changed on the node at {stamp}")
-            found.append(Entry(Kind.PROJECT, p["name"], digest, file_sha256=sha,
-                               body={"id": p.get("id"), "name": p["name"], "lastUpdated": stamp}))
-        return found
+    def _connection(self, body: dict[str, Any]) -> Entry:
+        """A connection as the node returns it (credential values are never returned): its
+        secret digest is what fme-aa last wrote there (the node's ledger, else this machine's
+        cache), or "unknown" (→ re-sent once)."""
+        name = body["name"]
+        written = self.ledger.secret_digest(name) if self.ledger is not None else None
+        written = written or self.cache.lookup(f"{Kind.CONNECTION}:{name}", 0, WRITTEN)
+        return metadata_entry(Kind.CONNECTION, body, secret_digest=written or "unknown")
+
+    def _project(self, p: dict[str, Any]) -> Entry:
+        """A project. A package cannot be read back byte for byte, so its digest is the package
+        fmeaa last imported there while the node's `lastUpdated` is unchanged; else a digest no
+        package has (→ re-imported)."""
+        stamp = p.get("lastUpdated")
+        key = f"{Kind.PROJECT}:{p['name']}"
+        sha = self.ledger.trusted_sha256(Kind.PROJECT, p["name"], 0, stamp) \
+            if self.ledger is not None and stamp is not None else None
+        sha = sha or self.cache.lookup(key, 0, stamp)
+        digest = sha or sha256_text(f"project {p['name']} changed on the node at {stamp}")
+        return Entry(Kind.PROJECT, p["name"], digest, file_sha256=sha, stamp=stamp,
+                     body={"id": p.get("id"), "name": p["name"], "lastUpdated": stamp})
 
     def _file(self, kind: Kind, key: str, size: int, stamp: Any,
               download: Callable[[Path | None], str]) -> tuple[str, Path | None]:
-        cache_key = f"{kind}:{key}"
+        sha = self._trusted(kind, key, size, stamp)
+        if sha is not None:
+            return sha, None
         keep = self.keep_dir / spool_name(kind, key) if self.keep_dir else None
-        sha = self.cache.lookup(cache_key, size, stamp)
-        if sha is None:
-            sha = download(keep)
-            self.cache.record(cache_key, size, stamp, sha)
-            self.on_file()
-            return sha, keep
-        return sha, None
+        sha = download(keep)
+        self.cache.record(f"{kind}:{key}", size, stamp, sha)
+        self.on_file()
+        return sha, keep
 
-    def _items(self, repo: str) -> list[Entry]:
-        found = []
-        for item in self.client.items(repo):
-            name = item["name"]
-            services = item.get("services")
-            if services is None:  # not every server version lists them with the item
-                services = self.client.services(repo, name)
-            services = service_names(services)
-            size = int(item.get("totalFileSize") or 0)
-            stamp = item.get("lastPublishDate") or item.get("lastSaveDate")
-            sha, kept = self._file(Kind.ITEM, f"{repo}/{name}", size, stamp,
-                                   lambda dest, n=name: self.client.download_item(repo, n, dest))
-            found.append(file_entry(Kind.ITEM, f"{repo}/{name}", size, sha, services, kept))
-        return found
+    def _item(self, repo: str, item: dict[str, Any]) -> Entry:
+        name = item["name"]
+        key = f"{repo}/{name}"
+        size = int(item.get("totalFileSize") or 0)
+        stamp = item.get("lastPublishDate") or item.get("lastSaveDate")
+        services = item.get("services")
+        if services is None and not self.deep and self.ledger is not None:
+            services = self.ledger.trusted_services(key, stamp)  # publish stamp unchanged
+        if services is None:  # real lists carry none: one call per item whose stamp moved
+            services = self.client.services(repo, name)
+        sha, kept = self._file(Kind.ITEM, key, size, stamp,
+                               lambda dest: self.client.download_item(repo, name, dest))
+        return file_entry(Kind.ITEM, key, size, sha, service_names(list(services)), kept, stamp)
 
-    def _resources(self, connection: str, folder: str) -> list[Entry]:
-        found = []
+    def _early(self, listing: Future[list[dict[str, Any]]], repo: str) -> list[dict[str, Any]]:
+        """A repository's items listed early; again if it did not exist yet back then."""
         try:
-            files = list(self.client.walk_resources(connection, folder))
+            return listing.result()
+        except NotFoundError:
+            return self.client.items(repo)
+
+    def _walk(self, connection: str, folder: str) -> list[dict[str, Any]]:
+        try:
+            return list(self.client.walk_resources(connection, folder))
         except NotFoundError:
             return []
-        for f in files:
-            path = f["path"]
-            key = f"{connection}:{path}"
-            size = int(f.get("size") or 0)
-            sha, kept = self._file(Kind.RESOURCE, key, size, f.get("date"),
-                                   lambda dest, p=path: self.client.download_resource(
-                                       connection, p, dest))
-            found.append(file_entry(Kind.RESOURCE, key, size, sha, local_path=kept))
-        return found
+
+    def _resource(self, connection: str, f: dict[str, Any]) -> Entry:
+        path = f["path"]
+        key = f"{connection}:{path}"
+        size = int(f.get("size") or 0)
+        sha, kept = self._file(Kind.RESOURCE, key, size, f.get("date"),
+                               lambda dest: self.client.download_resource(connection, path, dest))
+        return file_entry(Kind.RESOURCE, key, size, sha, local_path=kept, stamp=f.get("date"))

@@ -3,7 +3,13 @@ no I/O, so every rule is tested without servers.
 
 Per node and entry: create (missing), update (digest differs), unchanged, and for what the node
 holds beyond the desired content but inside what the source manages (`Snapshot.manages`): delete
-with `prune`, else "extra" (reported, left alone). Anything else is not the source's business.
+with `prune`, else "extra" (reported, left alone). Anything else is not the source's business;
+entries the manifest's `ignore:` names are "ignored" (never updated, deleted or reported).
+
+Each change also has a cause, from what the node's ledger says fmeaa last wrote there
+(`fmeaa.sync.ledger`): *pending* (the source moved: the node still holds what fmeaa wrote, or
+fmeaa never wrote it), *drift* (the node moved: it no longer holds what fmeaa wrote) or *extra*
+(on the node, and fmeaa never wrote it).
 """
 
 from __future__ import annotations
@@ -21,6 +27,31 @@ class Change(StrEnum):
     DELETE = "delete"
     UNCHANGED = "unchanged"
     EXTRA = "extra"  # on the node, not in the source; deleted only with --prune
+    IGNORED = "ignored"  # known noise (the manifest's `ignore:`): never judged
+
+
+class Cause(StrEnum):
+    """Why an entry is not as the source wants it (see the module docstring)."""
+
+    PENDING = "pending"  # the source changed since fmeaa wrote it (or fmeaa never wrote it)
+    DRIFT = "drift"  # the node changed since fmeaa wrote it
+    EXTRA = "extra"  # on the node, never written by fmeaa
+
+
+def cause_of(change: Change, actual: Entry | None, recorded: str | None) -> Cause | None:
+    """The cause of a change, from the digest the ledger recorded for the entry (None: fmeaa
+    never wrote it there)."""
+    if change is Change.CREATE:  # fmeaa wrote it and it is gone: someone deleted it
+        return Cause.PENDING if recorded is None else Cause.DRIFT
+    if change is Change.UPDATE:
+        assert actual is not None
+        return Cause.DRIFT if recorded is not None and recorded != actual.digest else Cause.PENDING
+    if change in (Change.DELETE, Change.EXTRA):
+        assert actual is not None
+        if recorded is None:
+            return Cause.EXTRA
+        return Cause.DRIFT if recorded != actual.digest else Cause.PENDING  # the source dropped it
+    return None
 
 
 @dataclass(frozen=True)
@@ -31,6 +62,7 @@ class Action:
     desired: Entry | None = None
     actual: Entry | None = None
     detail: str = ""  # for updates: "file", "services" or "definition"
+    cause: Cause | None = None  # for create/update/delete/extra
 
     @property
     def bytes_to_send(self) -> int:
@@ -53,6 +85,10 @@ class NodePlan:
 
     def count(self, change: Change) -> int:
         return sum(1 for a in self.actions if a.change is change)
+
+    def causes(self) -> dict[str, int]:
+        """How many actions have each cause (pending, drift, extra)."""
+        return {c.value: sum(1 for a in self.actions if a.cause is c) for c in Cause}
 
     @property
     def bytes_to_send(self) -> int:
@@ -81,18 +117,29 @@ def desired_for_node(desired: Snapshot, node: str, default_owner: str) -> Snapsh
                                 for e in desired.values())
 
 
-def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool) -> NodePlan:
+def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool,
+              recorded: Mapping[tuple[Kind, str], str] | None = None) -> NodePlan:
+    """One node's actions. `recorded`: the digests the node's ledger holds, by entry id (what
+    fmeaa last wrote there), for each change's cause."""
+    recorded = recorded or {}
     rank = {kind: i for i, kind in enumerate(APPLY_ORDER)}
+
+    def action(change: Change, entry: Entry, want: Entry | None, have: Entry | None,
+               detail: str = "") -> Action:
+        return Action(change, entry.kind, entry.key, want, have, detail,
+                      cause_of(change, have, recorded.get(entry.id)))
+
     forward: list[Action] = []
     for entry in sorted(desired.values(), key=lambda e: (rank[e.kind], e.key)):
         have = actual.get(entry.id)
         if have is None:
-            forward.append(Action(Change.CREATE, entry.kind, entry.key, entry, None))
+            forward.append(action(Change.CREATE, entry, entry, None))
+        elif desired.ignores(have):
+            forward.append(action(Change.IGNORED, entry, entry, have))
         elif have.digest != entry.digest:
-            forward.append(Action(Change.UPDATE, entry.kind, entry.key, entry, have,
-                                  _update_detail(entry, have)))
+            forward.append(action(Change.UPDATE, entry, entry, have, _update_detail(entry, have)))
         else:
-            forward.append(Action(Change.UNCHANGED, entry.kind, entry.key, entry, have))
+            forward.append(action(Change.UNCHANGED, entry, entry, have))
     leaving_repos = {e.key for e in actual.values()
                      if e.kind is Kind.REPOSITORY and e.id not in desired}
     backward: list[Action] = []
@@ -101,21 +148,28 @@ def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool) -> No
             continue
         if not desired.manages(entry):
             continue  # outside what this source speaks for: not ours to judge
+        if desired.ignores(entry):
+            backward.append(action(Change.IGNORED, entry, None, entry))
+            continue
         if prune and entry.kind is Kind.ITEM and split_item_key(entry.key)[0] in leaving_repos:
             continue  # deleting the repository deletes its items
-        backward.append(Action(Change.DELETE if prune else Change.EXTRA, entry.kind, entry.key,
-                               None, entry))
+        backward.append(action(Change.DELETE if prune else Change.EXTRA, entry, None, entry))
     return NodePlan(node, forward + backward)
 
 
 def plan_content(desired: Snapshot, actual: Mapping[str, Snapshot], nodes: Sequence[str],
-                 prune: bool = False, default_owner: str | None = None) -> ContentPlan:
+                 prune: bool = False, default_owner: str | None = None,
+                 recorded: Mapping[str, Mapping[tuple[Kind, str], str]] | None = None
+                 ) -> ContentPlan:
     """Plan every node in `nodes` that has an actual snapshot. `default_owner` runs "one"
     schedules that name no owner: the first node of the WHOLE inventory, even when only some
-    nodes are targeted (seeding a new node must not move schedules to it)."""
+    nodes are targeted (seeding a new node must not move schedules to it). `recorded`: per
+    node, the digests its ledger holds (for causes)."""
     default_owner = default_owner or (nodes[0] if nodes else "")
+    recorded = recorded or {}
     return ContentPlan(
-        {n: plan_node(n, desired_for_node(desired, n, default_owner), actual[n], prune)
+        {n: plan_node(n, desired_for_node(desired, n, default_owner), actual[n], prune,
+                      recorded.get(n))
          for n in nodes if n in actual},
         prune,
     )

@@ -8,6 +8,7 @@ fields (ids, timestamps) never look like drift.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -113,6 +114,9 @@ class Entry:
     secret_digest: str | None = None  # connections: digest of the credential parameters
     policy: str | None = None  # schedules: "all" | "one"
     owner: str | None = None  # schedules with policy "one": the node where it is enabled
+    # The node's own date stamp (items: lastPublishDate, resources: date, projects:
+    # lastUpdated): not part of the content, but what the ledger compares to trust a digest.
+    stamp: str | int | float | None = field(default=None, compare=False, hash=False)
 
     @property
     def id(self) -> tuple[Kind, str]:
@@ -133,11 +137,12 @@ def metadata_entry(kind: Kind, body: Mapping[str, Any], secret_digest: str = "",
 
 
 def file_entry(kind: Kind, key: str, size: int, file_sha256: str,
-               services: Iterable[str] = (), local_path: Path | None = None) -> Entry:
+               services: Iterable[str] = (), local_path: Path | None = None,
+               stamp: str | int | float | None = None) -> Entry:
     services = tuple(sorted(services))
     digest = item_digest(file_sha256, services) if kind is Kind.ITEM else file_sha256
     return Entry(kind, key, digest, size=size, file_sha256=file_sha256, services=services,
-                 local_path=local_path)
+                 local_path=local_path, stamp=stamp)
 
 
 def split_item_key(key: str) -> tuple[str, str]:
@@ -155,7 +160,8 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
 
     def __init__(self, entries: Iterable[Entry] = (),
                  resource_roots: Iterable[tuple[str, str]] = (),
-                 whole_kinds: Iterable[Kind] = (), silent_kinds: Iterable[Kind] = ()) -> None:
+                 whole_kinds: Iterable[Kind] = (), silent_kinds: Iterable[Kind] = (),
+                 ignore: Iterable[tuple[Kind, str]] = ()) -> None:
         self._entries = {e.id: e for e in entries}
         self.resource_roots = frozenset(resource_roots)  # (connection, "/folder")
         # Kinds this (desired) snapshot speaks for in full: every entry of them that a node
@@ -164,6 +170,8 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         # Kinds it says nothing about: not managed, and not even reported by verify (connections
         # without a `connections:` key; a reference node's connections).
         self.silent_kinds = frozenset(silent_kinds)
+        # Known noise (the manifest's `ignore:`): (kind, glob of keys) a node rewrites itself.
+        self.ignore = tuple(ignore)
 
     def __getitem__(self, key: tuple[Kind, str]) -> Entry:
         return self._entries[key]
@@ -193,6 +201,12 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
             return self.covers_resource(entry.key)
         return False
 
+    def ignores(self, entry: Entry) -> bool:
+        """Whether an entry is known noise: never updated, deleted or reported (it is still
+        created on a node that lacks it, when the source lists it)."""
+        return any(kind == entry.kind and fnmatch.fnmatchcase(entry.key, pattern)
+                   for kind, pattern in self.ignore)
+
     def covers_resource(self, key: str) -> bool:
         """True if the resource lies in a folder this (desired) snapshot manages."""
         connection, path = split_resource_key(key)
@@ -203,7 +217,8 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         return False
 
     def with_entries(self, entries: Iterable[Entry]) -> Snapshot:
-        return Snapshot(entries, self.resource_roots, self.whole_kinds, self.silent_kinds)
+        return Snapshot(entries, self.resource_roots, self.whole_kinds, self.silent_kinds,
+                        self.ignore)
 
 
 # What a reference node speaks for: everything it holds but connections (a node never returns

@@ -208,7 +208,8 @@ def replace_item(h: FmeRequestHandler, repo: str, item: str) -> Any:
 def get_item(h: FmeRequestHandler, repo: str, item: str) -> Any:
     r, found = _item(h, repo, item)
     if "application/octet-stream" in h.headers.get("Accept", ""):
-        return Response(200, file=_state(h).blob_path(found.file), size=found.file.size)
+        return Response(200, file=_state(h).blob_path(found.file), size=found.file.size,
+                        what="item")
     return _v3_item_detail(r, found, _state(h).username, h.server.node.version.build)
 
 

@@ -47,7 +47,8 @@ def list_resource(h: FmeRequestHandler, connection: str, path: str = "") -> Any:
     if not target.exists():
         raise ApiError(404, f"'{path}' does not exist in {connection}")
     if target.is_file() and "application/octet-stream" in h.headers.get("Accept", ""):
-        return Response(200, file=target, size=target.stat().st_size)
+        return Response(200, file=target, size=target.stat().st_size,
+                        what=f"resource:{connection}")
     return _entry(root, target, int(h.query.get("depth", "1")))
 
 

@@ -42,7 +42,16 @@ def _version(h: FmeRequestHandler) -> FmeVersion:
 @route("GET", "/__emulator__/stats", public=True)
 def emulator_stats(h: FmeRequestHandler) -> Any:
     node = h.server.node
-    return {"node": node.name, "requests": node.request_count, "uploadedBytes": node.uploaded_bytes}
+    return {"node": node.name, "requests": node.request_count, "uploadedBytes": node.uploaded_bytes,
+            "downloadedBytes": node.downloaded_bytes, "downloads": dict(node.downloads),
+            "maxInFlight": node.max_in_flight,
+            "throttled": node.throttled, "byPath": dict(node.requests_by_path)}
+
+
+@route("POST", "/__emulator__/stats/reset", public=True)
+def emulator_stats_reset(h: FmeRequestHandler) -> Any:
+    h.server.node.reset_counters()
+    return Response(204)
 
 
 # --- health, version, info, tokens -----------------------------------------------------------

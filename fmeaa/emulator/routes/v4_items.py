@@ -150,7 +150,7 @@ def v4_publish(h: FmeRequestHandler, repo: str) -> Any:
 @route("GET", f"{V4}/repositories/{{repo}}/items/{{item}}/download", unconfirmed=True)
 def v4_download(h: FmeRequestHandler, repo: str, item: str) -> Any:
     _, found = _item(h, repo, item)
-    return Response(200, file=_state(h).blob_path(found.file), size=found.file.size)
+    return Response(200, file=_state(h).blob_path(found.file), size=found.file.size, what="item")
 
 
 @route("DELETE", f"{V4}/repositories/{{repo}}/items/{{item}}", unconfirmed=True)

@@ -136,7 +136,8 @@ def export_project(h: FmeRequestHandler, project_id: str) -> Any:
     h.json_body()
     spool = _state(h).data_dir / f".export-{secrets.token_hex(8)}.fsproject"
     packages.write_package(_state(h), project, spool)
-    return Response(200, file=spool, size=spool.stat().st_size, unlink_after=True)
+    return Response(200, file=spool, size=spool.stat().st_size, unlink_after=True,
+                    what="project")
 
 
 # --- import -----------------------------------------------------------------------------------

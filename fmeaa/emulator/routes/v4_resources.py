@@ -66,6 +66,7 @@ def v4_resource_download(h: FmeRequestHandler, connection: str) -> Any:
         for f in files:
             zipped.write(f, f.name)
     return Response(200, file=archive, size=archive.stat().st_size, unlink_after=True,
+                    what=f"resource:{connection}",
                     content_type="application/zip")
 
 
