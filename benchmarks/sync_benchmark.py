@@ -296,7 +296,7 @@ def report(results: list[AtLatency], scale: dict[int, Run], a: argparse.Namespac
          [str(max(s["maxInFlight"] for s in r.full[-1].stats)) for r in results])
     line("429 answers (throttled)", [str(r.full[-1].total("throttled")) for r in results])
 
-    bound = KINDS + math.ceil(results[0].entries / 100) + CONSTANT
+    bound = KINDS + math.ceil((results[0].entries if results else 0) / 100) + CONSTANT
     limit = a.node_concurrency or 8
     goals: list[tuple[str, list[str], str, list[bool]]] = [
         ("full sync / naive", [f"{r.full_s / r.naive_s:.2f}x" for r in results],
@@ -333,6 +333,8 @@ def report(results: list[AtLatency], scale: dict[int, Run], a: argparse.Namespac
         goals.append((f"time, {s2:,} -> {s3:,} workspaces",
                       [f"{scale[s2].wall_s:.1f} -> {scale[s3].wall_s:.1f} s"]
                       + [""] * (len(results) - 1), "<= 2.1x", [growth <= 2.1]))
+    if not results:  # growth only
+        goals = goals[len(goals) - (2 if len(sizes) >= 3 else 0):]
     print(f"\n{'goal (issue 14)':<58}" + "".join(f"{h:>{width}}" for h in heads)
           + f"  {'target':<26}verdict")
     for name, cells, target, oks in goals:
@@ -343,6 +345,8 @@ def report(results: list[AtLatency], scale: dict[int, Run], a: argparse.Namespac
               f"{scale[s1].wall_s:.1f} / {scale[s2].wall_s:.1f} / {scale[s3].wall_s:.1f} s, "
               f"peak RSS {scale[s1].rss_kib // 1024} / {scale[s2].rss_kib // 1024} / "
               f"{scale[s3].rss_kib // 1024} MiB)")
+    if not results:
+        return
     last = results[-1]
     print(f"\nwhere the requests go, one node, at {int(last.latency * 1000)} ms:")
     for label, r in (("full sync", last.full[-1]), ("no-op, empty cache", last.cold)):

@@ -195,6 +195,13 @@ def test_429_with_retry_after_is_honoured_for_reads_and_writes(sandbox: Sandbox,
         client.repositories()
     assert client.limit == client.max_concurrent == 8
     client.close()
+    # Discovery and login are waited out too (a new client's first calls).
+    fresh = connect(node.name, node.url, username="admin", password=TEST_PASSWORD)
+    fresh._sleep, fresh._clock = clock.sleep, lambda: clock.now
+    node.faults.throttle_next = 3
+    fresh.login()
+    assert fresh.repositories() and node.throttled == 6 and len(waits) == 6
+    fresh.close()
 
 
 def test_a_sync_converges_on_a_node_that_throttles(cluster, tmp_path: Path) -> None:

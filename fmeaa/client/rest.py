@@ -77,8 +77,8 @@ class FmeClient(Transport):
 
     def _answers(self, path: str) -> bool:
         """Whether a public endpoint exists (anything but 404/405)."""
-        with self._slot(), self._transport_errors("GET", path):
-            response = self._http.get(path, headers={"Accept": "application/json"})
+        response = self._send_patiently("GET", path, lambda: self._http.get(
+            path, headers={"Accept": "application/json"}))
         return response.status_code not in (404, 405)
 
     def _version_document(self) -> dict[str, Any]:
@@ -86,8 +86,8 @@ class FmeClient(Transport):
         (fmeflow-cli login.go). {} when the node predates it."""
         path = self._table_row("version").path
         auth = (self._username or "", self._password or "") if self.can_login else None
-        with self._slot(), self._transport_errors("GET", path):
-            response = self._http.get(path, auth=auth, headers=self._headers())
+        response = self._send_patiently("GET", path, lambda: self._http.get(
+            path, auth=auth, headers=self._headers()))
         if response.status_code == 200:
             return response.json()
         if response.status_code in (404, 405):
@@ -145,17 +145,9 @@ class FmeClient(Transport):
                                       "no credentials to log in with")
         ep = self.endpoint("tokens.create")
         body = self._dialects[ep.api].token_body(f"fmeaa-{self.node}", self._username)
-        throttled = 0
-        while True:
-            with self._slot(), self._transport_errors("POST", ep.path):
-                response = self._http.post(ep.path, json=body,
-                                           auth=(self._username or "", self._password or ""),
-                                           headers={"Accept": "application/json"})
-            wait = self._retry_after(response, throttled)
-            if wait is None or throttled >= self.throttle_retries:
-                break
-            throttled += 1
-            self._pause(wait)
+        response = self._send_patiently("POST", ep.path, lambda: self._http.post(
+            ep.path, json=body, auth=(self._username or "", self._password or ""),
+            headers={"Accept": "application/json"}))
         if response.status_code != 201:
             self._token = None
             raise self.fail("POST", ep.path, response)
@@ -199,12 +191,13 @@ class FmeClient(Transport):
     def delete_repository(self, name: str) -> None:
         self._run("repositories.delete", name)
 
-    def items(self, repository: str, item_type: str | None = None, expect: int = 0
-              ) -> list[dict[str, Any]]:
+    def items(self, repository: str, item_type: str | None = None, expect: int = 0,
+              fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """{name, type (WORKSPACE…), totalFileSize, lastPublishDate, lastSaveDate, …}; no
         services (real lists carry none: see `services`). `expect`: about how many there are,
-        if known (all pages are then asked for at once)."""
-        return self._run("items.list", repository, item_type, expect)
+        if known (all pages are then asked for at once); `fields`: only these keys (and
+        `type`) of each item."""
+        return self._run("items.list", repository, item_type, expect, fields)
 
     def item(self, repository: str, name: str) -> dict[str, Any]:
         return self._run("items.get", repository, name)

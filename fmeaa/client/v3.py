@@ -48,10 +48,10 @@ class V3(Dialect):
     def repositories_delete(self, ep: Endpoint, repository: str) -> None:
         self.http.request("DELETE", ep.url(repository=quote(repository)))
 
-    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0
-                   ) -> list[dict[str, Any]]:
+    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0,
+                   fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         params = {"type": item_type} if item_type else None
-        return self.http.paged(ep.url(repository=quote(repository)), params, expect)
+        return self.http.paged(ep.url(repository=quote(repository)), params, expect, fields)
 
     def items_get(self, ep: Endpoint, repository: str, item: str) -> dict[str, Any]:
         detail = self.http.json("GET", ep.url(repository=quote(repository), item=quote(item)))

@@ -65,11 +65,12 @@ class V4(Dialect):
     def repositories_delete(self, ep: Endpoint, repository: str) -> None:
         self.http.request("DELETE", ep.url(repository=quote(repository)))
 
-    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0
-                   ) -> list[dict[str, Any]]:
+    def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0,
+                   fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         params = {"type": V3_ITEM_TYPES.get(item_type.upper(), item_type)} if item_type else None
-        return [_item(i) for i in self.http.paged(ep.url(repository=quote(repository)), params,
-                                                  expect)]
+        found = self.http.paged(ep.url(repository=quote(repository)), params, expect,
+                                fields and (*fields, "type"))
+        return [_item(i) for i in found]
 
     def items_get(self, ep: Endpoint, repository: str, item: str) -> dict[str, Any]:
         detail = self.http.json("GET", ep.url(repository=quote(repository), item=quote(item)))

@@ -50,12 +50,56 @@ class RepositoryItem:
     last_publish: float = 0.0
 
 
+class Items(dict[str, RepositoryItem]):
+    """A repository's items, which also keeps them sorted by name for listing — as a database
+    index would — rebuilt only after a change: listing 10,000 items page by page must not sort
+    them once per page."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._sorted: list[RepositoryItem] | None = None
+
+    def __setitem__(self, key: str, value: RepositoryItem) -> None:
+        self._sorted = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._sorted = None
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self._sorted = None
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        self._sorted = None
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._sorted = None
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._sorted = None
+        return super().setdefault(key, default)
+
+    def by_name(self) -> list[RepositoryItem]:
+        found = self._sorted
+        if found is None:
+            found = self._sorted = sorted(self.values(), key=lambda i: i.name)
+        return found
+
+
 @dataclass
 class Repository:
     name: str
     description: str = ""
     owner: str = "admin"
-    items: dict[str, RepositoryItem] = field(default_factory=dict)
+    items: Items = field(default_factory=Items)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.items, Items):
+            self.items = Items(self.items)
 
 
 def write_atomically(partial: Path, final: Path, chunks: Iterable[bytes]) -> tuple[int, str]:

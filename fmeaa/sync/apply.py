@@ -110,7 +110,9 @@ class NodeApplier:
                     one(index)
             else:
                 with ThreadPoolExecutor(max_workers=min(self.concurrency, len(wave))) as pool:
-                    list(pool.map(one, wave))
+                    step = 32 * self.concurrency  # not 10,000 futures at once: memory stays flat
+                    for start in range(0, len(wave), step):
+                        list(pool.map(one, wave[start:start + step]))
         for index, action in enumerate(changes):  # reported in plan order, whatever ran first
             if index not in outcome:
                 continue

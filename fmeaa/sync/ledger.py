@@ -62,7 +62,7 @@ def entry_key(kind: Kind | str, key: str) -> str:
     return f"{kind}:{key}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """What fmeaa wrote (or found identical and confirmed) for one entry on one node."""
 
@@ -202,19 +202,28 @@ class Ledger:
             self.entries = new
 
     # --- serialisation ------------------------------------------------------------------------
-    def base_document(self, generation: int) -> bytes:
-        return json.dumps({"fmeaaLedger": 1, "node": self.node, "generation": generation,
-                           "updatedAt": time.time(),
-                           "entries": {k: e.to_json() for k, e in sorted(self.entries.items())}},
-                          separators=(",", ":")).encode()
+    def write_base(self, path: Path, generation: int) -> None:
+        """The base document, written entry by entry (10,000 entries never sit in memory as
+        one string)."""
+        head = json.dumps({"fmeaaLedger": 1, "node": self.node, "generation": generation,
+                           "updatedAt": time.time()}, separators=(",", ":"))
+        with path.open("w", encoding="utf-8") as out:
+            out.write(head[:-1] + ',"entries":{')
+            for i, (k, e) in enumerate(sorted(self.entries.items())):
+                out.write(("," if i else "") + json.dumps(k) + ":"
+                          + json.dumps(e.to_json(), separators=(",", ":")))
+            out.write("}}")
 
-    def delta_document(self) -> tuple[bytes, int]:
-        """The delta from the base this ledger was read from; and how many changes it holds."""
-        put = {k: e.to_json() for k, e in sorted(self.entries.items()) if self._base.get(k) != e}
-        drop = sorted(k for k in self._base if k not in self.entries)
+    def changes_from_base(self) -> tuple[list[str], list[str]]:
+        """Keys put (new or changed) and dropped since the base this ledger was read from."""
+        put = sorted(k for k, e in self.entries.items() if self._base.get(k) != e)
+        return put, sorted(k for k in self._base if k not in self.entries)
+
+    def delta_document(self, put: list[str], drop: list[str]) -> bytes:
         doc = {"fmeaaLedgerDelta": 1, "node": self.node, "base": self.generation,
-               "updatedAt": time.time(), "put": put, "drop": drop}
-        return json.dumps(doc, separators=(",", ":")).encode(), len(put) + len(drop)
+               "updatedAt": time.time(), "put": {k: self.entries[k].to_json() for k in put},
+               "drop": drop}
+        return json.dumps(doc, separators=(",", ":")).encode()
 
     def _loaded(self, base: dict[str, LedgerEntry], generation: int) -> None:
         """Remember what the node holds now (after a read or a write)."""
@@ -282,19 +291,19 @@ def write(client: FmeClient, ledger: Ledger) -> str:
     if not ledger.changed and not ledger.damaged:
         return "unchanged"
     with tempfile.TemporaryDirectory(prefix="fmeaa-ledger-") as tmp:
-        delta, changes = ledger.delta_document()
+        put, drop = ledger.changes_from_base()
         compact = ledger.generation == 0 or ledger.damaged is not None \
-            or changes > max(COMPACT_MIN, len(ledger.entries) // 4)
+            or len(put) + len(drop) > max(COMPACT_MIN, len(ledger.entries) // 4)
         if not compact:
             path = Path(tmp) / DELTA_NAME
-            path.write_bytes(delta)
+            path.write_bytes(ledger.delta_document(put, drop))
             client.upload_resource(LEDGER_CONNECTION, LEDGER_DIRECTORY, path, name=DELTA_NAME,
                                    overwrite=True)
             ledger._read = dict(ledger.entries)
             return "delta"
         generation = ledger.generation + 1
         path = Path(tmp) / BASE_NAME
-        path.write_bytes(ledger.base_document(generation))
+        ledger.write_base(path, generation)
         client.upload_resource(LEDGER_CONNECTION, LEDGER_DIRECTORY, path, name=BASE_NAME,
                                overwrite=True)
         with contextlib.suppress(NotFoundError):  # a delta of an older base is ignored anyway

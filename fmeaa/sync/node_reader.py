@@ -21,6 +21,8 @@ from fmeaa.sync.ledger import Ledger
 from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry, sha256_text
 
 WRITTEN = "written-by-fmeaa"  # the cache stamp of a connection's last written credentials
+# What the reader needs of a listed item (the rest of each item is dropped as pages arrive).
+ITEM_FIELDS = ("name", "totalFileSize", "lastPublishDate", "lastSaveDate", "services")
 NOTIFICATION_KINDS = {Kind.TOPIC: "topics", Kind.SUBSCRIPTION: "subscriptions",
                       Kind.PUBLICATION: "publications"}
 
@@ -77,7 +79,8 @@ class NodeReader:
             # Everything that does not depend on another answer goes at once: the lists, the
             # items of the repositories the source expects, the resource folders.
             pending = {name: pool.submit(call) for name, call in lists.items()}
-            early = {repo: pool.submit(c.items, repo, None, n) for repo, n in self.expect.items()}
+            early = {repo: pool.submit(c.items, repo, None, n, ITEM_FIELDS)
+                     for repo, n in self.expect.items()}
             walks = {root: pool.submit(self._walk, *root) for root in roots}
             found = {name: future.result() for name, future in pending.items()}
             if self.load_ledger:
@@ -97,14 +100,27 @@ class NodeReader:
             file_lists = [(conn, walks[(conn, folder)].result()) for conn, folder in roots
                           if conn in connections]  # a folder of a missing connection: nothing
             late = [r["name"] for r in repos if r["name"] not in early]
-            item_lists = list(pool.map(lambda name: (name, c.items(name)), late))
+            item_lists = list(pool.map(lambda name: (name, c.items(name, fields=ITEM_FIELDS)),
+                                       late))
             item_lists += [(r["name"], self._early(early[r["name"]], r["name"]))
                            for r in repos if r["name"] in early]
-            work: list[Callable[[], Entry]] = [
-                (lambda r=repo, i=item: self._item(r, i))
-                for repo, items in item_lists for item in items]
-            work += [(lambda conn=conn, f=f: self._resource(conn, f))
-                     for conn, files in file_lists for f in files]
+            # Entries the ledger or cache vouch for need no request: only the others are work.
+            work: list[Callable[[], Entry]] = []
+            for repo, items in item_lists:
+                for item in items:
+                    known = self._known_item(repo, item)
+                    if known is not None:
+                        entries.append(known)
+                    else:
+                        work.append(lambda r=repo, i=item: self._item(r, i))
+            for conn, files in file_lists:
+                for f in files:
+                    known = self._known_resource(conn, f)
+                    if known is not None:
+                        entries.append(known)
+                    else:
+                        work.append(lambda conn=conn, f=f: self._resource(conn, f))
+            del item_lists, file_lists
             entries.extend(pool.map(lambda task: task(), work))
         return Snapshot(entries, roots)
 
@@ -150,14 +166,31 @@ class NodeReader:
         self.on_file()
         return sha, keep
 
-    def _item(self, repo: str, item: dict[str, Any]) -> Entry:
-        name = item["name"]
-        key = f"{repo}/{name}"
-        size = int(item.get("totalFileSize") or 0)
-        stamp = item.get("lastPublishDate") or item.get("lastSaveDate")
+    @staticmethod
+    def _listed(repo: str, item: dict[str, Any]) -> tuple[str, int, Any]:
+        """An item's key, size and publish stamp, as its repository's list gives them."""
+        return (f"{repo}/{item['name']}", int(item.get("totalFileSize") or 0),
+                item.get("lastPublishDate") or item.get("lastSaveDate"))
+
+    def _known_services(self, key: str, stamp: Any, item: dict[str, Any]) -> Any:
         services = item.get("services")
         if services is None and not self.deep and self.ledger is not None:
             services = self.ledger.trusted_services(key, stamp)  # publish stamp unchanged
+        return services
+
+    def _known_item(self, repo: str, item: dict[str, Any]) -> Entry | None:
+        """The item's entry without a request, when its services and digest are known."""
+        key, size, stamp = self._listed(repo, item)
+        services = self._known_services(key, stamp, item)
+        sha = self._trusted(Kind.ITEM, key, size, stamp) if services is not None else None
+        if sha is None:
+            return None
+        return file_entry(Kind.ITEM, key, size, sha, service_names(list(services)), None, stamp)
+
+    def _item(self, repo: str, item: dict[str, Any]) -> Entry:
+        name = item["name"]
+        key, size, stamp = self._listed(repo, item)
+        services = self._known_services(key, stamp, item)
         if services is None:  # real lists carry none: one call per item whose stamp moved
             services = self.client.services(repo, name)
         sha, kept = self._file(Kind.ITEM, key, size, stamp,
@@ -169,13 +202,20 @@ class NodeReader:
         try:
             return listing.result()
         except NotFoundError:
-            return self.client.items(repo)
+            return self.client.items(repo, fields=ITEM_FIELDS)
 
     def _walk(self, connection: str, folder: str) -> list[dict[str, Any]]:
         try:
             return list(self.client.walk_resources(connection, folder))
         except NotFoundError:
             return []
+
+    def _known_resource(self, connection: str, f: dict[str, Any]) -> Entry | None:
+        key = f"{connection}:{f['path']}"
+        size = int(f.get("size") or 0)
+        sha = self._trusted(Kind.RESOURCE, key, size, f.get("date"))
+        return None if sha is None else file_entry(Kind.RESOURCE, key, size, sha,
+                                                   stamp=f.get("date"))
 
     def _resource(self, connection: str, f: dict[str, Any]) -> Entry:
         path = f["path"]

@@ -54,7 +54,7 @@ def cause_of(change: Change, actual: Entry | None, recorded: str | None) -> Caus
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     change: Change
     kind: Kind

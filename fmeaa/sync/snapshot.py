@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from fmeaa.sync.manifest import SECRET_PARAMETER
@@ -97,7 +98,10 @@ def item_digest(file_sha256: str, services: Iterable[str]) -> str:
     return sha256_text(f"{file_sha256}|{','.join(sorted(services))}")
 
 
-@dataclass(frozen=True)
+NO_BODY: Mapping[str, Any] = MappingProxyType({})  # shared by entries without a body (files)
+
+
+@dataclass(frozen=True, slots=True)  # slots: a sync holds several entries per workspace
 class Entry:
     """One piece of content. `key` is unique within its kind:
     repository `R`, item `R/name`, resource `CONNECTION:/path`, topic/subscription/publication
@@ -109,7 +113,7 @@ class Entry:
     size: int = 0
     file_sha256: str | None = None
     services: tuple[str, ...] = ()
-    body: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    body: Mapping[str, Any] = field(default_factory=lambda: NO_BODY, compare=False, hash=False)
     local_path: Path | None = field(default=None, compare=False, hash=False)
     secret_digest: str | None = None  # connections: digest of the credential parameters
     policy: str | None = None  # schedules: "all" | "one"

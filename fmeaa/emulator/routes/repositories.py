@@ -162,8 +162,8 @@ def list_items(h: FmeRequestHandler, repo: str) -> Any:
     r = _repo(h, repo)
     wanted = h.query.get("type")
     with _state(h).lock:
-        items = [i for i in sorted(r.items.values(), key=lambda i: i.name)
-                 if not wanted or i.type == wanted.upper()]
+        items = [i for i in r.items.by_name() if not wanted or i.type == wanted.upper()] \
+            if wanted else r.items.by_name()
         owner = _state(h).username
         return _page(items, h.query, lambda i: _v3_item(r, i, owner))
 

@@ -70,7 +70,7 @@ def v4_workspaces(h: FmeRequestHandler) -> Any:
     with _state(h).lock:
         found = [(r, i) for r in sorted(_state(h).repositories.values(), key=lambda r: r.name)
                  if not wanted_repo or r.name == wanted_repo
-                 for i in sorted(r.items.values(), key=lambda i: i.name)
+                 for i in r.items.by_name()
                  if i.type == "WORKSPACE" and needle in i.name.lower()]
         return _page(found, h.query, lambda ri: _v4_item(ri[0], ri[1], owner), default_limit=100)
 
@@ -111,8 +111,8 @@ def v4_items(h: FmeRequestHandler, repo: str) -> Any:
     wanted = h.query.get("type", "").lower()
     owner = _state(h).username
     with _state(h).lock:
-        items = [i for i in sorted(r.items.values(), key=lambda i: i.name)
-                 if not wanted or _v4_type(i).lower() == wanted]
+        items = [i for i in r.items.by_name() if _v4_type(i).lower() == wanted] \
+            if wanted else r.items.by_name()
         return _page(items, h.query, lambda i: _v4_item(r, i, owner), default_limit=100)
 
 
