@@ -84,6 +84,9 @@ def test_the_secret_digest_changes_with_the_credentials_only() -> None:
     assert one == secret_parameters_digest({"USER": "u", "PASSWORD": "pw-xyz-secret", "HOST": "other"})
     assert one != secret_parameters_digest({"HOST": "h", "PASSWORD": "node2-secret", "USER": "u"})
     assert "pw-xyz-secret" not in one and len(one) == 64
+    # Two credentials in another order (the manifest's, a secret's JSON) are the same ones.
+    assert secret_parameters_digest({"PASSWORD": "a", "API_TOKEN": "b"}) == \
+        secret_parameters_digest({"API_TOKEN": "b", "PASSWORD": "a"})
     assert secret_parameters_digest({"PASSWORD": datetime.date(2026, 1, 2)}) != \
         secret_parameters_digest({})
 

@@ -7,6 +7,7 @@ import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +32,29 @@ class EmulatedNode:
         self.state = NodeState(data_dir, persist=persist, password=password)
         self.faults = Faults()
         self.request_count = 0
+        self.in_flight = 0  # requests being handled right now
+        self._activity = threading.Condition()  # notified when a request starts or ends
         self.uploaded_bytes = 0  # file bytes received by item and resource uploads
         self.port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def request_started(self) -> None:
+        with self._activity:
+            self.request_count += 1
+            self.in_flight += 1
+            self._activity.notify_all()
+
+    def request_finished(self) -> None:
+        with self._activity:
+            self.in_flight -= 1
+            self._activity.notify_all()
+
+    def wait_until(self, condition: Callable[[EmulatedNode], bool], timeout_s: float) -> bool:
+        """Block until `condition(node)` holds, re-checked whenever a request starts or ends
+        (for tests: "after N requests", "once idle"), or `timeout_s` passes: whether it holds."""
+        with self._activity:
+            return self._activity.wait_for(lambda: condition(self), timeout_s)
 
     @property
     def url(self) -> str:

@@ -158,7 +158,13 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
         self._query_pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
         self.query = dict(self._query_pairs)
         self._body_consumed = False
-        node.request_count += 1
+        node.request_started()
+        try:
+            self._handle(node, path, raw_path)
+        finally:
+            node.request_finished()
+
+    def _handle(self, node: Any, path: str, raw_path: str) -> None:
         faults = node.faults
         try:
             if faults.latency_s:

@@ -103,6 +103,8 @@ class NodeState:
         self.projects: dict[str, dict[str, Any]] = {}  # id → {id, name, …, items: [{type, id}]}
         self.project_imports: dict[str, dict[str, Any]] = {}  # task id → an import in progress
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
+        self.tokens_issued = 0  # logins that returned a token
+        self.token_refusals = 0  # tokens refused (unknown or expired): each one a 401
         self.running_jobs: list[dict[str, Any]] = []
         # The licence in neutral terms; routes render it with each API's key names.
         self.license: dict[str, Any] = {"licensed": True, "expiration": "2027-12-31T00:00:00Z",
@@ -166,6 +168,7 @@ class NodeState:
     def issue_token(self, seconds: int) -> tuple[str, float]:
         with self.lock:
             token = secrets.token_hex(20)
+            self.tokens_issued += 1
             expiry = time.time() + min(seconds, self.token_ttl_s or seconds)
             self.tokens[token] = expiry
             return token, expiry
@@ -173,7 +176,9 @@ class NodeState:
     def token_valid(self, token: str) -> bool:
         with self.lock:
             expiry = self.tokens.get(token)
-            return expiry is not None and expiry > time.time()
+            valid = expiry is not None and expiry > time.time()
+            self.token_refusals += not valid
+            return valid
 
     def expire_tokens(self) -> None:
         with self.lock:
