@@ -110,13 +110,20 @@ def prepare(group: Group, fresh: bool = False) -> Path:
 
 
 def run_group(group: Group, children: int, fresh: bool = False) -> float:
-    """mutmut run for one group (its log in `.mutation/<group>/run.log`); seconds taken."""
+    """mutmut run for one group (its log in `.mutation/<group>/run.log`); seconds taken.
+
+    mutmut re-tests a mutant only when its function changed, so the mutants still alive from an
+    earlier run (not killed, not listed as equivalent) are named again: new tests get their
+    chance at them."""
     work = prepare(group, fresh)
+    _, alive = parse(results_of(group))
     started = time.monotonic()
-    mutmut = Path(sys.executable).with_name("mutmut")
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
     with open(work / "run.log", "w") as log:
-        subprocess.run([str(mutmut), "run", "--max-children", str(children)], cwd=work,
-                       stdout=log, stderr=subprocess.STDOUT, check=False)
+        runs = [[]] + ([[a.split(": ")[0] for a in alive]] if alive else [])
+        for names in runs:
+            subprocess.run([mutmut, "run", "--max-children", str(children), *names], cwd=work,
+                           stdout=log, stderr=subprocess.STDOUT, check=False)
     return time.monotonic() - started
 
 
