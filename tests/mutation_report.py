@@ -64,6 +64,18 @@ EQUIVALENT: dict[str, str] = {
         "never read",
     "fmeaa.sync.snapshot.x_body_digest__mutmut_34": _SEPARATOR,
     "fmeaa.sync.snapshot.x_item_digest__mutmut_3": _SEPARATOR,
+    "fmeaa.sync.apply.xǁNodeApplierǁ__init____mutmut_5":
+        "the default step callback's return value, which apply never reads",
+    "fmeaa.sync.apply.xǁNodeApplierǁ_put_item__mutmut_3":
+        "the initial `current` services, None or \"\": both differ from every wanted list",
+    **{f"fmeaa.sync.apply.xǁNodeApplierǁ{name}__mutmut_{n}":
+       "the fallback for an entry without its sha256: file entries always carry it "
+       "(`file_entry` requires it)" for name, n in (("_put_item", 54), ("_import_project", 38),
+                                                  ("_put_resource", 26))},
+    **{f"fmeaa.sync.apply.xǁNodeApplierǁ_import_project__mutmut_{n}":
+       "node, method or path of the error for an imported package without its project: an "
+       "error without HTTP status is reported by its message alone (`failure_text`), in its "
+       "node's row" for n in (11, 12, 13, 20, 21, 22, 23)},
     "fmeaa.sync.snapshot.x_split_item_key__mutmut_3":
         "partition vs rpartition at '/': repository and item names never contain '/' (refused "
         "by the manifest's name check; FME's paths split on it), so the first '/' is the last",

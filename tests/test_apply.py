@@ -212,10 +212,22 @@ def test_each_kind_is_created_with_the_right_call(files: dict[str, Path]) -> Non
         ("create_notification", "topics", dict(metadata_entry(K.TOPIC, TOPIC).body)),
         ("create_notification", "subscriptions", dict(sub.body)),
         ("create_notification", "publications", dict(pub.body))]
-    assert cache.lookup("item:R/w.fmw", 5, "2026-01-01T00:00:00Z") == "sha-w"
+    # Remembered with the node's own stamp (a later listing with another stamp is a change):
+    for key, size, stamp, sha in (("item:R/w.fmw", 5, "2026-01-01T00:00:00Z", "sha-w"),
+                                  ("project:P", 0, "t1", "sha-p"),
+                                  ("connection:c", 0, WRITTEN, "secret-d")):
+        assert cache.lookup(key, size, "another stamp") is None, key
+        assert cache.lookup(key, size, stamp) == sha, key
     assert cache.lookup("resource:DATA:/in/a.csv", 5, None) == "sha-a"
-    assert cache.lookup("project:P", 0, "t1") == "sha-p"
-    assert cache.lookup("connection:c", 0, WRITTEN) == "secret-d"
+
+
+def test_bodies_without_optional_fields_are_sent_without_them() -> None:
+    """Entries read from a node may lack what a manifest always has (a description, settings)."""
+    client = Recorder()
+    run(client, create(Entry(Kind.REPOSITORY, "R", "d", body={"name": "R"})),
+        create(Entry(Kind.DEPLOYMENT_PARAMETER, "t", "d", body={"name": "t", "value": "v"})))
+    assert client.calls == [("create_repository", "R", ""),
+                            ("create_deployment_parameter", {"name": "t", "value": "v"})]
 
 
 def test_an_upload_that_already_set_the_services_is_not_followed_by_set_services(
