@@ -43,7 +43,7 @@ GROUPS: tuple[Group, ...] = (
     Group("apply", ("fmeaa/sync/apply.py",), ("tests/test_apply.py",)),
     Group("manifest", ("fmeaa/sync/manifest.py",), ("tests/test_content_manifest.py",)),
     Group("cluster", ("fmeaa/cluster/inventory.py", "fmeaa/cluster/credentials.py"),
-          ("tests/test_inventory.py", "tests/test_aws_discovery.py")),
+          ("tests/test_inventory.py", "tests/test_credentials.py", "tests/test_aws_discovery.py")),
     Group("seed", ("fmeaa/app/seed.py",), ("tests/test_seed.py",)),
     Group("security", ("components/security.py",), ("tests/test_security_policy.py",)),
     Group("secret-scan", ("tests/secret_scan.py",), ("tests/test_secret_scan.py",)),
