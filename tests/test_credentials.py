@@ -33,6 +33,17 @@ def test_environment_defaults_and_per_node_overrides() -> None:
     assert only_tokens.for_node("x") == Credentials("admin", None, "tok")
 
 
+def test_the_process_environment_by_default_and_node_names_of_any_case(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FMEAA_PASSWORD", "pw-xyz-secret")
+    monkeypatch.setenv("FMEAA_PASSWORD_NODE_B_2", "node2-secret")
+    source = CredentialSource.from_env(nodes=["Node-b.2", "fme-1"])
+    assert source.for_node("Node-b.2").password == "node2-secret"
+    assert source.for_node("fme-1").password == "pw-xyz-secret"
+    monkeypatch.setenv("PG", "pg-first-value")
+    assert resolve_secret_ref("env:PG") == "pg-first-value"
+
+
 def test_a_node_without_credentials_is_named_with_the_source() -> None:
     source = CredentialSource.from_env({"FMEAA_PASSWORD_FME_2": "node2-secret"}, ["fme-1", "fme-2"])
     with pytest.raises(CredentialsError) as caught:
@@ -59,10 +70,18 @@ def _secret(name: str, value: object) -> str:
     return name
 
 
-def test_a_secrets_manager_secret_for_every_node_and_per_node(aws: str) -> None:
+def _no_region_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The region must come from the caller (the inventory, --region), not from the process."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name)
+
+
+def test_a_secrets_manager_secret_for_every_node_and_per_node(
+        aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = _secret("fme/admin", {"password": "pw-xyz-secret", "nodes": {
         "fme-2": {"username": "ops", "password": "node2-secret"}, "fme-3": {"token": "tok"},
         "fme-4": {"username": "nobody"}}})
+    _no_region_in_the_environment(monkeypatch)
     source = CredentialSource.from_secrets_manager(secret, REGION)
     assert source.where == "secret 'fme/admin'"
     assert source.for_node("fme-1") == Credentials("admin", "pw-xyz-secret", None)
@@ -105,6 +124,20 @@ def test_an_unreadable_secret_names_the_reason(aws: str, monkeypatch: pytest.Mon
     assert str(caught.value) == "cannot read secret 'x': EndpointConnectionError"
 
 
+def test_an_aws_error_without_a_code_is_still_named() -> None:
+    from botocore.exceptions import ClientError
+
+    class Session:
+        def client(self, service: str, region_name: str | None = None) -> Session:
+            return self
+
+        def get_secret_value(self, SecretId: str) -> dict:
+            raise ClientError({}, "GetSecretValue")
+    with pytest.raises(CredentialsError) as caught:
+        CredentialSource.from_secrets_manager("s", REGION, session=Session())
+    assert str(caught.value) == "cannot read secret 's': error"
+
+
 def test_secret_references_from_the_environment() -> None:
     assert resolve_secret_ref("env:PG", {"PG": "pg-first-value"}) == "pg-first-value"
     assert resolve_secret_ref("env:PG", {"PG": ""}) == ""  # set, if empty
@@ -114,8 +147,11 @@ def test_secret_references_from_the_environment() -> None:
 
 
 def test_secret_references_from_secrets_manager(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _secret("db", {"password": "pg-first-value", "port": 5432})
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="db", SecretString=json.dumps({"password": "pg-first-value", "port": 5432}))["ARN"]
     _secret("plain", "conn-secret-value")
+    _no_region_in_the_environment(monkeypatch)
+    assert resolve_secret_ref(f"aws-sm:{arn}#password", region=REGION) == "pg-first-value"
     assert resolve_secret_ref("aws-sm:db#password", region=REGION) == "pg-first-value"
     assert resolve_secret_ref("aws-sm:db#port", region=REGION) == "5432"
     assert resolve_secret_ref("aws-sm:plain", region=REGION) == "conn-secret-value"
@@ -133,8 +169,6 @@ def test_secret_references_from_secrets_manager(aws: str, monkeypatch: pytest.Mo
         resolve_secret_ref("aws-sm:missing#password", region=REGION)
     assert str(caught.value) == ("secret reference 'aws-sm:missing#password': cannot read it "
                                  "(ResourceNotFoundException)")
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name)
     with pytest.raises(CredentialsError) as caught:
         resolve_secret_ref("aws-sm:db#password")
     assert str(caught.value) == f"secret reference 'aws-sm:db#password': {NO_REGION}"

@@ -126,6 +126,10 @@ def test_a_sandbox_endpoint_on_loopback_and_an_lb_without_names_are_fine() -> No
     inv = Inventory.model_validate({"region": "local", "loadBalancer": {
         "endpointUrl": "http://127.0.0.1:5000"}, "nodes": [{"name": "a", "restUrl": "http://127.0.0.1:1"}]})
     assert check_targets(inv) is inv
+    named = Inventory.model_validate({"loadBalancer": {"endpointUrl": "http://LocalHost:5000"},
+                                      "nodes": [{"name": "a", "restUrl": "https://h/X"},
+                                                {"name": "b", "restUrl": "https://h/"}]})
+    assert check_targets(named) is named  # loopback by name; /X and / are two URLs
     assert inv.aws_region is None and inv.load_balancer.hosts() == set()
     assert Inventory.model_validate({"region": "eu-west-1", "nodes": []}).aws_region == "eu-west-1"
     with_url = Inventory.model_validate({"loadBalancer": {"url": "https://X.example.com:443/"},
@@ -168,6 +172,19 @@ def test_an_inventory_file_in_every_shape_and_every_way_it_can_be_wrong(tmp_path
     with pytest.raises(InventoryError) as caught:
         load_inventory(bad)
     assert str(caught.value) == f"{bad}: not JSON (line 1: Expecting value)"
+    too_long = tmp_path / ("x" * 300 + ".json")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(too_long)
+    assert str(caught.value) == f"{too_long}: cannot read the inventory file (File name too long)"
+    both = tmp_path / "both.json"  # a document with its own nodes is not unwrapped
+    both.write_text(json.dumps({"inventory": {"nodes": []},
+                                "nodes": [{"name": "top", "restUrl": "https://h"}]}))
+    assert [n.name for n in load_inventory(both).nodes] == ["top"]
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(empty)
+    assert str(caught.value) == f"{empty}: not a node inventory (nodes: Field required)"
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"nodes": [{"name": ""}], "inventoryVersion": "x"}))
     with pytest.raises(InventoryError) as caught:

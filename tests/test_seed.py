@@ -118,7 +118,7 @@ def test_credentials_come_from_the_requests_secret(aws: str, box: Sandbox, tmp_p
         seed_node(request(box, credentials_secret_id="missing", region=REGION), poll_s=0.01)
     assert str(caught.value) == "cannot read secret 'missing': ResourceNotFoundException"
     with pytest.raises(SeedError) as caught:
-        seed_node(request(box), CredentialSource(None, {"fme-1": Credentials("a", "b")}, "x"))
+        seed_node(request(box), CredentialSource(None, {"fme-1": Credentials("a", "b")}, where="x"))
     assert str(caught.value) == "no credentials for node 'fme-2' in x"
 
 

@@ -42,7 +42,7 @@ class CredentialSource:
     """Credentials for each node: per-node entries first, then the cluster-wide ones."""
 
     def __init__(self, default: Credentials | None, per_node: Mapping[str, Credentials] | None = None,
-                 where: str = "") -> None:
+                 *, where: str) -> None:  # where they come from: every error names it
         self._default = default
         self._per_node = dict(per_node or {})
         self.where = where
