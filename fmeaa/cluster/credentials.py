@@ -83,7 +83,7 @@ class CredentialSource:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-        session = session or boto3.session.Session(region_name=region)
+        session = session or boto3.session.Session()  # each client is given the region
         try:
             value = session.client("secretsmanager", region_name=region).get_secret_value(
                 SecretId=secret_id)["SecretString"]
@@ -133,7 +133,7 @@ def resolve_secret_ref(reference: str, env: Mapping[str, str] | None = None,
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-    session = session or boto3.session.Session(region_name=region)
+    session = session or boto3.session.Session()  # each client is given the region
     try:
         value = session.client("secretsmanager", region_name=region).get_secret_value(
             SecretId=secret_id)["SecretString"]
