@@ -87,6 +87,10 @@ def test_discovery_reads_every_tag_page_and_takes_only_what_is_tagged(
     later = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, TagSpecifications=[
         {"ResourceType": "instance", "Tags": [*tagged, {"Key": "fme-aa:node", "Value": "fme-0"}]}]
     )["Instances"][0]  # no web-port tag: 8080
+    pair = ec2.run_instances(ImageId="ami-12345678", MinCount=2, MaxCount=2, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": tagged}])["Instances"]  # one reservation
+    ec2.create_tags(Resources=[pair[1]["InstanceId"]], Tags=[{"Key": "fme-aa:node",
+                                                               "Value": "fme-9"}])
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name)
     session = boto3.session.Session()
@@ -100,8 +104,9 @@ def test_discovery_reads_every_tag_page_and_takes_only_what_is_tagged(
     inventory = discover_inventory("prod", REGION, session=session)
     assert len(pages) == 3 and sum(pages) == 1 + 2 + 45 + 1  # the ALB and every group, once
     assert (inventory.cluster_name, inventory.region) == ("prod", REGION)
-    assert [n.name for n in inventory.nodes] == ["fme-0", "fme-1", "fme-2"]
-    assert untagged["InstanceId"] not in {n.instance_id for n in inventory.nodes}
+    assert [n.name for n in inventory.nodes] == ["fme-0", "fme-1", "fme-2", "fme-9"]
+    found = {n.instance_id for n in inventory.nodes}
+    assert untagged["InstanceId"] not in found and pair[0]["InstanceId"] not in found
     first = inventory.nodes[0]
     assert (first.instance_id, first.private_ip) == (later["InstanceId"], later["PrivateIpAddress"])
     assert first.rest_url == f"http://{later['PrivateIpAddress']}:8080"
