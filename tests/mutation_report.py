@@ -97,6 +97,29 @@ EQUIVALENT: dict[str, str] = {
     **{f"fmeaa.cluster.inventory.x__discover_load_balancer__mutmut_{n}":
        "the default name of a group without a Name tag, \"\" or \"XXXX\": neither ends with "
        "-web or -ws" for n in (99, 117)},
+    **{f"fmeaa.sync.manifest.x__error_lines__mutmut_{n}":
+       "the location shown for an error without one: ContentManifest has no model-level "
+       "validator and a manifest that is no mapping is refused before, so every error has a "
+       "location" for n in (9, 10)},
+    **{f"fmeaa.sync.manifest.x__raw_items__mutmut_{n}":
+       "the name standing in for an item with neither `name` nor `file` (itself reported): it "
+       "only matters to a schedule naming that very placeholder" for n in (26, 28, 31)},
+    "fmeaa.sync.manifest.x__reference_problems__mutmut_14":
+        "an explicit `name:` checked again: its type (`Name`) already refused a bad one",
+    **{f"fmeaa.sync.manifest.xǁContentDirectoryǁ_walk__mutmut_{n}":
+       "the sort key of the walked files: the local path is the folder joined with the same "
+       "parts, so (parts, path) pairs sort alike by either" for n in (63, 65)},
+    **{f"fmeaa.sync.manifest.xǁContentDirectoryǁproblems__mutmut_{n}":
+       "`want_dir=None` for `False`: both falsy" for n in (4, 12)},
+    **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
+       "the loader when PyYAML lacks libyaml (CSafeLoader): this project's PyYAML has it"
+       for n in (25, 28)},
+    **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
+       "the manifest's encoding, None (the locale's) or \"UTF-8\": the same on a UTF-8 locale"
+       for n in (38, 40)},
+    **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
+       "a YAML error without a position: every MarkedYAMLError PyYAML raises while loading "
+       "carries one" for n in (44, 49, 50)},
     "fmeaa.sync.snapshot.x_split_item_key__mutmut_3":
         "partition vs rpartition at '/': repository and item names never contain '/' (refused "
         "by the manifest's name check; FME's paths split on it), so the first '/' is the last",

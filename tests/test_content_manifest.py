@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from fmeaa.sync.manifest import ContentError, load_content_dir
+from fmeaa.sync.manifest import ContentError, load_content_dir, name_problem
 from tests.sync_helpers import EXAMPLE, copy_example
 
 
@@ -240,11 +241,13 @@ repositories:
 topics:
   - {name: T}
   - {name: T}
+  - {name: t}
 subscriptions:
   - {name: s, subscriberName: email, topics: [T, NOPE]}
   - {name: s, subscriberName: email}
 publications:
   - {name: p, publisherName: email, topics: [GONE]}
+  - {name: p, publisherName: email}
 schedules:
   - {name: a, category: C, repository: R, workspace: nope.fmw, cron: "0 0 2 * * ?", owner: fme-9}
   - {name: a, category: C, repository: R, workspace: w.fmw, cron: "0 0 2 * * ?"}
@@ -262,6 +265,7 @@ connections:
   - {name: c, category: database, type: PostgreSQL,
      parameters: {PASSWORD: plain, API_KEY: "", TOKEN: {secret: "env:T"}, HOST: h}}
   - {name: c, category: database, type: PostgreSQL}
+  - {name: c, category: database, type: MySQL}
 deploymentParameters:
   - {name: dp, type: dropdown}
   - {name: dp2, value: x, choiceSettings: {choiceSet: dbConnections, family: PostgreSQL}}
@@ -302,7 +306,9 @@ EVERY_MESSAGE = [
     f"(repositories[R].items.4) {CASE}",
     "topics: 'T' appears twice",
     "subscriptions: 's' appears twice",
+    "publications: 'p' appears twice",
     "schedules: 'C/a' appears twice",
+    "connections: 'c' appears twice",
     "deploymentParameters: 'dp5' appears twice",
     "projects: 'P' appears twice",
     "subscriptions[s]: topic 'NOPE' is not in topics",
@@ -352,7 +358,7 @@ repositories:
 schedules:
   - {name: e, category: C, repository: R, workspace: x.fmw, cron: "0 0 2 * * ? *", owner: fme-1}
 resources:
-  - {source: data, target: /ok/}
+  - {source: data, target: /okX/}
   - {connection: FME_SHAREDRESOURCE_ENGINE, source: data}
 projects:
   - {file: w.fmw, name: P}
@@ -362,7 +368,7 @@ connections:
 
 
 def test_a_valid_manifest_and_the_files_it_names(tmp_path: Path) -> None:
-    root = _tree(tmp_path / "c", VALID)
+    root = _tree(tmp_path / "content ", VALID)  # a folder name ending in a space is fine
     (root / "sub").mkdir()
     (root / "sub/x.fmw").write_text("x")
     content = load_content_dir(root, nodes=["fme-1"])
@@ -378,8 +384,8 @@ def test_a_valid_manifest_and_the_files_it_names(tmp_path: Path) -> None:
     assert content.files() == [root / "w.fmw", root / "50%.fmw", root / "sub/x.fmw", root / "w.fmw",
                                root / "data/b.csv", root / "data/sub/a.csv",
                                root / "data/b.csv", root / "data/sub/a.csv"]
-    assert content.resource_files(m.resources[0]) == [("/ok/b.csv", root / "data/b.csv"),
-                                                      ("/ok/sub/a.csv", root / "data/sub/a.csv")]
+    assert content.resource_files(m.resources[0]) == [("/okX/b.csv", root / "data/b.csv"),
+                                                      ("/okX/sub/a.csv", root / "data/sub/a.csv")]
     assert [p for p, _ in content.resource_files(m.resources[1])] == ["/b.csv", "/sub/a.csv"]
     assert content.project_path(m.projects[0]) == root / "w.fmw"  # type: ignore[index]
 
@@ -437,3 +443,93 @@ def test_a_folder_linking_back_to_itself_is_walked_once(tmp_path: Path) -> None:
     content = load_content_dir(root)
     assert [p for p, _ in content.resource_files(content.manifest.resources[1])] == \
         ["/b.csv", "/sub/a.csv"]
+
+
+UNSAFE = (": rename it. FME's naming rules are UNCONFIRMED, so fmeaa refuses what does not travel "
+          "safely as one URL path segment (/, \\, %, #, ? and control characters)")
+DOTS = "cannot be '.' or '..' (in a URL path they name a folder)"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "is empty"), ("x" * 201, "is 201 characters long (at most 200)"), ("x" * 200, None),
+    (".", DOTS), ("..", DOTS), ("a\x7fb", "contains '\\x7f'" + UNSAFE),
+    ("a#b%c", "contains '#', '%'" + UNSAFE), ("a\x80b é.fmw", None),
+])
+def test_each_name_rule_word_for_word(name: str, message: str | None) -> None:
+    assert name_problem(name) == message
+
+
+def test_broken_sections_and_entries_leave_the_rest_checked(tmp_path: Path) -> None:
+    """A section that is no list, an entry that is no mapping, a repository without a name: each
+    reported once, and every other section and item still checked (no traceback)."""
+    root = _tree(tmp_path / "c", """topics: 5
+repositories:
+  - 7
+  - {items: [{file: w.fmw}]}
+  - {name: R, items: [{file: w.fmw, name: renamed.fmw}, 3]}
+subscriptions:
+  - 4
+  - {name: s, subscriberName: email, topics: [NOPE]}
+schedules:
+  - {name: a, category: C, repository: R, workspace: renamed.fmw, cron: "0 0 2 * * ?"}
+  - {name: b, category: C, repository: R, workspace: gone.fmw, cron: "0 0 2 * * ?"}
+""")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    lines = str(caught.value).split("\n")[1:]
+    assert "  - schedules[C/b]: workspace R/gone.fmw is not in repositories" in lines
+    assert "  - subscriptions[s]: topic 'NOPE' is not in topics" in lines
+    assert not any("renamed.fmw" in line for line in lines)  # the item is found by its name
+    assert [line.split(":")[0] for line in lines] == [
+        "  - repositories.0", "  - repositories.1.name", "  - repositories.2.items.1", "  - topics",
+        "  - subscriptions.0", "  - subscriptions[s]", "  - schedules[C/b]"]
+
+
+def test_resource_files_refuse_a_link_made_after_validation(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", VALID)
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    content = load_content_dir(root)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/f.csv").write_text("f")
+    (root / "data/a-dir").symlink_to(tmp_path / "out")
+    (root / "data/b-file.csv").symlink_to(tmp_path / "out/f.csv")
+    with pytest.raises(ContentError) as caught:
+        content.resource_files(content.manifest.resources[0])
+    assert str(caught.value).split("\n") == [
+        f"resources[data]: 'data/a-dir' is a symbolic link to {tmp_path / 'out'}, outside the "
+        "content directory: copy the files into the content directory instead of linking to it "
+        "(nothing outside it is ever read)",
+        f"resources[data]: 'data/b-file.csv' is a symbolic link to {tmp_path / 'out/f.csv'}, "
+        "outside the content directory: copy the file into the content directory instead of "
+        "linking to it (nothing outside it is ever read)"]
+
+
+def test_a_resource_folder_linking_out_says_copy_the_files(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", VALID.replace("source: data, target: /okX/", "source: linked"))
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert (f"resources[linked]: 'linked' is a symbolic link to {tmp_path / 'elsewhere'}, outside "
+            "the content directory: copy the files into") in str(caught.value)
+
+
+def test_an_unreadable_resource_folder_is_a_problem(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _tree(tmp_path / "c", VALID)
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("/data/sub"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert "  - resources[data]: 'data/sub' cannot be read (Permission denied)" in \
+        str(caught.value).split("\n")
