@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components import security
 from components.bootstrap import NodeBootstrap, render_bootstrap
 from config.fme_versions import Platform
 from config.stack import DatabaseConfig, ResolvedFme, ShareConfig, ShareKind
@@ -132,12 +133,10 @@ class FmeNode(pulumi.ComponentResource):
             subnet_id=args.subnet_id,
             vpc_security_group_ids=[node_sg.id],
             iam_instance_profile=profile.name,
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
-            ),
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(**security.instance_metadata_options()),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                encrypted=True, volume_type="gp3", volume_size=args.root_volume_gib,
-                delete_on_termination=True,
+                encrypted=security.encrypted_at_rest(), volume_type="gp3",
+                volume_size=args.root_volume_gib, delete_on_termination=True,
             ),
             monitoring=True,
             user_data=user_data,
@@ -240,18 +239,15 @@ class FmeNode(pulumi.ComponentResource):
             allocated_storage=d.allocated_storage_gib,
             max_allocated_storage=d.max_allocated_storage_gib,
             storage_type="gp3",
-            storage_encrypted=True,
             # No database here: FME's own createDB.sql creates it (as Safe's AWS template does).
             username=d.master_username,
             manage_master_user_password=True,  # RDS keeps the password in Secrets Manager
             db_subnet_group_name=a.db_subnet_group_name,
             parameter_group_name=a.db_parameter_group_name,
             vpc_security_group_ids=[db_sg.id],
-            publicly_accessible=False,
             multi_az=d.multi_az,
-            backup_retention_period=d.backup_retention_days,
             copy_tags_to_snapshot=True,
-            deletion_protection=d.deletion_protection,
+            **security.database_protection(d),
             skip_final_snapshot=False,
             final_snapshot_identifier=f"{identifier}-final",
             auto_minor_version_upgrade=True,
@@ -271,7 +267,7 @@ class FmeNode(pulumi.ComponentResource):
             type=s.volume_type,
             iops=s.iops,
             throughput=s.throughput_mibps,
-            encrypted=True,
+            encrypted=security.encrypted_at_rest(),
             kms_key_id=s.kms_key_id,
             final_snapshot=True,  # removing a node keeps a snapshot of its share
             tags=self._tags(f"{n}-share"),
@@ -285,7 +281,7 @@ class FmeNode(pulumi.ComponentResource):
         fs = aws.efs.FileSystem(
             f"{n}-share",
             creation_token=f"{a.cluster_name}-{n}-share",
-            encrypted=True,
+            encrypted=security.encrypted_at_rest(),
             kms_key_id=s.kms_key_id,
             throughput_mode=s.efs_throughput_mode,
             performance_mode="generalPurpose",
@@ -300,18 +296,8 @@ class FmeNode(pulumi.ComponentResource):
         aws.efs.FileSystemPolicy(
             f"{n}-share-policy",
             file_system_id=fs.id,
-            policy=pulumi.Output.all(fs.arn, role.arn).apply(lambda v: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"},
-                     "Action": "*", "Resource": v[0],
-                     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-                    {"Sid": "OnlyThisNode", "Effect": "Allow", "Principal": {"AWS": v[1]},
-                     "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
-                                "elasticfilesystem:ClientRootAccess"],
-                     "Resource": v[0]},
-                ],
-            })),
+            policy=pulumi.Output.all(fs.arn, role.arn).apply(
+                lambda v: security.efs_file_system_policy(v[0], v[1])),
             opts=self._child,
         )
         for i, subnet_id in enumerate(a.private_subnet_ids):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components import security
 from config.stack import LoadBalancerConfig, ResolvedFme
 from fmeaa.cluster.tags import resource_tags
 
@@ -74,7 +75,7 @@ class LoadBalancer(pulumi.ComponentResource):
             subnets=args.public_subnet_ids,
             security_groups=[args.security_group_id],
             idle_timeout=s.idle_timeout_seconds,
-            drop_invalid_header_fields=True,
+            drop_invalid_header_fields=security.drops_invalid_headers(),
             enable_deletion_protection=s.deletion_protection,
             tags=self._tags(f"{cluster}-alb"),
             opts=self._child,
@@ -153,7 +154,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 default_actions=[aws.lb.ListenerDefaultActionArgs(
                     type="redirect",
                     redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                        protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"),
+                        **security.http_to_https_redirect()),
                 )],
                 tags=self._tags(f"{name}-http"), opts=self._child,
             )

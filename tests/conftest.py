@@ -1,4 +1,5 @@
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +16,16 @@ from fmeaa.emulator import Sandbox  # noqa: E402
 pytest_plugins = ["tests.aws_server", "tests.secret_scan", "pytester"]  # moto server; secret scanner
 
 TEST_PASSWORD = "s3cret-Test-Pa55word-do-not-leak"
+
+
+@pytest.fixture(autouse=True)
+def own_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own fmeaa cache directory and temporary directory (a test may still set
+    its own): never the user's ~/.cache/fmeaa, and never another test's or another xdist
+    worker's digests or sync lock."""
+    monkeypatch.setenv("FMEAA_CACHE_DIR", str(tmp_path / ".fmeaa-cache"))
+    (tmp_path / ".tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ".tmp"))
 
 
 @pytest.fixture

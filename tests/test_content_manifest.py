@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from fmeaa.sync.manifest import ContentError, load_content_dir
+from fmeaa.sync.manifest import ContentError, load_content_dir, name_problem
 from tests.sync_helpers import EXAMPLE, copy_example
 
 
@@ -220,3 +221,315 @@ def test_schema_references_files_and_owners_are_reported_together(tmp_path: Path
                      "schedules[Parcels/nightly-parcels]: owner 'fme-9' is not a node"):
         assert expected in text, text
     assert "6 problem(s)" in text
+
+
+# --- every message word for word, and what a valid manifest becomes -------------------------------
+EVERY_PROBLEM = """\
+version: 1
+repositories:
+  - name: R
+    items:
+      - {file: w.fmw, services: [fmejobsubmitter, fmejobsubmitter, fmedatadownload]}
+      - {file: missing.fmw}
+      - {file: folder}
+      - {file: "50%.fmw"}
+      - {file: w.fmw, name: W.FMW}
+      - {file: w.fmw, services: [bogus]}
+  - name: r
+  - name: R2
+    bogus: 1
+topics:
+  - {name: T}
+  - {name: T}
+  - {name: t}
+subscriptions:
+  - {name: s, subscriberName: email, topics: [T, NOPE]}
+  - {name: s, subscriberName: email}
+publications:
+  - {name: p, publisherName: email, topics: [GONE]}
+  - {name: p, publisherName: email}
+schedules:
+  - {name: a, category: C, repository: R, workspace: nope.fmw, cron: "0 0 2 * * ?", owner: fme-9}
+  - {name: a, category: C, repository: R, workspace: w.fmw, cron: "0 0 2 * * ?"}
+  - {name: b, category: C, repository: R, workspace: w.fmw, cron: "* * *"}
+  - {name: c, category: C, repository: R, workspace: w.fmw, cron: "0 0 2 1 * MON"}
+  - {name: d, category: C, repository: R, workspace: w.fmw, cron: "0 0 2 * * ? 2030 x"}
+  - {name: e, category: C, repository: R, workspace: w.fmw, cron: "0 0 2 * * ? *", owner: fme-1}
+resources:
+  - {source: data, target: 'a\\b'}
+  - {connection: FME_SHAREDRESOURCE_TEMP, source: data}
+  - {source: nothere}
+  - {source: w.fmw}
+  - {source: data, target: /ok}
+connections:
+  - {name: c, category: database, type: PostgreSQL,
+     parameters: {PASSWORD: plain, API_KEY: "", TOKEN: {secret: "env:T"}, HOST: h}}
+  - {name: c, category: database, type: PostgreSQL}
+  - {name: c, category: database, type: MySQL}
+deploymentParameters:
+  - {name: dp, type: dropdown}
+  - {name: dp2, value: x, choiceSettings: {choiceSet: dbConnections, family: PostgreSQL}}
+  - {name: dp3, type: dropdown, choiceSettings: {choiceSet: dbConnections, services: [x]}}
+  - {name: dp4, type: dropdown, choiceSettings: {choiceSet: webConnections, family: y}}
+  - {name: dp5}
+  - {name: dp5}
+projects:
+  - {file: p.fsproject, name: P}
+  - {file: w.fmw, name: P}
+"""
+QUARTZ = ("is not a Quartz cron expression: FME schedules need 6 or 7 fields (sec min hour "
+          "day-of-month month day-of-week [year]), e.g. '0 0 2 * * ?'")
+CASE = "differ only in case; FME may treat them as one name (UNCONFIRMED): rename one"
+DROPDOWN = "a dropdown needs choiceSettings, and only a dropdown has them"
+EVERY_MESSAGE = [
+    "repositories.0.items.5.services: unknown service(s) ['bogus']; known: fmedatadownload, "
+    "fmedatastreaming, fmejobsubmitter, fmekmllink, fmenotification",
+    "repositories.2.bogus: unknown key (check the spelling; see examples/content/fmeaa-content.yaml)",
+    f"schedules.2.cron: '* * *' {QUARTZ}",
+    "schedules.3.cron: '0 0 2 1 * MON': Quartz needs '?' in day-of-month or day-of-week",
+    f"schedules.4.cron: '0 0 2 * * ? 2030 x' {QUARTZ}",
+    "resources.0.target: 'a\\\\b': a folder inside the connection, written with '/' and without "
+    "'.' or '..' segments (e.g. /reference)",
+    "resources.1.connection: FME_SHAREDRESOURCE_TEMP holds one node's own files (logs, temp, "
+    "backups) and is never synced",
+    "connections.0.parameters: parameter(s) ['PASSWORD'] hold credentials: give them as secret "
+    "references ({secret: 'env:NAME'} or {secret: 'aws-sm:ID#key'}), never as values",
+    f"deploymentParameters.0: {DROPDOWN}",
+    f"deploymentParameters.1: {DROPDOWN}",
+    "deploymentParameters.2.choiceSettings: services/excludedServices are for webConnections only",
+    "deploymentParameters.3.choiceSettings: family is for dbConnections only",
+    f"repositories: 'R' (repositories.0) and 'r' (repositories.1) {CASE}",
+    "repositories[R]: item name '50%.fmw' (from file '50%.fmw') contains '%': rename it. FME's "
+    "naming rules are UNCONFIRMED, so fmeaa refuses what does not travel safely as one URL path "
+    "segment (/, \\, %, #, ? and control characters); or give the item a `name:`",
+    f"repositories[R].items: 'w.fmw' (repositories[R].items.0) and 'W.FMW' "
+    f"(repositories[R].items.4) {CASE}",
+    "topics: 'T' appears twice",
+    "subscriptions: 's' appears twice",
+    "publications: 'p' appears twice",
+    "schedules: 'C/a' appears twice",
+    "connections: 'c' appears twice",
+    "deploymentParameters: 'dp5' appears twice",
+    "projects: 'P' appears twice",
+    "subscriptions[s]: topic 'NOPE' is not in topics",
+    "publications[p]: topic 'GONE' is not in topics",
+    "schedules[C/a]: workspace R/nope.fmw is not in repositories",
+    "repositories[R]: file 'missing.fmw' does not exist",
+    "repositories[R]: 'folder' is a directory, not a file: name one file per item (a folder of "
+    "files belongs under resources:)",
+    "projects[P]: file 'p.fsproject' does not exist",
+    "resources[nothere]: folder 'nothere' does not exist",
+    "resources[w.fmw]: 'w.fmw' is a file, not a directory",
+    "schedules[C/a]: owner 'fme-9' is not a node of the inventory (fme-1, fme-2)",
+]
+
+
+def _tree(root: Path, manifest: str) -> Path:
+    for folder in ("folder", "data/sub", "data/.git"):
+        (root / folder).mkdir(parents=True)
+    for name, text in (("w.fmw", "w"), ("50%.fmw", "p"), ("data/b.csv", "b"), ("data/.hidden", "h"),
+                       ("data/sub/a.csv", "a"), ("data/.git/config", "g")):
+        (root / name).write_text(text)
+    (root / "fmeaa-content.yaml").write_text(manifest)
+    return root
+
+
+def test_every_problem_word_for_word_in_the_order_found(tmp_path: Path) -> None:
+    """Schema, then names and references, then files, then owners: all in one error, each line
+    naming where it is and what to do."""
+    root = _tree(tmp_path / "c", EVERY_PROBLEM)
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root, nodes=["fme-2", "fme-1"])
+    first, *lines = str(caught.value).split("\n")
+    assert first == f"{root / 'fmeaa-content.yaml'}: {len(EVERY_MESSAGE)} problem(s):"
+    assert lines == [f"  - {m}" for m in EVERY_MESSAGE]
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)  # no inventory given: owners are not checked
+    assert "owner" not in str(caught.value)
+
+
+VALID = """\
+repositories:
+  - name: R
+    items:
+      - {file: w.fmw, services: [fmejobsubmitter, fmejobsubmitter, fmedatadownload]}
+      - {file: "50%.fmw", name: fifty.fmw, services: []}
+      - {file: sub/x.fmw}
+schedules:
+  - {name: e, category: C, repository: R, workspace: x.fmw, cron: "0 0 2 * * ? *", owner: fme-1}
+resources:
+  - {source: data, target: /okX/}
+  - {connection: FME_SHAREDRESOURCE_ENGINE, source: data}
+projects:
+  - {file: w.fmw, name: P}
+connections:
+  - {name: c, category: database, type: PostgreSQL, parameters: {API_KEY: "", HOST: h, PORT: 5432}}
+"""
+
+
+def test_a_valid_manifest_and_the_files_it_names(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "content ", VALID)  # a folder name ending in a space is fine
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    content = load_content_dir(root, nodes=["fme-1"])
+    m = content.manifest
+    items = m.repositories[0].items
+    assert [(i.item_name, i.services) for i in items] == [
+        ("w.fmw", ["fmedatadownload", "fmejobsubmitter"]), ("fifty.fmw", []),
+        ("x.fmw", ["fmejobsubmitter"])]
+    assert m.schedules[0].key == "C/e" and m.schedules[0].policy.value == "one"
+    assert m.connections is not None and m.connections[0].parameters["PORT"] == 5432
+    assert m.topics == [] and m.deployment_parameters is None
+    # Items, then project packages, then each resource folder's files (hidden ones skipped).
+    assert content.files() == [root / "w.fmw", root / "50%.fmw", root / "sub/x.fmw", root / "w.fmw",
+                               root / "data/b.csv", root / "data/sub/a.csv",
+                               root / "data/b.csv", root / "data/sub/a.csv"]
+    assert content.resource_files(m.resources[0]) == [("/okX/b.csv", root / "data/b.csv"),
+                                                      ("/okX/sub/a.csv", root / "data/sub/a.csv")]
+    assert [p for p, _ in content.resource_files(m.resources[1])] == ["/b.csv", "/sub/a.csv"]
+    assert content.project_path(m.projects[0]) == root / "w.fmw"  # type: ignore[index]
+
+
+def test_the_manifest_itself_must_be_a_readable_mapping_inside(tmp_path: Path) -> None:
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(tmp_path / "nope")
+    assert str(caught.value) == f"{tmp_path / 'nope'}: not a directory"
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(tmp_path)
+    assert str(caught.value) == (f"{tmp_path}: no fmeaa-content.yaml (run `fmeaa export` to "
+                                 "create one from a node)")
+    manifest = tmp_path / "fmeaa-content.yaml"
+    for text, message in (("- a\n- b\n", "the top level must be a mapping of sections"),
+                          ("a: [1\n", "malformed YAML at line 2, column 1: did not find "
+                                      "expected ',' or ']'")):
+        manifest.write_text(text)
+        with pytest.raises(ContentError) as caught:
+            load_content_dir(tmp_path)
+        assert str(caught.value) == f"{manifest}: {message}"
+    manifest.write_bytes(b"a: \xff\n")
+    with pytest.raises(ContentError, match=r"fmeaa-content\.yaml: unreadable: "):
+        load_content_dir(tmp_path)
+    manifest.write_text("")  # an empty manifest: nothing to hold
+    assert load_content_dir(tmp_path).manifest.repositories == []
+    manifest.unlink()
+    (tmp_path.parent / "elsewhere.yaml").write_text("version: 1\n")
+    manifest.symlink_to(tmp_path.parent / "elsewhere.yaml")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(tmp_path)
+    assert str(caught.value) == (
+        f"{manifest}: 'fmeaa-content.yaml' is a symbolic link to {tmp_path.parent / 'elsewhere.yaml'}"
+        ", outside the content directory: copy the file into the content directory instead of "
+        "linking to it (nothing outside it is ever read)")
+
+
+def test_a_link_inside_a_linked_folder_that_leads_out_is_refused(tmp_path: Path) -> None:
+    """A path whose last part is no link but whose folder is: "leads through a symbolic link"."""
+    root = _tree(tmp_path / "c", VALID.replace("file: sub/x.fmw", "file: out/x.fmw"))
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside/x.fmw").write_text("x")
+    (root / "out").symlink_to(tmp_path / "outside")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert (f"repositories[R]: 'out/x.fmw' leads through a symbolic link to "
+            f"{tmp_path / 'outside/x.fmw'}, outside the content directory: copy the file into") \
+        in str(caught.value)
+
+
+def test_a_folder_linking_back_to_itself_is_walked_once(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", VALID)
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    (root / "data/sub/loop").symlink_to(root / "data")
+    content = load_content_dir(root)
+    assert [p for p, _ in content.resource_files(content.manifest.resources[1])] == \
+        ["/b.csv", "/sub/a.csv"]
+
+
+UNSAFE = (": rename it. FME's naming rules are UNCONFIRMED, so fmeaa refuses what does not travel "
+          "safely as one URL path segment (/, \\, %, #, ? and control characters)")
+DOTS = "cannot be '.' or '..' (in a URL path they name a folder)"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "is empty"), ("x" * 201, "is 201 characters long (at most 200)"), ("x" * 200, None),
+    (".", DOTS), ("..", DOTS), ("a\x7fb", "contains '\\x7f'" + UNSAFE),
+    ("a#b%c", "contains '#', '%'" + UNSAFE), ("a\x80b é.fmw", None),
+])
+def test_each_name_rule_word_for_word(name: str, message: str | None) -> None:
+    assert name_problem(name) == message
+
+
+def test_broken_sections_and_entries_leave_the_rest_checked(tmp_path: Path) -> None:
+    """A section that is no list, an entry that is no mapping, a repository without a name: each
+    reported once, and every other section and item still checked (no traceback)."""
+    root = _tree(tmp_path / "c", """topics: 5
+repositories:
+  - 7
+  - {items: [{file: w.fmw}]}
+  - {name: R, items: [{file: w.fmw, name: renamed.fmw}, 3]}
+subscriptions:
+  - 4
+  - {name: s, subscriberName: email, topics: [NOPE]}
+schedules:
+  - {name: a, category: C, repository: R, workspace: renamed.fmw, cron: "0 0 2 * * ?"}
+  - {name: b, category: C, repository: R, workspace: gone.fmw, cron: "0 0 2 * * ?"}
+""")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    lines = str(caught.value).split("\n")[1:]
+    assert "  - schedules[C/b]: workspace R/gone.fmw is not in repositories" in lines
+    assert "  - subscriptions[s]: topic 'NOPE' is not in topics" in lines
+    assert not any("renamed.fmw" in line for line in lines)  # the item is found by its name
+    assert [line.split(":")[0] for line in lines] == [
+        "  - repositories.0", "  - repositories.1.name", "  - repositories.2.items.1", "  - topics",
+        "  - subscriptions.0", "  - subscriptions[s]", "  - schedules[C/b]"]
+
+
+def test_resource_files_refuse_a_link_made_after_validation(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", VALID)
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    content = load_content_dir(root)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/f.csv").write_text("f")
+    (root / "data/a-dir").symlink_to(tmp_path / "out")
+    (root / "data/b-file.csv").symlink_to(tmp_path / "out/f.csv")
+    with pytest.raises(ContentError) as caught:
+        content.resource_files(content.manifest.resources[0])
+    assert str(caught.value).split("\n") == [
+        f"resources[data]: 'data/a-dir' is a symbolic link to {tmp_path / 'out'}, outside the "
+        "content directory: copy the files into the content directory instead of linking to it "
+        "(nothing outside it is ever read)",
+        f"resources[data]: 'data/b-file.csv' is a symbolic link to {tmp_path / 'out/f.csv'}, "
+        "outside the content directory: copy the file into the content directory instead of "
+        "linking to it (nothing outside it is ever read)"]
+
+
+def test_a_resource_folder_linking_out_says_copy_the_files(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", VALID.replace("source: data, target: /okX/", "source: linked"))
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert (f"resources[linked]: 'linked' is a symbolic link to {tmp_path / 'elsewhere'}, outside "
+            "the content directory: copy the files into") in str(caught.value)
+
+
+def test_an_unreadable_resource_folder_is_a_problem(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _tree(tmp_path / "c", VALID)
+    (root / "sub").mkdir()
+    (root / "sub/x.fmw").write_text("x")
+    real_scandir = os.scandir
+
+    def scandir(path: object) -> object:
+        if str(path).endswith("/data/sub"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert "  - resources[data]: 'data/sub' cannot be read (Permission denied)" in \
+        str(caught.value).split("\n")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fmeaa.emulator import Sandbox
+from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY
 from tests.conftest import ROOT, TEST_PASSWORD
 from tests.sync_helpers import copy_example, fmeaa, node_items
 
@@ -46,10 +47,8 @@ def test_node_going_down_during_the_sync(env: tuple[Sandbox, Path, Path]) -> Non
     victim.faults.latency_s = 0.02
     stop_after = victim.request_count + 15
 
-    def kill_when_busy() -> None:
-        deadline = time.monotonic() + 20
-        while victim.request_count < stop_after and time.monotonic() < deadline:
-            time.sleep(0.005)
+    def kill_when_busy() -> None:  # woken by each request the node receives; no polling
+        victim.wait_until(lambda n: n.request_count >= stop_after, timeout_s=20)
         victim.stop()
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
@@ -79,8 +78,16 @@ def test_connection_dropped_mid_upload(env: tuple[Sandbox, Path, Path]) -> None:
     assert all("connection broken mid-request" in f["error"] for f in fme2["failures"])
     items = node_items(box, "fme-2")
     assert "Roads/big_a.fmw" not in items and len(items) == 5  # the rest arrived, whole
-    assert half_written(box) == []
+    assert half_written(box) == []  # the emulator's own atomic writes: nothing half-stored
     assert result.json["nodes"]["fme-1"]["inSync"] and result.json["nodes"]["fme-3"]["inSync"]
+    # fmeaa's part: an interrupted upload is never recorded as done (digest cache, plan): the
+    # next plan still creates both items on fme-2, and only there.
+    plan = fmeaa("plan", "-s", content, "-i", inv, "--json").json
+    todo = {node: [(a["change"], a["kind"], a["key"]) for a in report["actions"]
+                   if a["change"] not in ("unchanged", "extra")]
+            for node, report in plan["nodes"].items()}
+    assert todo == {"fme-1": [], "fme-2": [("create", "item", "Roads/big_a.fmw"),
+                                           ("create", "item", "Roads/big_b.fmw")], "fme-3": []}
     box.node("fme-2").faults.drop_upload_after = None
     assert fmeaa("sync", "-s", content, "-i", inv).code == 0
     assert fmeaa("verify", "-s", content, "-i", inv, "--deep").code == 0
@@ -113,6 +120,10 @@ def test_token_expiry_mid_run(env: tuple[Sandbox, Path, Path]) -> None:
     result = fmeaa("sync", "-s", content, "-i", inv, "--json")
     assert result.code == 0, result.out
     assert result.json["nodes"]["fme-1"]["inSync"]
+    # Counted on the node: requests in flight at once may each be refused the same expired
+    # token, but each expiry costs at most one new login (never one per refused request).
+    expired, logins = node.state.token_refusals, node.state.tokens_issued
+    assert expired >= 1 and 2 <= logins <= 1 + expired, (expired, logins)
     node.state.token_ttl_s = 0.000001  # every token is dead on arrival: re-login once, then stop
     node.faults.latency_s = 0
     failed = fmeaa("sync", "-s", content, "-i", inv, "--json")
@@ -120,6 +131,12 @@ def test_token_expiry_mid_run(env: tuple[Sandbox, Path, Path]) -> None:
     error = failed.json["nodes"]["fme-1"]["error"]
     assert "401" in error and "expired token" in error
     assert failed.json["nodes"]["fme-2"]["inSync"]
+    # A call that meets the 401 logs in ONCE more, meets a second 401 and gives up (no loop).
+    # Calls in flight at once may each do so (at most the per-node concurrency bound): each
+    # re-login is followed by at most the refusals of the calls waiting on it.
+    relogins = node.state.tokens_issued - logins - 1
+    assert 1 <= relogins <= DEFAULT_NODE_CONCURRENCY, relogins
+    assert node.state.token_refusals - expired >= 2 * relogins
 
 
 def test_killed_mid_sync_then_rerun_converges(env: tuple[Sandbox, Path, Path],
@@ -143,7 +160,8 @@ def test_killed_mid_sync_then_rerun_converges(env: tuple[Sandbox, Path, Path],
     assert 4 <= partial < 21  # killed part-way
     for n in box.nodes:
         n.faults.latency_s = 0
-    time.sleep(0.2)  # let the emulator finish requests the dead client left behind
+    # Requests the dead client left behind finish (their sockets closed with the process).
+    assert all(n.wait_until(lambda node: node.in_flight == 0, timeout_s=10) for n in box.nodes)
     result = fmeaa("sync", "-s", content, "-i", inv, "--json")  # the lock died with the process
     assert result.code == 0, result.err
     assert fmeaa("verify", "-s", content, "-i", inv, "--deep").code == 0

@@ -144,19 +144,30 @@ def test_rolling_maintenance_keeps_n_minus_1(cluster: tuple[Sandbox, Path, dict]
     assert fmeaa("sync", "-s", EXAMPLE, "-i", inv).code == 0
     log = tmp_path / "in-service.log"
     probe = tmp_path / "probe.py"
+    # The "maintenance": count nodes in service, and on fme-2 delete every repository of the
+    # content through its REST API (a rebuilt node has FME's own Samples only): only rolling's
+    # re-seed can bring the content back.
     probe.write_text(
         "import boto3, os, sys\n"
+        "from fmeaa.client import connect\n"
         f"d = boto3.client('elbv2', region_name='{REGION}').describe_target_health("
         f"TargetGroupArn='{made['web']}')['TargetHealthDescriptions']\n"
-        f"open({str(log)!r}, 'a').write(f\"{{os.environ['FMEAA_NODE']}} {{len(d)}}\\n\")\n")
-    # The "maintenance": count nodes in service, and wipe the node's content (as a rebuild would).
-    wipe = box.node("fme-2")
+        "node = os.environ['FMEAA_NODE']\n"
+        f"open({str(log)!r}, 'a').write(f\"{{node}} {{len(d)}}\\n\")\n"
+        "if node == 'fme-2':\n"
+        "    with connect(node, os.environ['FMEAA_NODE_URL'], username='admin',\n"
+        "                 password=os.environ['FMEAA_PASSWORD']) as c:\n"
+        "        for r in c.repositories():\n"
+        "            if r['name'] != 'Samples':\n"
+        "                c.delete_repository(r['name'])\n")
+    synced = node_items(box, "fme-2")
+    assert len(synced) == 5
     result = fmeaa("rolling", "--exec", f"{sys.executable} {probe}", "-s", EXAMPLE,
                    "-i", inv, *FAST)
     assert result.code == 0, result.err
     assert log.read_text().split("\n")[:-1] == ["fme-1 2", "fme-2 2", "fme-3 2"]
     assert registered(inv) == {"fme-1": "healthy", "fme-2": "healthy", "fme-3": "healthy"}
-    assert len(node_items(box, wipe.name)) == 5
+    assert node_items(box, "fme-2") == synced  # every item back, byte for byte
     assert fmeaa("verify", "-s", EXAMPLE, "-i", inv).code == 0
     failing = fmeaa("rolling", "--exec", f"{sys.executable} -c 'raise SystemExit(3)'", "-s",
                     EXAMPLE, "-i", inv, *FAST)

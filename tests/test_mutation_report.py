@@ -30,3 +30,12 @@ def test_listed_equivalents_leave_the_denominator(monkeypatch) -> None:
     scores, alive = mutation_report.parse(RESULTS)
     assert (scores["fmeaa.sync.plan"].total, scores["fmeaa.sync.plan"].equivalent) == (3, 1)
     assert not any("mutmut_2: survived" in a for a in alive)
+
+
+def test_a_listed_equivalent_that_was_killed_is_flagged_not_subtracted(monkeypatch) -> None:
+    monkeypatch.setitem(mutation_report.EQUIVALENT,
+                        "fmeaa.sync.plan.x_plan_node__mutmut_1", "reason")
+    stale: list[str] = []
+    scores, _ = mutation_report.parse(RESULTS, stale)
+    assert stale == ["fmeaa.sync.plan.x_plan_node__mutmut_1"]
+    assert (scores["fmeaa.sync.plan"].total, scores["fmeaa.sync.plan"].killed) == (4, 2)

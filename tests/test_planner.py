@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fmeaa.sync.parity import parity
-from fmeaa.sync.plan import Change, plan_content, plan_node
+from fmeaa.sync.plan import Action, Change, plan_content, plan_node
 from fmeaa.sync.snapshot import REFERENCE_NODE_KINDS, Kind, Snapshot, file_entry, metadata_entry
 
 
@@ -50,7 +52,10 @@ def test_extra_only_deleted_with_prune_and_in_reverse_dependency_order() -> None
                        metadata_entry(Kind.TOPIC, {"name": "T"}),
                        metadata_entry(Kind.SUBSCRIPTION, {"name": "S", "topics": ["T"]})])
     report = plan_node("n", desired, actual, prune=False)
-    assert {c[0] for c in changes(report)} == {"extra"}
+    # Every entry beyond the source is reported, each once (Old's items too: nothing is deleted).
+    assert changes(report) == [("extra", "subscription", "S", ""), ("extra", "item", "Old/x.fmw", ""),
+                               ("extra", "item", "R/y.fmw", ""), ("extra", "topic", "T", ""),
+                               ("extra", "repository", "Old", "")]
     assert report.changes == []
     pruned = plan_node("n", desired, actual, prune=True)
     # Subscriptions before topics, items before repositories; Old's items go with Old.
@@ -74,11 +79,12 @@ def test_one_policy_schedule_enabled_only_on_owner() -> None:
                         schedule("s4", enabled=False)])
     empty = {n: Snapshot() for n in ("a", "b", "c")}
     plan = plan_content(desired, empty, ["a", "b", "c"])
-    enabled = {n: {a.key: a.desired.body["enabled"] for a in p.actions}
+    enabled = {n: [(a.key, a.desired.body["enabled"]) for a in p.actions]
                for n, p in plan.nodes.items()}
-    assert enabled["a"] == {"C/s1": True, "C/s2": False, "C/s3": True, "C/s4": False}
-    assert enabled["b"] == {"C/s1": False, "C/s2": True, "C/s3": True, "C/s4": False}
-    assert enabled["c"] == {"C/s1": False, "C/s2": False, "C/s3": True, "C/s4": False}
+    assert enabled == {
+        "a": [("C/s1", True), ("C/s2", False), ("C/s3", True), ("C/s4", False)],
+        "b": [("C/s1", False), ("C/s2", True), ("C/s3", True), ("C/s4", False)],
+        "c": [("C/s1", False), ("C/s2", False), ("C/s3", True), ("C/s4", False)]}
 
 
 def test_seeding_a_subset_keeps_the_inventory_default_owner() -> None:
@@ -113,8 +119,8 @@ def test_prune_acts_only_inside_what_the_source_manages() -> None:
                      metadata_entry(Kind.SUBSCRIPTION, {"name": "S2", "topics": ["T"]})]
     actual = Snapshot(listed + strays + never_managed)
     kept = plan_node("n", desired, actual, prune=False)
-    assert {c[2]: c[0] for c in changes(kept)} == {"R/stray.fmw": "extra",
-                                                   "DATA:/ref/old.csv": "extra"}
+    assert changes(kept) == [("extra", "resource", "DATA:/ref/old.csv", ""),
+                             ("extra", "item", "R/stray.fmw", "")]
     pruned = plan_node("n", desired, actual, prune=True)
     assert changes(pruned) == [("delete", "resource", "DATA:/ref/old.csv", ""),
                                ("delete", "item", "R/stray.fmw", "")]
@@ -153,3 +159,51 @@ def test_notification_topics_are_compared_as_a_set() -> None:
     assert other.digest != wanted.digest
     plan = plan_node("n", Snapshot([wanted]), Snapshot([listed]), prune=False)
     assert [a.change for a in plan.actions] == [Change.UNCHANGED]
+
+
+def _without_cause(actions: list[Action]) -> list[Action]:
+    return [dataclasses.replace(a, cause=None) for a in actions]
+
+
+def test_every_action_carries_both_sides_and_its_detail() -> None:
+    """Apply and the reports read `desired`, `actual` and `detail` of every action, not only its
+    change: each is what the planner was given, for every kind of change."""
+    same, new, old = topic("Same"), topic("Changed"), metadata_entry(Kind.TOPIC, {"name": "Changed",
+                                                                              "description": "old"})
+    res_new = file_entry(Kind.RESOURCE, "DATA:/ref/a.csv", 3, "new")
+    res_old = file_entry(Kind.RESOURCE, "DATA:/ref/a.csv", 3, "old")
+    gone = topic("Gone")
+    desired = Snapshot([repo("R"), same, new, res_new], resource_roots=[("DATA", "/ref")],
+                       whole_kinds=[Kind.TOPIC])
+    actual = Snapshot([same, old, res_old, gone])
+    expected = [Action(Change.CREATE, Kind.REPOSITORY, "R", repo("R"), None),
+                Action(Change.UPDATE, Kind.TOPIC, "Changed", new, old, "definition"),
+                Action(Change.UNCHANGED, Kind.TOPIC, "Same", same, same),
+                Action(Change.UPDATE, Kind.RESOURCE, "DATA:/ref/a.csv", res_new, res_old, "file")]
+    kept = plan_node("n", desired, actual, prune=False)
+    assert kept.node == "n"
+    # (each action's cause — pending, drift, extra — is tested in tests/test_drift.py)
+    assert _without_cause(kept.actions) == [*expected,
+                                            Action(Change.EXTRA, Kind.TOPIC, "Gone", None, gone)]
+    assert {c.value: kept.count(c) for c in Change if kept.count(c)} == {
+        "create": 1, "update": 2, "unchanged": 1, "extra": 1}
+    pruned = plan_node("n", desired, actual, prune=True)
+    assert _without_cause(pruned.actions) == [
+        *expected, Action(Change.DELETE, Kind.TOPIC, "Gone", None, gone)]
+    assert pruned.count(Change.DELETE) == 1 and pruned.count(Change.EXTRA) == 0
+    assert pruned.bytes_to_send == 3  # the resource's file; metadata sends no file
+
+
+def test_plan_content_plans_each_node_by_name_and_only_prunes_when_asked() -> None:
+    desired = Snapshot([repo("R")], whole_kinds=[Kind.REPOSITORY])
+    actual = {"a": Snapshot([repo("Old")]), "b": Snapshot([repo("R")])}
+    plan = plan_content(desired, actual, ["a", "b", "absent"])
+    assert plan.prune is False and list(plan.nodes) == ["a", "b"]  # no snapshot: not planned
+    assert [p.node for p in plan.nodes.values()] == ["a", "b"]
+    assert changes(plan.nodes["a"]) == [("create", "repository", "R", ""),
+                                        ("extra", "repository", "Old", "")]
+    assert plan.has_changes and not plan_content(desired, {"b": actual["b"]}, ["b"]).has_changes
+    pruning = plan_content(desired, actual, ["a", "b"], prune=True)
+    assert pruning.prune is True
+    assert changes(pruning.nodes["a"])[-1] == ("delete", "repository", "Old", "")
+    assert plan_content(desired, {}, []).nodes == {}  # no nodes: nothing planned, no error

@@ -87,6 +87,13 @@ def test_encoded_secrets_are_found() -> None:
                             f"x{TEST_PASSWORD}yz".encode()).decode())]:
         assert secret_scan.find_leaks([(where, text)]) == [f"{where} (secret #1)"], where
     assert secret_scan.find_leaks([("clean", base64.b64encode(b"admin:other").decode())]) == []
+    # A secret that encoding changes (the suite's own secrets are URL-safe as they are): found
+    # only by decoding, percent- or form-encoded (a space as '+').
+    odd = "pa ss/wörd+1"
+    for encoded in (urllib.parse.quote(odd, safe=""), urllib.parse.quote_plus(odd)):
+        assert odd not in encoded
+        assert secret_scan.find_leaks([("form", f"password={encoded}")], [odd]) == \
+            ["form (secret #1)"], encoded
 
 
 def test_session_tokens_count_as_secrets(tmp_path: Path) -> None:

@@ -21,9 +21,15 @@ def _instances(run: ProgramRun) -> list[Any]:
     return run.of_type("aws:ec2/instance:Instance")
 
 
+IMDS_V2_ONLY = {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
+
+
 def ec2_8(run: ProgramRun) -> list[str]:
+    """IMDS on, v2 only (a session token for every call), one hop: nothing behind the node (a
+    container) reaches the role's credentials."""
     return [i.name for i in _instances(run)
-            if (i.inputs.get("metadataOptions") or {}).get("httpTokens") != "required"]
+            if {k: (i.inputs.get("metadataOptions") or {}).get(k) for k in IMDS_V2_ONLY}
+            != IMDS_V2_ONLY]
 
 
 def ec2_3(run: ProgramRun) -> list[str]:
@@ -37,22 +43,39 @@ def efs_1(run: ProgramRun) -> list[str]:
             if f.inputs.get("encrypted") is not True]
 
 
+EFS_CLIENT_ACTIONS = {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
+                      "elasticfilesystem:ClientRootAccess"}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def efs_access(run: ProgramRun) -> list[str]:
-    """Every EFS file-system policy denies non-TLS access to everyone, and EVERY Allow statement
-    names only the node's own role (never `*`, never another node's role)."""
+    """Every EFS file-system policy (policy language 2012-10-17) denies everything without TLS to
+    everyone on its file system, and EVERY Allow statement names only the node's own role (never
+    `*`, never another node's role), the mount/write/root client actions only, on its own file
+    system."""
     roles = {r.name.removesuffix("-role"): r.outputs.get("arn") for r in run.of_type(
         "aws:iam/role:Role")}
+    systems = {f.name.removesuffix("-share"): f.outputs.get("arn") for f in run.of_type(
+        "aws:efs/fileSystem:FileSystem")}
     bad = []
     for policy in run.of_type("aws:efs/fileSystemPolicy:FileSystemPolicy"):
         node = policy.name.removesuffix("-share-policy")
-        statements = json.loads(policy.inputs["policy"])["Statement"]
-        tls = any(st["Effect"] == "Deny" and st.get("Condition", {}).get("Bool", {}).get(
-            "aws:SecureTransport") == "false" for st in statements)
+        document = json.loads(policy.inputs["policy"])
+        statements = document["Statement"]
+        tls = any(st["Effect"] == "Deny" and st.get("Principal") == {"AWS": "*"}
+                  and st.get("Action") == "*" and st.get("Resource") == systems.get(node)
+                  and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                  for st in statements)
         allows = [st for st in statements if st["Effect"] == "Allow"]
-        principals = [p for st in allows for p in (
-            st["Principal"]["AWS"] if isinstance(st["Principal"]["AWS"], list)
-            else [st["Principal"]["AWS"]])] if allows else []
-        if not tls or not allows or any(p != roles.get(node) for p in principals):
+        principals = [p for st in allows for p in _listed(st["Principal"]["AWS"])]
+        actions = {a for st in allows for a in _listed(st["Action"])}
+        resources = {r for st in allows for r in _listed(st["Resource"])}
+        if document.get("Version") != "2012-10-17" or not tls or not allows \
+                or any(p != roles.get(node) for p in principals) \
+                or not actions <= EFS_CLIENT_ACTIONS or resources != {systems.get(node)}:
             bad.append(policy.name)
     return bad
 
@@ -86,7 +109,10 @@ def elb_1(run: ProgramRun) -> list[str]:
     for listener in _listeners(run):
         if listener.inputs.get("protocol") == "HTTP":
             action = listener.inputs["defaultActions"][0]
-            if action.get("type") != "redirect" or action["redirect"].get("protocol") != "HTTPS":
+            redirect = action.get("redirect") or {}
+            if action.get("type") != "redirect" or redirect.get("protocol") != "HTTPS" \
+                    or redirect.get("port") != "443" \
+                    or redirect.get("statusCode") not in ("HTTP_301", "HTTP_302"):
                 bad.append(listener.name)
     return bad
 

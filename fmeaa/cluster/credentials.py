@@ -47,7 +47,7 @@ class CredentialSource:
     """Credentials for each node: per-node entries first, then the cluster-wide ones."""
 
     def __init__(self, default: Credentials | None, per_node: Mapping[str, Credentials] | None = None,
-                 where: str = "") -> None:
+                 *, where: str) -> None:  # where they come from: every error names it
         self._default = default
         self._per_node = dict(per_node or {})
         self.where = where
@@ -88,7 +88,7 @@ class CredentialSource:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-        session = session or boto3.session.Session(region_name=region)
+        session = session or boto3.session.Session()  # each client is given the region
         try:
             value = session.client("secretsmanager", region_name=region).get_secret_value(
                 SecretId=secret_id)["SecretString"]
@@ -161,7 +161,7 @@ def resolve_secret_ref(reference: str, env: Mapping[str, str] | None = None,
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-    session = session or boto3.session.Session(region_name=region)
+    session = session or boto3.session.Session()  # each client is given the region
     try:
         value = session.client("secretsmanager", region_name=region).get_secret_value(
             SecretId=secret_id)["SecretString"]

@@ -204,7 +204,7 @@ def discover_inventory(cluster: str, region: str, session: Any = None) -> Invent
     target groups, found by their tags (boto3; honours AWS_ENDPOINT_URL)."""
     import boto3  # only discovery needs AWS
 
-    session = session or boto3.session.Session(region_name=region)
+    session = session or boto3.session.Session()  # each client is given the region
     ec2 = session.client("ec2", region_name=region)
     nodes: list[NodeTarget] = []
     paginator = ec2.get_paginator("describe_instances")

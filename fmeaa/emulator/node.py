@@ -8,6 +8,7 @@ import secrets
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ class EmulatedNode:
         self.max_in_flight = 0  # the most ever served at once
         self.throttled = 0  # requests answered 429 (Faults.throttle_*)
         self._counter_lock = threading.Lock()
+        # Notified when a request starts or ends (tests wait on it instead of sleeping).
+        self._activity = threading.Condition(self._counter_lock)
         self.port = port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -49,11 +52,12 @@ class EmulatedNode:
     def count_request(self, method: str, route: Any) -> int:
         """Count one request by the route it matched; returns how many are in flight now."""
         key = f"{method} {route.template}" if route is not None else f"{method} (no route)"
-        with self._counter_lock:
+        with self._activity:
             self.request_count += 1
             self.requests_by_path[key] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._activity.notify_all()
             return self.in_flight
 
     def count_download(self, what: str, size: int) -> None:
@@ -62,8 +66,9 @@ class EmulatedNode:
             self.downloads[what] += size
 
     def request_done(self) -> None:
-        with self._counter_lock:
+        with self._activity:
             self.in_flight -= 1
+            self._activity.notify_all()
 
     def reset_counters(self) -> None:
         with self._counter_lock:
@@ -71,6 +76,12 @@ class EmulatedNode:
             self.max_in_flight = self.throttled = 0
             self.requests_by_path.clear()
             self.downloads.clear()
+
+    def wait_until(self, condition: Callable[[EmulatedNode], bool], timeout_s: float) -> bool:
+        """Block until `condition(node)` holds, re-checked whenever a request starts or ends
+        (for tests: "after N requests", "once idle"), or `timeout_s` passes: whether it holds."""
+        with self._activity:
+            return self._activity.wait_for(lambda: condition(self), timeout_s)
 
     @property
     def url(self) -> str:

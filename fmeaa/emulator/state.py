@@ -147,6 +147,8 @@ class NodeState:
         self.projects: dict[str, dict[str, Any]] = {}  # id → {id, name, …, items: [{type, id}]}
         self.project_imports: dict[str, dict[str, Any]] = {}  # task id → an import in progress
         self.token_ttl_s: float | None = None  # fault: tokens die after this many seconds
+        self.tokens_issued = 0  # logins that returned a token
+        self.token_refusals = 0  # tokens refused (unknown or expired): each one a 401
         self.running_jobs: list[dict[str, Any]] = []
         # Submitted jobs (smoke jobs): id → {id, repository, workspace, parameters, submitted,
         # outcome}. The emulator runs no workspace: a job ends after `job_seconds` in `outcome`.
@@ -240,6 +242,7 @@ class NodeState:
     def issue_token(self, seconds: int) -> tuple[str, float]:
         with self.lock:
             token = secrets.token_hex(20)
+            self.tokens_issued += 1
             expiry = time.time() + min(seconds, self.token_ttl_s or seconds)
             self.tokens[token] = expiry
             return token, expiry
@@ -247,7 +250,9 @@ class NodeState:
     def token_valid(self, token: str) -> bool:
         with self.lock:
             expiry = self.tokens.get(token)
-            return expiry is not None and expiry > time.time()
+            valid = expiry is not None and expiry > time.time()
+            self.token_refusals += not valid
+            return valid
 
     def expire_tokens(self) -> None:
         with self.lock:

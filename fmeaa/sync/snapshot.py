@@ -215,7 +215,8 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
         """True if the resource lies in a folder this (desired) snapshot manages."""
         connection, path = split_resource_key(key)
         for root_connection, folder in self.resource_roots:
-            if connection == root_connection and (folder == "/" or path == folder
+            # The root folder "/" strips to "": every path below it starts with "/".
+            if connection == root_connection and (path == folder
                                                   or path.startswith(folder.rstrip("/") + "/")):
                 return True
         return False
