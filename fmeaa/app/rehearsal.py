@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,22 +63,53 @@ def _described(version: FmeVersion) -> str:
     return f"{version.product} {version.name} (REST {apis})"
 
 
+def _node_list(nodes: list) -> NodeList:
+    return NodeList(nodes={n.name: n.url for n in nodes},
+                    versions={n.name: _described(n.version) for n in nodes})
+
+
+class _Steps:
+    """The steps of one rehearsal, each shown to the front end as it finishes."""
+
+    def __init__(self, on_step: StepCallback | None) -> None:
+        self.started = time.monotonic()
+        self.steps: list[RehearsalStep] = []
+        self.on_step = on_step
+
+    def __call__(self, title: str, document: Document | None = None, ok: bool = True) -> None:
+        self.steps.append(RehearsalStep(step=title, ok=ok,
+                                        result=document.to_json() if document else None))
+        if self.on_step is not None:
+            self.on_step(title, document, ok)
+
+    def result(self) -> RehearsalResult:
+        return RehearsalResult(ok=all(s.ok for s in self.steps),
+                               seconds=round(time.monotonic() - self.started, 2), steps=self.steps)
+
+
+@contextmanager
+def _environment(*names: str) -> Iterator[None]:
+    """A rehearsal hands its generated passwords over in-process; the caller's are restored."""
+    saved = {var: os.environ.get(var) for var in names}
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
              on_step: StepCallback | None = None) -> RehearsalResult:
     from fmeaa.emulator import Sandbox  # only rehearsals need the emulator
     from fmeaa.emulator.versions import NEWEST, PREVIOUS
 
-    started = time.monotonic()
-    steps: list[RehearsalStep] = []
+    step = _Steps(on_step)
 
-    def step(title: str, document: Document | None = None, ok: bool = True) -> None:
-        steps.append(RehearsalStep(step=title, ok=ok,
-                                   result=document.to_json() if document else None))
-        if on_step is not None:
-            on_step(title, document, ok)
-
-    saved = {var: os.environ.get(var) for var in (USERNAME_ENV, PASSWORD_ENV)}
-    with tempfile.TemporaryDirectory(prefix="fmeaa-demo-") as tmp, \
+    with _environment(USERNAME_ENV, PASSWORD_ENV), \
+            tempfile.TemporaryDirectory(prefix="fmeaa-demo-") as tmp, \
             Sandbox(nodes, root=Path(tmp) / "nodes", fme_version=NEWEST,
                     versions={"fme-1": PREVIOUS} if nodes > 1 else {}) as box:
         inventory = box.write_inventory(Path(tmp) / "nodes.json")
@@ -89,31 +121,22 @@ def rehearse(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
             return content.ContentRequest(str(source), ClusterRef(inventory=inventory, only=only),
                                           settings)
 
-        try:
-            step(f"{nodes} emulated FME nodes (REST emulator, not FME Server), mid rolling upgrade",
-                 NodeList(nodes={n.name: n.url for n in box.nodes},
-                          versions={n.name: _described(n.version) for n in box.nodes}))
-            step(f"plan: {source} against every node", content.plan(request()))
-            synced: SyncResult = content.sync(request())
-            step("sync: each node directly, in parallel", synced, synced.ok)
-            parity: ParityResult = content.verify(request())
-            step("verify: parity matrix", parity, parity.in_sync)
-            new = box.add_node()
-            box.write_inventory(inventory)
-            step(f"scale out: {new.name} joins empty; seed it before it takes traffic",
-                 content.plan(request((new.name,))))
-            seeded = content.sync(request((new.name,)))
-            step(f"seed {new.name}", seeded, seeded.ok)
-            parity = content.verify(request())
-            step(f"verify all {len(box.nodes)} nodes", parity, parity.in_sync)
-        finally:
-            for var, value in saved.items():
-                if value is None:
-                    os.environ.pop(var, None)
-                else:
-                    os.environ[var] = value
-    return RehearsalResult(ok=all(s.ok for s in steps),
-                           seconds=round(time.monotonic() - started, 2), steps=steps)
+        step(f"{nodes} emulated FME nodes (REST emulator, not FME Server), mid rolling upgrade",
+             _node_list(box.nodes))
+        step(f"plan: {source} against every node", content.plan(request()))
+        synced: SyncResult = content.sync(request())
+        step("sync: each node directly, in parallel", synced, synced.ok)
+        parity: ParityResult = content.verify(request())
+        step("verify: parity matrix", parity, parity.in_sync)
+        new = box.add_node()
+        box.write_inventory(inventory)
+        step(f"scale out: {new.name} joins empty; seed it before it takes traffic",
+             content.plan(request((new.name,))))
+        seeded = content.sync(request((new.name,)))
+        step(f"seed {new.name}", seeded, seeded.ok)
+        parity = content.verify(request())
+        step(f"verify all {len(box.nodes)} nodes", parity, parity.in_sync)
+    return step.result()
 
 
 OLD_RELEASE = "2024.2"  # the server being migrated from: an older FME Flow (REST V3 and V4)
@@ -129,69 +152,53 @@ def rehearse_migration(source: Path = EXAMPLE_CONTENT, nodes: int = 3,
     from fmeaa.emulator import Sandbox
     from fmeaa.emulator.versions import NEWEST
 
-    started = time.monotonic()
-    steps: list[RehearsalStep] = []
-
-    def step(title: str, document: Document | None = None, ok: bool = True) -> None:
-        steps.append(RehearsalStep(step=title, ok=ok,
-                                   result=document.to_json() if document else None))
-        if on_step is not None:
-            on_step(title, document, ok)
+    step = _Steps(on_step)
 
     credential = secret_variable(WAREHOUSE["name"], "PASSWORD")
     variables = (USERNAME_ENV, PASSWORD_ENV, SOURCE_USERNAME_ENV, SOURCE_PASSWORD_ENV, credential)
-    saved = {var: os.environ.get(var) for var in variables}
-    with tempfile.TemporaryDirectory(prefix="fmeaa-migration-") as tmp, \
+    with _environment(*variables), \
+            tempfile.TemporaryDirectory(prefix="fmeaa-migration-") as tmp, \
             Sandbox(1, root=Path(tmp) / "old", prefix="old", fme_version=OLD_RELEASE) as old, \
             Sandbox(nodes, root=Path(tmp) / "nodes", fme_version=NEWEST) as box:
         server = old.nodes[0]
         settings = EngineSettings(cache_dir=Path(tmp) / "cache", timeout_s=10)
-        try:
-            # The old server's own content, published the way its users did (here: by a sync to
-            # it as a one-node cluster), plus a connection whose password only it knows.
-            os.environ[USERNAME_ENV], os.environ[PASSWORD_ENV] = "admin", old.password
-            content.sync(content.ContentRequest(
-                str(source), ClusterRef(inventory=old.write_inventory(Path(tmp) / "old.json")),
-                settings))
-            warehouse_password = secrets.token_urlsafe(12)
-            with connect("old", server.url, username="admin", password=old.password) as client:
-                client.create_connection({**WAREHOUSE, "parameters": {
-                    **WAREHOUSE["parameters"], "PASSWORD": warehouse_password}})
-                client.create_deployment_parameter({"name": "target_env", "type": "text",
-                                                    "value": "production"})
-            before = server.state.content_digest()
-            # Hand the rehearsal's generated passwords over in-process: the nodes' own, the old
-            # server's own, and the connection's (a server never returns it).
-            os.environ[PASSWORD_ENV] = box.password
-            os.environ[SOURCE_USERNAME_ENV], os.environ[SOURCE_PASSWORD_ENV] = "admin", old.password
-            os.environ[credential] = warehouse_password
-            inventory = box.write_inventory(Path(tmp) / "nodes.json")
-            url = f"url:{server.url}"
+        # The old server's own content, published the way its users did (here: by a sync to
+        # it as a one-node cluster), plus a connection whose password only it knows.
+        os.environ[USERNAME_ENV], os.environ[PASSWORD_ENV] = "admin", old.password
+        content.sync(content.ContentRequest(
+            str(source), ClusterRef(inventory=old.write_inventory(Path(tmp) / "old.json")),
+            settings))
+        warehouse_password = secrets.token_urlsafe(12)
+        with connect("old", server.url, username="admin", password=old.password) as client:
+            client.create_connection({**WAREHOUSE, "parameters": {
+                **WAREHOUSE["parameters"], "PASSWORD": warehouse_password}})
+            client.create_deployment_parameter({"name": "target_env", "type": "text",
+                                                "value": "production"})
+        before = server.state.content_digest()
+        # Hand the rehearsal's generated passwords over in-process: the nodes' own, the old
+        # server's own, and the connection's (a server never returns it).
+        os.environ[PASSWORD_ENV] = box.password
+        os.environ[SOURCE_USERNAME_ENV], os.environ[SOURCE_PASSWORD_ENV] = "admin", old.password
+        os.environ[credential] = warehouse_password
+        inventory = box.write_inventory(Path(tmp) / "nodes.json")
+        url = f"url:{server.url}"
 
-            def request() -> content.ContentRequest:
-                return content.ContentRequest(url, ClusterRef(inventory=inventory), settings)
+        def request() -> content.ContentRequest:
+            return content.ContentRequest(url, ClusterRef(inventory=inventory), settings)
 
-            step(f"the old server: {_described(server.version)} with content (not in the "
-                 "cluster's inventory)", NodeList(nodes={"old server": server.url},
-                                                  versions={"old server": _described(
-                                                      server.version)}))
-            step(f"the new cluster: {nodes} empty emulated nodes",
-                 NodeList(nodes={n.name: n.url for n in box.nodes},
-                          versions={n.name: _described(n.version) for n in box.nodes}))
-            step(f"plan: {url} → every node", content.plan(request()))
-            synced: SyncResult = content.sync(request())
-            step("sync from the old server (read only) to each node directly", synced, synced.ok)
-            parity: ParityResult = content.verify(request())
-            step("verify every node against the old server", parity, parity.in_sync)
-            after = server.state.content_digest()
-            step("the old server is unchanged: its content digest before = after",
-                 ServerUnchanged(server=server.url, before=before, after=after,
-                                 unchanged=before == after), before == after)
-        finally:
-            for var, value in saved.items():
-                if value is None:
-                    os.environ.pop(var, None)
-                else:
-                    os.environ[var] = value
-    return RehearsalResult(ok=all(s.ok for s in steps),
-                           seconds=round(time.monotonic() - started, 2), steps=steps)
+        step(f"the old server: {_described(server.version)} with content (not in the "
+             "cluster's inventory)", NodeList(nodes={"old server": server.url},
+                                              versions={"old server": _described(
+                                                  server.version)}))
+        step(f"the new cluster: {nodes} empty emulated nodes",
+             _node_list(box.nodes))
+        step(f"plan: {url} → every node", content.plan(request()))
+        synced: SyncResult = content.sync(request())
+        step("sync from the old server (read only) to each node directly", synced, synced.ok)
+        parity: ParityResult = content.verify(request())
+        step("verify every node against the old server", parity, parity.in_sync)
+        after = server.state.content_digest()
+        step("the old server is unchanged: its content digest before = after",
+             ServerUnchanged(server=server.url, before=before, after=after,
+                             unchanged=before == after), before == after)
+    return step.result()

@@ -1,6 +1,6 @@
-"""What REST V3 and V4 do the same way, once: the base of both API dialects. Schedules and
-notifications are JSON definitions created, replaced and deleted at the path the api_table row
-gives (the rows differ per API; the calls do not)."""
+"""What REST V3 and V4 do the same way, once: the base of both API dialects. Health, reading and
+deleting repositories, and schedules and notifications (JSON definitions created, replaced and
+deleted) are the same calls at the path the api_table row gives (the rows differ per API)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from fmeaa.client.transport import Transport, quote
 class Dialect:
     def __init__(self, http: Transport) -> None:
         self.http = http
+
+    def health(self, ep: Endpoint) -> dict[str, Any]:
+        return self.http.json("GET", ep.path)
+
+    def repositories_list(self, ep: Endpoint) -> list[dict[str, Any]]:
+        return self.http.paged(ep.path)
+
+    def repositories_get(self, ep: Endpoint, repository: str) -> dict[str, Any]:
+        return self.http.json("GET", ep.url(repository=quote(repository)))
+
+    def repositories_delete(self, ep: Endpoint, repository: str) -> None:
+        self.http.request("DELETE", ep.url(repository=quote(repository)))
 
     def schedules_list(self, ep: Endpoint) -> list[dict[str, Any]]:
         return self.http.paged(ep.path)

@@ -31,22 +31,10 @@ class V3(Dialect):
         return {"name": name, "description": "fmeaa sync", "restricted": False, "enabled": True,
                 "expirationTimeout": TOKEN_SECONDS, "user": username}
 
-    def health(self, ep: Endpoint) -> dict[str, Any]:
-        return self.http.json("GET", ep.path)
-
     # --- repositories and items -------------------------------------------------------------------
-    def repositories_list(self, ep: Endpoint) -> list[dict[str, Any]]:
-        return self.http.paged(ep.path)
-
-    def repositories_get(self, ep: Endpoint, repository: str) -> dict[str, Any]:
-        return self.http.json("GET", ep.url(repository=quote(repository)))
-
     def repositories_create(self, ep: Endpoint, repository: str, description: str) -> None:
         # a form body (fmeflow-cli repositories_create.go)
         self.http.request("POST", ep.path, data={"name": repository, "description": description})
-
-    def repositories_delete(self, ep: Endpoint, repository: str) -> None:
-        self.http.request("DELETE", ep.url(repository=quote(repository)))
 
     def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0,
                    fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:

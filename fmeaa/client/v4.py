@@ -49,21 +49,9 @@ class V4(Dialect):
         return {"name": name, "description": "fmeaa sync", "enabled": True,
                 "customPermissions": False, "secondsToExpiry": TOKEN_SECONDS}  # login.go
 
-    def health(self, ep: Endpoint) -> dict[str, Any]:
-        return self.http.json("GET", ep.path)
-
     # --- repositories and items -------------------------------------------------------------------
-    def repositories_list(self, ep: Endpoint) -> list[dict[str, Any]]:
-        return self.http.paged(ep.path)
-
-    def repositories_get(self, ep: Endpoint, repository: str) -> dict[str, Any]:
-        return self.http.json("GET", ep.url(repository=quote(repository)))
-
     def repositories_create(self, ep: Endpoint, repository: str, description: str) -> None:
         self.http.request("POST", ep.path, json={"name": repository, "description": description})
-
-    def repositories_delete(self, ep: Endpoint, repository: str) -> None:
-        self.http.request("DELETE", ep.url(repository=quote(repository)))
 
     def items_list(self, ep: Endpoint, repository: str, item_type: str | None, expect: int = 0,
                    fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
