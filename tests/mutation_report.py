@@ -124,6 +124,8 @@ EQUIVALENT: dict[str, str] = {
     **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
        "a YAML error without a position: every MarkedYAMLError PyYAML raises while loading "
        "carries one" for n in (44, 49, 50)},
+    **{f"components.security.x_efs_file_system_policy__mutmut_{n}":
+       "a statement's Sid (its label): AWS gives it no meaning" for n in (12, 13, 14, 48, 49, 50)},
     "fmeaa.sync.snapshot.x_split_item_key__mutmut_3":
         "partition vs rpartition at '/': repository and item names never contain '/' (refused "
         "by the manifest's name check; FME's paths split on it), so the first '/' is the last",
