@@ -32,6 +32,7 @@ from fmeaa.client import (
     ServerError,
 )
 from fmeaa.cluster.credentials import Credentials, CredentialSource
+from fmeaa.cluster.inventory import InventoryError
 from fmeaa.emulator import Sandbox
 from fmeaa.sync.snapshot import Snapshot
 from tests.aws_server import REGION
@@ -367,3 +368,28 @@ def test_a_seed_that_applied_everything_but_shows_drift_fails(box: Sandbox, tmp_
     assert text.startswith("fme-2: not in sync after seeding: ")
     differences = text.removeprefix("fme-2: not in sync after seeding: ").split("; ")
     assert len(differences) == 10 and all(d.endswith(" differs") for d in differences)
+
+
+def test_plain_http_to_a_remote_node_only_when_the_request_allows_it(
+        box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi seeds over the VPC's plain HTTP (`allow_http`, the default); without it a remote
+    http:// URL is refused before anything is contacted. No remote host is contacted here: the
+    client is a stand-in that cannot connect."""
+    class Unreachable:
+        def __init__(self, node: str, url: str, **_: object) -> None:
+            self.node = node
+
+        def __enter__(self) -> Unreachable:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def health(self) -> dict:
+            raise NodeUnreachableError(self.node, "GET", "/", None, "cannot connect (stand-in)")
+    monkeypatch.setattr(seed, "connect", Unreachable)
+    remote = request(box, rest_url="http://fme-2.internal:8080", timeout_s=0.1)
+    with pytest.raises(SeedError, match=r"Can this machine reach http://fme-2\.internal:8080"):
+        seed_node(remote, creds(), poll_s=0.01)
+    with pytest.raises(InventoryError, match="is plain HTTP"):
+        seed_node(SeedRequest(**{**remote.__dict__, "allow_http": False}), creds(), poll_s=0.01)
