@@ -126,9 +126,18 @@ def test_credentials_come_from_the_requests_secret(aws: str, box: Sandbox, tmp_p
         Name="admin", SecretString=json.dumps({"password": TEST_PASSWORD}))
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # the region comes from the request
         monkeypatch.delenv(name)
-    report = seed_node(request(box, credentials_secret_id="admin", region=REGION),
-                       cache_dir=tmp_path / "cache", poll_s=0.01)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="smtp", SecretString=json.dumps({"password": "conn-secret-value"}))
+    content = copy_example(tmp_path / "content")
+    manifest = content / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      # smtp_password: {secret: \"aws-sm:fme/smtp#password\"}",
+        "      smtp_password: {secret: \"aws-sm:smtp#password\"}"))
+    report = seed_node(request(box, credentials_secret_id="admin", region=REGION,
+                               source=str(content)), cache_dir=tmp_path / "cache", poll_s=0.01)
     assert report["applied"] == 15
+    stored = box.node("fme-2").state.subscriptions["gis-team-email"]
+    assert stored["properties"]["smtp_password"] == "conn-secret-value"
     with pytest.raises(SeedError) as caught:
         seed_node(request(box, credentials_secret_id="missing", region=REGION), poll_s=0.01)
     assert str(caught.value) == "cannot read secret 'missing': ResourceNotFoundException"
