@@ -105,10 +105,78 @@ def test_session_tokens_count_as_secrets(tmp_path: Path) -> None:
 
 
 def test_subprocess_output_is_scanned() -> None:
-    result = secret_scan.run_scanned([sys.executable, "-c", "import sys; print(sys.argv[1])",
+    result = secret_scan.run_scanned([sys.executable, "-c", "import sys; print(sys.argv[1]); "
+                                      "print('err-text', file=sys.stderr); sys.exit(3)",
                                       "visible-text"])
-    assert result.stdout.strip() == "visible-text"
-    assert ("subprocess " + sys.executable + " stdout", "visible-text\n") in secret_scan.TRANSCRIPT
+    assert (result.returncode, result.stdout, result.stderr) == (3, "visible-text\n", "err-text\n")
+    assert secret_scan.TRANSCRIPT[-2:] == [("subprocess " + sys.executable + " stdout", "visible-text\n"),
+                                           ("subprocess " + sys.executable + " stderr", "err-text\n")]
+    secret_scan.TRANSCRIPT.clear()
+    quiet = secret_scan.run_scanned([sys.executable, "-c", "pass"])
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    recorded = list(secret_scan.TRANSCRIPT)
+    assert recorded == [("subprocess " + sys.executable + " stdout", ""),
+                        ("subprocess " + sys.executable + " stderr", "")]
+
+
+@pytest.mark.parametrize("prefix", ["", "a", "ab", "abc", "user:", "admin:x"])
+@pytest.mark.parametrize("suffix", ["", "z", "yz"])
+def test_a_secret_inside_base64_is_found_at_any_offset_and_padding(prefix: str, suffix: str) -> None:
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(f"{prefix}{TEST_PASSWORD}{suffix}".encode()).decode()
+        assert secret_scan.find_leaks([("h", f"Authorization: Basic {text}")]) == ["h (secret #1)"]
+        assert secret_scan.find_leaks([("h", f"x={text}==")]) == ["h (secret #1)"], text
+
+
+def test_exception_classes_of_watched_modules_record_their_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    made = {}
+    for name in ("fmeaa.zz_scan_test", "config.zz_scan_test", "components.zz_scan_test",
+                 "elsewhere.zz_scan_test"):
+        module = types.ModuleType(name)
+        module.Boom = type("Boom", (RuntimeError,), {"__module__": name})  # type: ignore[attr-defined]
+        module.Plain = type("Plain", (), {"__module__": name})  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, name, module)
+        made[name] = module
+    borrowed = types.ModuleType("fmeaa.zz_borrowing")
+    borrowed.Boom = made["elsewhere.zz_scan_test"].Boom  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fmeaa.zz_borrowing", borrowed)
+    secret_scan._watch_exceptions()
+    secret_scan._watch_exceptions()  # twice: still one record per exception
+    secret_scan.TRANSCRIPT.clear()
+    for name, module in made.items():
+        module.Boom(f"from {name}")
+        module.Plain()
+    assert secret_scan.TRANSCRIPT == [("exception Boom", "from fmeaa.zz_scan_test"),
+                                      ("exception Boom", "from config.zz_scan_test"),
+                                      ("exception Boom", "from components.zz_scan_test")]
+    secret_scan.TRANSCRIPT.clear()
+
+
+def test_pulumi_resources_and_session_tokens_are_watched() -> None:
+    from types import SimpleNamespace
+
+    class Mocks:
+        def new_resource(self, args: object) -> tuple[str, dict]:
+            return "id-1", {"arn": "arn:x"}
+
+    class Issuer:
+        def issue_token(self, seconds: int) -> tuple[str, float]:
+            return f"token-{seconds}", 1.0
+
+    for _ in range(2):  # watching twice wraps once
+        secret_scan.watch_pulumi_mocks(Mocks)
+        secret_scan.watch_token_issuer(Issuer)
+    secret_scan.TRANSCRIPT.clear()
+    args = SimpleNamespace(typ="aws:x:Y", name="n", inputs={"a": 1, "__provider": "p"})
+    assert Mocks().new_resource(args) == ("id-1", {"arn": "arn:x"})
+    assert secret_scan.TRANSCRIPT == [("pulumi aws:x:Y n", '[{"a": 1}, {"arn": "arn:x"}]')]
+    secret_scan.TRANSCRIPT.clear()
+    assert Issuer().issue_token(7) == ("token-7", 1.0)
+    assert secret_scan.SESSION_TOKENS[-1:] == ["token-7"]
+    secret_scan.SESSION_TOKENS.clear()
 
 
 LEAKY_TESTS = '''
