@@ -210,3 +210,32 @@ def test_the_scanner_fails_a_leaking_test(pytester: pytest.Pytester) -> None:
     assert "a test secret appeared in: fmeaa sync stdout (secret #1)" in out
     assert "a test secret appeared in: log httpx (secret #1)" in out
     assert TEST_PASSWORD not in out
+
+
+def test_log_records_are_collected_with_their_tracebacks() -> None:
+    import logging
+
+    collector = secret_scan._Collector()
+    secret_scan.TRANSCRIPT.clear()
+    collector.emit(logging.LogRecord("fmeaa.x", logging.INFO, __file__, 1, "user %s", ("ada",), None))
+    broken = logging.LogRecord("fmeaa.y", logging.INFO, __file__, 1, "count %d", ("many",), None)
+    collector.emit(broken)  # a malformed record: its raw message is kept
+    try:
+        raise RuntimeError("inner detail")
+    except RuntimeError:
+        info = sys.exc_info()
+    collector.emit(logging.LogRecord("fmeaa.z", logging.ERROR, __file__, 1, "failed", (), info))
+    recorded = list(secret_scan.TRANSCRIPT)
+    secret_scan.TRANSCRIPT.clear()
+    assert recorded[:2] == [("log fmeaa.x", "user ada"), ("log fmeaa.y", "count %d")]
+    where, text = recorded[2]
+    assert where == "log fmeaa.z" and text.startswith("failed") and "Traceback" in text
+    assert text.endswith("RuntimeError: inner detail")
+
+
+def test_decoding_survives_bytes_that_are_not_utf8_and_the_url_safe_alphabet() -> None:
+    for prefix in (b"\xfb\xef\xbe", b"\xff\xfe\xfd\xfc"):  # '+/' in one alphabet, '-_' in the other
+        raw = prefix + TEST_PASSWORD.encode() + b"\xff"
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(raw).decode()
+            assert secret_scan.find_leaks([("h", text)]) == ["h (secret #1)"], text
