@@ -126,6 +126,8 @@ def test_a_secret_inside_base64_is_found_at_any_offset_and_padding(prefix: str, 
         text = encode(f"{prefix}{TEST_PASSWORD}{suffix}".encode()).decode()
         assert secret_scan.find_leaks([("h", f"Authorization: Basic {text}")]) == ["h (secret #1)"]
         assert secret_scan.find_leaks([("h", f"x={text}==")]) == ["h (secret #1)"], text
+        for glued in ("a", "ab", "abc"):  # run on from other base64 characters: misaligned
+            assert secret_scan.find_leaks([("h", glued + text)]) == ["h (secret #1)"], glued + text
 
 
 def test_exception_classes_of_watched_modules_record_their_text(
@@ -136,7 +138,11 @@ def test_exception_classes_of_watched_modules_record_their_text(
     for name in ("fmeaa.zz_scan_test", "config.zz_scan_test", "components.zz_scan_test",
                  "elsewhere.zz_scan_test"):
         module = types.ModuleType(name)
-        module.Boom = type("Boom", (RuntimeError,), {"__module__": name})  # type: ignore[attr-defined]
+        def init(self: RuntimeError, message: str, *, code: int = 0) -> None:
+            RuntimeError.__init__(self, message)
+            self.code = code  # type: ignore[attr-defined]
+        module.Boom = type("Boom", (RuntimeError,), {"__module__": name,  # type: ignore[attr-defined]
+                                                     "__init__": init})
         module.Plain = type("Plain", (), {"__module__": name})  # type: ignore[attr-defined]
         monkeypatch.setitem(sys.modules, name, module)
         made[name] = module
@@ -147,7 +153,7 @@ def test_exception_classes_of_watched_modules_record_their_text(
     secret_scan._watch_exceptions()  # twice: still one record per exception
     secret_scan.TRANSCRIPT.clear()
     for name, module in made.items():
-        module.Boom(f"from {name}")
+        assert module.Boom(f"from {name}", code=7).code == 7  # keyword arguments reach it
         module.Plain()
     assert secret_scan.TRANSCRIPT == [("exception Boom", "from fmeaa.zz_scan_test"),
                                       ("exception Boom", "from config.zz_scan_test"),
@@ -156,26 +162,34 @@ def test_exception_classes_of_watched_modules_record_their_text(
 
 
 def test_pulumi_resources_and_session_tokens_are_watched() -> None:
+    import datetime
     from types import SimpleNamespace
 
     class Mocks:
-        def new_resource(self, args: object) -> tuple[str, dict]:
-            return "id-1", {"arn": "arn:x"}
+        prefix = "id-"
+
+        def new_resource(self, args: SimpleNamespace) -> tuple[str, dict]:
+            return self.prefix + args.name, {"arn": "arn:x", "at": datetime.date(2026, 1, 2)}
 
     class Issuer:
+        prefix = "token-"
+
         def issue_token(self, seconds: int) -> tuple[str, float]:
-            return f"token-{seconds}", 1.0
+            return f"{self.prefix}{seconds}", 1.0
 
     for _ in range(2):  # watching twice wraps once
         secret_scan.watch_pulumi_mocks(Mocks)
         secret_scan.watch_token_issuer(Issuer)
     secret_scan.TRANSCRIPT.clear()
     args = SimpleNamespace(typ="aws:x:Y", name="n", inputs={"a": 1, "__provider": "p"})
-    assert Mocks().new_resource(args) == ("id-1", {"arn": "arn:x"})
-    assert secret_scan.TRANSCRIPT == [("pulumi aws:x:Y n", '[{"a": 1}, {"arn": "arn:x"}]')]
+    assert Mocks().new_resource(args) == ("id-n", {"arn": "arn:x", "at": datetime.date(2026, 1, 2)})
+    recorded = list(secret_scan.TRANSCRIPT)
+    assert recorded == [("pulumi aws:x:Y n", '[{"a": 1}, {"arn": "arn:x", "at": "2026-01-02"}]')]
     secret_scan.TRANSCRIPT.clear()
+    secret_scan.SESSION_TOKENS.clear()
     assert Issuer().issue_token(7) == ("token-7", 1.0)
-    assert secret_scan.SESSION_TOKENS[-1:] == ["token-7"]
+    tokens = list(secret_scan.SESSION_TOKENS)
+    assert tokens == ["token-7"]  # once: the issuer was wrapped once
     secret_scan.SESSION_TOKENS.clear()
 
 
