@@ -153,6 +153,17 @@ EQUIVALENT: dict[str, str] = {
        "`check=None` or no `check`: subprocess.run's default is False" for n in (11, 14)},
     **{f"tests.secret_scan.x_watch_{f}__mutmut_4":
        "the guard's default, None or False: both falsy" for f in ("pulumi_mocks", "token_issuer")},
+    **{f"tests.secret_scan.x__decoded_forms__mutmut_{n}":
+       "keeping a run's trailing '=' (or stripping leading ones, which a run never has): they "
+       "are exactly the padding the aligned chunk would get back" for n in (4, 5)},
+    "tests.secret_scan.x__decoded_forms__mutmut_8":
+        "a fifth start offset: it is the first alignment one quantum later",
+    "tests.secret_scan.x__decoded_forms__mutmut_22":
+        "three '=' where one is needed: the decoder ignores padding beyond the data",
+    "tests.secret_scan.x__decoded_forms__mutmut_30": "\"UTF-8\" or \"utf-8\": one codec",
+    "tests.secret_scan.x__decoded_forms__mutmut_33":
+        "giving up on the URL-safe decoder when the standard one fails: both drop characters "
+        "outside their alphabet, so only a length both share can fail them",
     "fmeaa.sync.snapshot.x_split_item_key__mutmut_3":
         "partition vs rpartition at '/': repository and item names never contain '/' (refused "
         "by the manifest's name check; FME's paths split on it), so the first '/' is the last",
@@ -298,18 +309,34 @@ def report(results: str) -> int:
     return 0 if scores and all(s.ratio >= TARGET for s in scores.values()) else 1
 
 
+def equivalents_markdown() -> str:
+    """EQUIVALENT as a list: one line per reason, with how many mutants of which module."""
+    by_reason: dict[str, Counter[str]] = defaultdict(Counter)
+    for name, reason in EQUIVALENT.items():
+        match = _LINE.match(f"{name}: x")
+        by_reason[reason][match["module"] if match else name] += 1
+    return "\n".join(
+        f"- {', '.join(f'`{m}` ×{n}' for m, n in sorted(modules.items()))}: {reason}"
+        for reason, modules in by_reason.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     names = [g.name for g in GROUPS]
     parser = argparse.ArgumentParser(prog="./dev mutate", description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", metavar="GROUP", help=f"of: {', '.join(names)}")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results")
     parser.add_argument("--report-only", action="store_true", help="run nothing, report")
+    parser.add_argument("--equivalents", action="store_true",
+                        help="print the listed equivalent mutants by reason (markdown)")
     parser.add_argument("--max-children", type=int,
                         default=int(os.environ.get("MUTATE_CHILDREN", "2")))
     args = parser.parse_args(argv)
     unknown = sorted(set(args.groups) - set(names))
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; groups: {', '.join(names)}")
+    if args.equivalents:
+        print(equivalents_markdown())
+        return 0
     chosen = [g for g in GROUPS if not args.groups or g.name in args.groups]
     if not args.report_only:
         for group in chosen:

@@ -253,3 +253,17 @@ def test_decoding_survives_bytes_that_are_not_utf8_and_the_url_safe_alphabet() -
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             text = encode(raw).decode()
             assert secret_scan.find_leaks([("h", text)]) == ["h (secret #1)"], text
+
+
+def test_base64_runs_glued_to_other_characters_on_either_side() -> None:
+    """A secret at the very end of an unpadded run (its last character 'X') and a run followed
+    by more base64 characters: the aligned chunk is trimmed or padded to whole quanta."""
+    secret = "xy-secret-W"  # 'W' ends a quantum as 'X'
+    text = base64.b64encode(b"a" + secret.encode()).decode()
+    assert text.endswith("X") and "=" not in text
+    assert secret_scan.find_leaks([("h", text)], [secret]) == ["h (secret #1)"]
+    assert secret_scan.find_leaks([("h", "Zm9v" + text)], [secret]) == ["h (secret #1)"]
+    for glued in ("a", "ab", "abc"):
+        plain = base64.b64encode(f"a{TEST_PASSWORD}".encode()).decode()
+        assert "=" not in plain
+        assert secret_scan.find_leaks([("h", plain + glued)]) == ["h (secret #1)"], glued
