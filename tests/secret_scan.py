@@ -92,53 +92,69 @@ class _Collector(logging.Handler):
         record(f"log {record_.name}", text)
 
 
+WATCHED_PACKAGES = ("fmeaa.", "config.", "components.")
+
+
 def _watch_exceptions() -> None:
     """Record the message of every exception class defined by fme-aa's own modules."""
     for name, module in list(sys.modules.items()):
-        if not (name.startswith(("fmeaa.", "config.", "components.")) and module):
-            continue
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(cls, BaseException) and cls.__module__ == name
-                    and "__init__" not in getattr(cls, "_scanned", ())):
-                original = cls.__init__
+        if name.startswith(WATCHED_PACKAGES) and module:
+            watch_exception_classes(module)
 
-                def init(self: BaseException, *args: object, _original=original, **kw: object) -> None:
-                    _original(self, *args, **kw)
-                    record(f"exception {type(self).__name__}", str(self))
-                cls.__init__ = init  # type: ignore[method-assign]
-                cls._scanned = ("__init__",)  # type: ignore[attr-defined]
+
+def watch_exception_classes(module: Any) -> None:
+    """Every exception class `module` itself defines records its text when created (once)."""
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if (issubclass(cls, BaseException) and cls.__module__ == module.__name__
+                and "__init__" not in getattr(cls, "_scanned", ())):
+            original = cls.__init__
+
+            def init(self: BaseException, *args: object, _original=original, **kw: object) -> None:
+                _original(self, *args, **kw)
+                record(f"exception {type(self).__name__}", str(self))
+            cls.__init__ = init  # type: ignore[method-assign]
+            cls._scanned = ("__init__",)  # type: ignore[attr-defined]
 
 
 def _watch_pulumi() -> None:
     from components.preview import RecordingMocks
 
-    original = RecordingMocks.new_resource
+    watch_pulumi_mocks(RecordingMocks)
+
+
+def watch_pulumi_mocks(mocks: type) -> None:
+    """Every resource the mocks create records its inputs (but the provider) and outputs."""
+    original = mocks.new_resource
     if getattr(original, "_scanned", False):
         return
 
-    def new_resource(self: RecordingMocks, args: object) -> tuple[str, dict]:
+    def new_resource(self: Any, args: Any) -> tuple[str, dict]:
         rid, out = original(self, args)
-        inputs = {k: v for k, v in args.inputs.items() if k != "__provider"}  # type: ignore[attr-defined]
-        record(f"pulumi {args.typ} {args.name}", json.dumps([inputs, out], default=str))  # type: ignore[attr-defined]
+        inputs = {k: v for k, v in args.inputs.items() if k != "__provider"}
+        record(f"pulumi {args.typ} {args.name}", json.dumps([inputs, out], default=str))
         return rid, out
     new_resource._scanned = True  # type: ignore[attr-defined]
-    RecordingMocks.new_resource = new_resource  # type: ignore[method-assign]
+    mocks.new_resource = new_resource  # type: ignore[attr-defined]
 
 
 def _watch_session_tokens() -> None:
-    """Every token an emulated node issues becomes a secret for the rest of the test."""
     from fmeaa.emulator.state import NodeState
 
-    original = NodeState.issue_token
+    watch_token_issuer(NodeState)
+
+
+def watch_token_issuer(state: type) -> None:
+    """Every token an emulated node issues becomes a secret for the rest of the test."""
+    original = state.issue_token
     if getattr(original, "_scanned", False):
         return
 
-    def issue_token(self: NodeState, seconds: int) -> tuple[str, float]:
+    def issue_token(self: Any, seconds: int) -> tuple[str, float]:
         token, expiry = original(self, seconds)
         SESSION_TOKENS.append(token)
         return token, expiry
     issue_token._scanned = True  # type: ignore[attr-defined]
-    NodeState.issue_token = issue_token  # type: ignore[method-assign]
+    state.issue_token = issue_token  # type: ignore[attr-defined]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -533,3 +533,11 @@ def test_an_unreadable_resource_folder_is_a_problem(tmp_path: Path,
         load_content_dir(root)
     assert "  - resources[data]: 'data/sub' cannot be read (Permission denied)" in \
         str(caught.value).split("\n")
+
+
+def test_a_nameless_entry_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "c", "topics:\n  - {description: no name}\n  - {name: 5}\n")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(root)
+    assert str(caught.value).split("\n")[1:] == [
+        "  - topics.0.name: Field required", "  - topics.1.name: Input should be a valid string"]

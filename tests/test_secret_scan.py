@@ -105,10 +105,92 @@ def test_session_tokens_count_as_secrets(tmp_path: Path) -> None:
 
 
 def test_subprocess_output_is_scanned() -> None:
-    result = secret_scan.run_scanned([sys.executable, "-c", "import sys; print(sys.argv[1])",
+    result = secret_scan.run_scanned([sys.executable, "-c", "import sys; print(sys.argv[1]); "
+                                      "print('err-text', file=sys.stderr); sys.exit(3)",
                                       "visible-text"])
-    assert result.stdout.strip() == "visible-text"
-    assert ("subprocess " + sys.executable + " stdout", "visible-text\n") in secret_scan.TRANSCRIPT
+    assert (result.returncode, result.stdout, result.stderr) == (3, "visible-text\n", "err-text\n")
+    assert secret_scan.TRANSCRIPT[-2:] == [("subprocess " + sys.executable + " stdout", "visible-text\n"),
+                                           ("subprocess " + sys.executable + " stderr", "err-text\n")]
+    secret_scan.TRANSCRIPT.clear()
+    quiet = secret_scan.run_scanned([sys.executable, "-c", "pass"])
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    recorded = list(secret_scan.TRANSCRIPT)
+    assert recorded == [("subprocess " + sys.executable + " stdout", ""),
+                        ("subprocess " + sys.executable + " stderr", "")]
+
+
+@pytest.mark.parametrize("prefix", ["", "a", "ab", "abc", "user:", "admin:x"])
+@pytest.mark.parametrize("suffix", ["", "z", "yz"])
+def test_a_secret_inside_base64_is_found_at_any_offset_and_padding(prefix: str, suffix: str) -> None:
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(f"{prefix}{TEST_PASSWORD}{suffix}".encode()).decode()
+        assert secret_scan.find_leaks([("h", f"Authorization: Basic {text}")]) == ["h (secret #1)"]
+        assert secret_scan.find_leaks([("h", f"x={text}==")]) == ["h (secret #1)"], text
+        for glued in ("a", "ab", "abc"):  # run on from other base64 characters: misaligned
+            assert secret_scan.find_leaks([("h", glued + text)]) == ["h (secret #1)"], glued + text
+
+
+def test_exception_classes_of_watched_modules_record_their_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    made = {}
+    for name in ("fmeaa.zz_scan_test", "config.zz_scan_test", "components.zz_scan_test",
+                 "elsewhere.zz_scan_test"):
+        module = types.ModuleType(name)
+        def init(self: RuntimeError, message: str, *, code: int = 0) -> None:
+            RuntimeError.__init__(self, message)
+            self.code = code  # type: ignore[attr-defined]
+        module.Boom = type("Boom", (RuntimeError,), {"__module__": name,  # type: ignore[attr-defined]
+                                                     "__init__": init})
+        module.Plain = type("Plain", (), {"__module__": name})  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, name, module)
+        made[name] = module
+    borrowed = types.ModuleType("fmeaa.zz_borrowing")
+    borrowed.Boom = made["elsewhere.zz_scan_test"].Boom  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fmeaa.zz_borrowing", borrowed)
+    secret_scan._watch_exceptions()
+    secret_scan._watch_exceptions()  # twice: still one record per exception
+    secret_scan.TRANSCRIPT.clear()
+    for name, module in made.items():
+        assert module.Boom(f"from {name}", code=7).code == 7  # keyword arguments reach it
+        module.Plain()
+    assert secret_scan.TRANSCRIPT == [("exception Boom", "from fmeaa.zz_scan_test"),
+                                      ("exception Boom", "from config.zz_scan_test"),
+                                      ("exception Boom", "from components.zz_scan_test")]
+    secret_scan.TRANSCRIPT.clear()
+
+
+def test_pulumi_resources_and_session_tokens_are_watched() -> None:
+    import datetime
+    from types import SimpleNamespace
+
+    class Mocks:
+        prefix = "id-"
+
+        def new_resource(self, args: SimpleNamespace) -> tuple[str, dict]:
+            return self.prefix + args.name, {"arn": "arn:x", "at": datetime.date(2026, 1, 2)}
+
+    class Issuer:
+        prefix = "token-"
+
+        def issue_token(self, seconds: int) -> tuple[str, float]:
+            return f"{self.prefix}{seconds}", 1.0
+
+    for _ in range(2):  # watching twice wraps once
+        secret_scan.watch_pulumi_mocks(Mocks)
+        secret_scan.watch_token_issuer(Issuer)
+    secret_scan.TRANSCRIPT.clear()
+    args = SimpleNamespace(typ="aws:x:Y", name="n", inputs={"a": 1, "__provider": "p"})
+    assert Mocks().new_resource(args) == ("id-n", {"arn": "arn:x", "at": datetime.date(2026, 1, 2)})
+    recorded = list(secret_scan.TRANSCRIPT)
+    assert recorded == [("pulumi aws:x:Y n", '[{"a": 1}, {"arn": "arn:x", "at": "2026-01-02"}]')]
+    secret_scan.TRANSCRIPT.clear()
+    secret_scan.SESSION_TOKENS.clear()
+    assert Issuer().issue_token(7) == ("token-7", 1.0)
+    tokens = list(secret_scan.SESSION_TOKENS)
+    assert tokens == ["token-7"]  # once: the issuer was wrapped once
+    secret_scan.SESSION_TOKENS.clear()
 
 
 LEAKY_TESTS = '''
@@ -142,3 +224,46 @@ def test_the_scanner_fails_a_leaking_test(pytester: pytest.Pytester) -> None:
     assert "a test secret appeared in: fmeaa sync stdout (secret #1)" in out
     assert "a test secret appeared in: log httpx (secret #1)" in out
     assert TEST_PASSWORD not in out
+
+
+def test_log_records_are_collected_with_their_tracebacks() -> None:
+    import logging
+
+    collector = secret_scan._Collector()
+    secret_scan.TRANSCRIPT.clear()
+    collector.emit(logging.LogRecord("fmeaa.x", logging.INFO, __file__, 1, "user %s", ("ada",), None))
+    broken = logging.LogRecord("fmeaa.y", logging.INFO, __file__, 1, "count %d", ("many",), None)
+    collector.emit(broken)  # a malformed record: its raw message is kept
+    try:
+        raise RuntimeError("inner detail")
+    except RuntimeError:
+        info = sys.exc_info()
+    collector.emit(logging.LogRecord("fmeaa.z", logging.ERROR, __file__, 1, "failed", (), info))
+    recorded = list(secret_scan.TRANSCRIPT)
+    secret_scan.TRANSCRIPT.clear()
+    assert recorded[:2] == [("log fmeaa.x", "user ada"), ("log fmeaa.y", "count %d")]
+    where, text = recorded[2]
+    assert where == "log fmeaa.z" and text.startswith("failed") and "Traceback" in text
+    assert text.endswith("RuntimeError: inner detail")
+
+
+def test_decoding_survives_bytes_that_are_not_utf8_and_the_url_safe_alphabet() -> None:
+    for prefix in (b"\xfb\xef\xbe", b"\xff\xfe\xfd\xfc"):  # '+/' in one alphabet, '-_' in the other
+        raw = prefix + TEST_PASSWORD.encode() + b"\xff"
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(raw).decode()
+            assert secret_scan.find_leaks([("h", text)]) == ["h (secret #1)"], text
+
+
+def test_base64_runs_glued_to_other_characters_on_either_side() -> None:
+    """A secret at the very end of an unpadded run (its last character 'X') and a run followed
+    by more base64 characters: the aligned chunk is trimmed or padded to whole quanta."""
+    secret = "xy-secret-W"  # 'W' ends a quantum as 'X'
+    text = base64.b64encode(b"a" + secret.encode()).decode()
+    assert text.endswith("X") and "=" not in text
+    assert secret_scan.find_leaks([("h", text)], [secret]) == ["h (secret #1)"]
+    assert secret_scan.find_leaks([("h", "Zm9v" + text)], [secret]) == ["h (secret #1)"]
+    for glued in ("a", "ab", "abc"):
+        plain = base64.b64encode(f"a{TEST_PASSWORD}".encode()).decode()
+        assert "=" not in plain
+        assert secret_scan.find_leaks([("h", plain + glued)]) == ["h (secret #1)"], glued

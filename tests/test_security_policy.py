@@ -43,6 +43,10 @@ def efs_1(run: ProgramRun) -> list[str]:
             if f.inputs.get("encrypted") is not True]
 
 
+# The keys an IAM policy statement may have (IAM JSON policy element reference): anything else
+# makes AWS refuse the policy.
+STATEMENT_KEYS = {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
+                  "NotResource", "Condition"}
 EFS_CLIENT_ACTIONS = {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
                       "elasticfilesystem:ClientRootAccess"}
 
@@ -74,6 +78,7 @@ def efs_access(run: ProgramRun) -> list[str]:
         actions = {a for st in allows for a in _listed(st["Action"])}
         resources = {r for st in allows for r in _listed(st["Resource"])}
         if document.get("Version") != "2012-10-17" or not tls or not allows \
+                or any(set(st) - STATEMENT_KEYS for st in statements) \
                 or any(p != roles.get(node) for p in principals) \
                 or not actions <= EFS_CLIENT_ACTIONS or resources != {systems.get(node)}:
             bad.append(policy.name)

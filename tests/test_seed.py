@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,17 @@ from fmeaa.app.seed import (
     seed_node,
     wait_until,
 )
-from fmeaa.client import FmeApiError, InvalidRequestError, NodeUnreachableError, ServerError
+from fmeaa.client import (
+    FmeApiError,
+    InvalidRequestError,
+    NodeTimeoutError,
+    NodeUnreachableError,
+    ServerError,
+)
 from fmeaa.cluster.credentials import Credentials, CredentialSource
+from fmeaa.cluster.inventory import InventoryError
 from fmeaa.emulator import Sandbox
+from fmeaa.sync.snapshot import Snapshot
 from tests.aws_server import REGION
 from tests.conftest import TEST_PASSWORD
 from tests.sync_helpers import EXAMPLE, copy_example, node_items
@@ -88,12 +97,15 @@ def test_a_byol_clone_is_licensed_with_the_serial_before_the_sync(box: Sandbox,
     assert state.license["serialNumber"] == "ABCD-EFGH-JKLM" and report["applied"] == 15
 
 
-def test_the_serial_comes_from_secrets_manager(aws: str, box: Sandbox, tmp_path: Path) -> None:
+def test_the_serial_comes_from_secrets_manager(aws: str, box: Sandbox, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     sm = boto3.client("secretsmanager", region_name=REGION)
     sm.create_secret(Name="serial-json", SecretString=json.dumps(SERIAL))
     sm.create_secret(Name="serial-bare", SecretString=" ABCD-EFGH-JKLM\n")
     sm.create_secret(Name="serial-none", SecretString=json.dumps({"email": "x"}))
     sm.create_secret(Name="serial-list", SecretString="[1]")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # the region comes from the request
+        monkeypatch.delenv(name)
     assert read_serial("serial-json", REGION) == SERIAL
     assert read_serial("serial-bare", REGION) == {"serialNumber": "ABCD-EFGH-JKLM"}
     for name in ("serial-none", "serial-list"):
@@ -108,18 +120,34 @@ def test_the_serial_comes_from_secrets_manager(aws: str, box: Sandbox, tmp_path:
         "isLicensed"] is True
 
 
-def test_credentials_come_from_the_requests_secret(aws: str, box: Sandbox, tmp_path: Path) -> None:
+def test_credentials_come_from_the_requests_secret(aws: str, box: Sandbox, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="admin", SecretString=json.dumps({"password": TEST_PASSWORD}))
-    report = seed_node(request(box, credentials_secret_id="admin", region=REGION),
-                       cache_dir=tmp_path / "cache", poll_s=0.01)
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # the region comes from the request
+        monkeypatch.delenv(name)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="smtp", SecretString=json.dumps({"password": "conn-secret-value"}))
+    content = copy_example(tmp_path / "content")
+    manifest = content / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      # smtp_password: {secret: \"aws-sm:fme/smtp#password\"}",
+        "      smtp_password: {secret: \"aws-sm:smtp#password\"}"))
+    report = seed_node(request(box, credentials_secret_id="admin", region=REGION,
+                               source=str(content)), cache_dir=tmp_path / "cache", poll_s=0.01)
     assert report["applied"] == 15
+    stored = box.node("fme-2").state.subscriptions["gis-team-email"]
+    assert stored["properties"]["smtp_password"] == "conn-secret-value"
     with pytest.raises(SeedError) as caught:
         seed_node(request(box, credentials_secret_id="missing", region=REGION), poll_s=0.01)
     assert str(caught.value) == "cannot read secret 'missing': ResourceNotFoundException"
     with pytest.raises(SeedError) as caught:
         seed_node(request(box), CredentialSource(None, {"fme-1": Credentials("a", "b")}, where="x"))
     assert str(caught.value) == "no credentials for node 'fme-2' in x"
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box))  # neither credentials nor a secret naming them
+    assert str(caught.value) == ("fme-2: no FME credentials to seed it with: name the Secrets "
+                                 "Manager secret that holds them (seed.credentialsSecretId)")
 
 
 def test_an_unreachable_node_says_where_seeding_must_run(box: Sandbox) -> None:
@@ -181,10 +209,10 @@ def test_wait_until_polls_until_done_or_says_why_not(monkeypatch: pytest.MonkeyP
     answers = iter(["booting", "licensing", None])
     wait_until(lambda: next(answers), timeout_s=60, poll_s=2.5, what="x")
     assert naps == [2.5, 2.5]
-    clock = iter([100.0, 100.0, 104.0, 111.0])
+    clock = iter([100.0, 100.0, 110.0])  # the deadline itself is too late
     monkeypatch.setattr(seed.time, "monotonic", lambda: next(clock))
     with pytest.raises(SeedError) as caught:
-        wait_until(lambda: "still booting", timeout_s=10.4, poll_s=1, what="fme-9: health")
+        wait_until(lambda: "still booting", timeout_s=10, poll_s=1, what="fme-9: health")
     assert str(caught.value) == "fme-9: health: still not ready after 10 s (still booting)"
 
 
@@ -205,15 +233,16 @@ class LicenceClient:
 
 
 def test_ensure_licensed_requests_once_and_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(seed.time, "sleep", lambda s: None)
+    naps: list[float] = []
+    monkeypatch.setattr(seed.time, "sleep", naps.append)
     licensed = {"isLicensed": True, "serialNumber": "ABCD-EFGH-JKLM", "maximumEngines": 4}
     done = LicenceClient([licensed], [{}])
     assert ensure_licensed(done, dict(SERIAL), 5, 0) == licence_report(licensed)  # type: ignore[arg-type]
     assert done.calls == []
     pending = LicenceClient([{"isLicensed": False}, {"isLicensed": False}, licensed],
                             [{"status": "REQUESTING"}, {}])
-    assert ensure_licensed(pending, {"serialNumber": 123, "email": 7}, 5, 0)["isLicensed"] is True  # type: ignore[arg-type]
-    assert pending.calls == [("123", {"email": "7"})]
+    assert ensure_licensed(pending, {"serialNumber": 123, "email": 7}, 5, 0.5)["isLicensed"] is True  # type: ignore[arg-type]
+    assert pending.calls == [("123", {"email": "7"})] and naps == [0.5]
     failed = LicenceClient([{"isLicensed": False}], [{"status": "FAILED", "message": "bad serial"}])
     with pytest.raises(SeedError) as caught:
         ensure_licensed(failed, dict(SERIAL), 5, 0)  # type: ignore[arg-type]
@@ -222,6 +251,10 @@ def test_ensure_licensed_requests_once_and_waits(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SeedError) as caught:
         ensure_licensed(slow, dict(SERIAL), 0, 0)  # type: ignore[arg-type]
     assert str(caught.value) == "n1: licence: still not ready after 0 s (licence request pending)"
+    requesting = LicenceClient([{"isLicensed": False}], [{"status": "REQUESTING"}])
+    with pytest.raises(SeedError) as caught:
+        ensure_licensed(requesting, dict(SERIAL), 0, 0)  # type: ignore[arg-type]
+    assert str(caught.value).endswith("(licence request REQUESTING)")
 
 
 def test_the_licence_report_never_holds_the_serial() -> None:
@@ -247,3 +280,127 @@ def test_health_check_reasons() -> None:
     assert seed._healthy(Down())() == "cannot connect"  # type: ignore[arg-type]
     assert seed._healthy(Sick())() == "health check answered 500"  # type: ignore[arg-type]
     assert seed._healthy(Fine())() is None  # type: ignore[arg-type]
+
+
+def test_a_seed_keeps_what_the_node_holds_beyond_the_content_and_caches_in_temp(
+        box: Sandbox, tmp_path: Path) -> None:
+    """Seeding never prunes (a stray item in a managed repository stays: `sync --prune` is the
+    operator's call); without a cache directory the digests go to the temporary directory."""
+    state = box.node("fme-2").state
+    stray = tmp_path / "stray.fmw"
+    stray.write_text("#! published by hand\n")
+    from fmeaa.client import connect
+    with connect("fme-2", box.node("fme-2").url, username="admin", password=TEST_PASSWORD) as c:
+        c.create_repository("Roads")
+        c.upload_item("Roads", stray)
+    report = seed_node(request(box, cluster="prod"), creds(), poll_s=0.01)
+    assert report["applied"] == 14  # Roads existed already
+    assert "stray.fmw" in state.repositories["Roads"].items
+    cached = Path(tempfile.gettempdir()) / "fmeaa-seed" / "prod"
+    assert cached.is_dir() and any(cached.iterdir())
+
+
+def test_content_secret_references_are_resolved_for_the_seed(box: Sandbox, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    content = copy_example(tmp_path / "content")
+    manifest = content / "fmeaa-content.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      # smtp_password: {secret: \"aws-sm:fme/smtp#password\"}",
+        "      smtp_password: {secret: \"env:SMTP_PASSWORD\"}"))
+    monkeypatch.setenv("SMTP_PASSWORD", "conn-secret-value")
+    seed_node(request(box, source=str(content)), creds(), cache_dir=tmp_path / "c", poll_s=0.01)
+    stored = box.node("fme-2").state.subscriptions["gis-team-email"]
+    assert stored["properties"]["smtp_password"] == "conn-secret-value"
+
+
+def test_a_byol_seed_names_the_node_when_the_licence_is_refused(box: Sandbox) -> None:
+    state = box.node("fme-2").state
+    state.unlicense()
+    state.license_delay_s = 0.05  # the request takes a few polls
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box, license_mode="byol"), creds(), serial={"serialNumber": "nope"},
+                  poll_s=0.01)
+    assert str(caught.value) == "fme-2: licence request failed: Invalid serial number"
+    state.license_delay_s = 0.05
+    report = seed_node(request(box, license_mode="byol"), creds(), serial=dict(SERIAL),
+                       poll_s=0.01)
+    assert report["licence"]["isLicensed"] is True
+
+
+def test_a_node_that_answers_too_slowly_gets_the_same_advice(box: Sandbox,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(self: object) -> dict:
+        raise NodeTimeoutError("fme-2", "GET", "/health", None, "no answer in time (30 s)")
+    monkeypatch.setattr("fmeaa.client.rest.FmeClient.health", slow)
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box, timeout_s=0.1), creds(), poll_s=0.01)
+    assert str(caught.value).startswith("fme-2: FME health check: still not ready after 1 s (no "
+                                        "answer in time (30 s)). Can this machine reach ")
+
+
+def test_the_health_wait_gets_what_is_left_of_the_seeds_time(box: Sandbox,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that moves 2 s per reading: 2 s have passed when the health wait starts, so it
+    gets 10 − 2 = 8 s of the request's 10."""
+    def unhealthy(self: object) -> dict:
+        raise ServerError("fme-2", "GET", "/health", 503, "starting")
+    monkeypatch.setattr("fmeaa.client.rest.FmeClient.health", unhealthy)
+    readings = iter(range(100, 10_000, 2))
+    monkeypatch.setattr(seed.time, "monotonic", lambda: next(readings))
+    monkeypatch.setattr(seed.time, "sleep", lambda s: None)
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box, timeout_s=10), creds(), poll_s=0.01)
+    assert str(caught.value).startswith("fme-2: FME health check: still not ready after 8 s")
+
+
+def test_a_node_the_engine_cannot_reach_fails_the_seed(box: Sandbox, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmeaa.sync.engine import SyncEngine
+
+    def unreachable(self: SyncEngine, names: list[str]) -> None:
+        for name in names:
+            self._failed(name, NodeUnreachableError(name, "GET", "/", None, "cannot connect"))
+    monkeypatch.setattr(SyncEngine, "connect", unreachable)
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box), creds(), cache_dir=tmp_path / "c", poll_s=0.01)
+    assert str(caught.value) == "fme-2: unreachable (cannot connect)"
+
+
+def test_a_seed_that_applied_everything_but_shows_drift_fails(box: Sandbox, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parity is the proof: when the node still differs after an apply without errors (here: its
+    content read back as empty), the seed fails and lists the first ten differences."""
+    real = seed.parity
+    monkeypatch.setattr(seed, "parity", lambda desired, actual, nodes, owner: real(
+        desired, {n: Snapshot() for n in nodes}, nodes, owner))
+    with pytest.raises(SeedError) as caught:
+        seed_node(request(box), creds(), cache_dir=tmp_path / "c", poll_s=0.01)
+    text = str(caught.value)
+    assert text.startswith("fme-2: not in sync after seeding: ")
+    differences = text.removeprefix("fme-2: not in sync after seeding: ").split("; ")
+    assert len(differences) == 10 and all(d.endswith(" differs") for d in differences)
+
+
+def test_plain_http_to_a_remote_node_only_when_the_request_allows_it(
+        box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi seeds over the VPC's plain HTTP (`allow_http`, the default); without it a remote
+    http:// URL is refused before anything is contacted. No remote host is contacted here: the
+    client is a stand-in that cannot connect."""
+    class Unreachable:
+        def __init__(self, node: str, url: str, **_: object) -> None:
+            self.node = node
+
+        def __enter__(self) -> Unreachable:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def health(self) -> dict:
+            raise NodeUnreachableError(self.node, "GET", "/", None, "cannot connect (stand-in)")
+    monkeypatch.setattr(seed, "connect", Unreachable)
+    remote = request(box, rest_url="http://fme-2.internal:8080", timeout_s=0.1)
+    with pytest.raises(SeedError, match=r"Can this machine reach http://fme-2\.internal:8080"):
+        seed_node(remote, creds(), poll_s=0.01)
+    with pytest.raises(InventoryError, match="is plain HTTP"):
+        seed_node(SeedRequest(**{**remote.__dict__, "allow_http": False}), creds(), poll_s=0.01)

@@ -76,7 +76,6 @@ def content_digest(source: str) -> str:
 def wait_until(check: Callable[[], str | None], timeout_s: float, poll_s: float, what: str) -> None:
     """Poll `check` (None = done, else the reason it is not) until done or `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    reason = "not checked"
     while True:
         reason = check() or ""
         if not reason:
@@ -159,9 +158,12 @@ def seed_node(request: SeedRequest, credentials: CredentialSource | None = None,
         nodes.append(NodeTarget(name=reference, rest_url=request.reference_url))
     inventory = check_targets(Inventory(cluster_name=request.cluster, region=request.region,
                                         nodes=nodes), allow_http=request.allow_http)
+    if credentials is None and not request.credentials_secret_id:
+        raise SeedError(f"{request.node}: no FME credentials to seed it with: name the Secrets "
+                        "Manager secret that holds them (seed.credentialsSecretId)")
     try:
         credentials = credentials or CredentialSource.from_secrets_manager(
-            request.credentials_secret_id or "", request.region)
+            str(request.credentials_secret_id), request.region)
         creds = credentials.for_node(request.node)
     except CredentialsError as exc:
         raise SeedError(str(exc)) from None
