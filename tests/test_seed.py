@@ -371,8 +371,8 @@ def test_a_seed_that_applied_everything_but_shows_drift_fails(box: Sandbox, tmp_
     """Parity is the proof: when the node still differs after an apply without errors (here: its
     content read back as empty), the seed fails and lists the first ten differences."""
     real = seed.parity
-    monkeypatch.setattr(seed, "parity", lambda desired, actual, nodes, owner: real(
-        desired, {n: Snapshot() for n in nodes}, nodes, owner))
+    monkeypatch.setattr(seed, "parity", lambda desired, actual, nodes, owner, **kw: real(
+        desired, {n: Snapshot() for n in nodes}, nodes, owner, **kw))
     with pytest.raises(SeedError) as caught:
         seed_node(request(box), creds(), cache_dir=tmp_path / "c", poll_s=0.01)
     text = str(caught.value)
