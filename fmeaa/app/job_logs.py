@@ -27,10 +27,10 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 def archive_logs(client: FmeClient, url: str, cluster: str, region: str | None) -> int:
     """Copy every log file of the node to S3; returns how many files were written."""
-    import boto3
+    from fmeaa.cluster.aws_session import aws_session
 
     bucket, prefix = parse_s3_url(url)
-    s3 = boto3.client("s3", region_name=region)
+    s3 = aws_session(region).client("s3", region_name=region)
     base = "/".join(p for p in (prefix, cluster, client.node) if p)
     count = 0
     with tempfile.TemporaryDirectory(prefix="fmeaa-logs-") as tmp:

@@ -85,10 +85,11 @@ class CredentialSource:
                              session: Any = None) -> CredentialSource:
         """A JSON secret: {"username", "password"} for every node, and/or
         {"nodes": {"fme-1": {"username", "password"}}} per node."""
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-        session = session or boto3.session.Session()  # each client is given the region
+        from fmeaa.cluster.aws_session import aws_session
+
+        session = session or aws_session()  # each client is given the region
         try:
             value = session.client("secretsmanager", region_name=region).get_secret_value(
                 SecretId=secret_id)["SecretString"]
@@ -158,10 +159,11 @@ def resolve_secret_ref(reference: str, env: Mapping[str, str] | None = None,
             raise CredentialsError(f"secret reference {reference!r}: ${rest} is not set")
         return env[rest]
     secret_id, _, key = rest.partition("#")
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-    session = session or boto3.session.Session()  # each client is given the region
+    from fmeaa.cluster.aws_session import aws_session
+
+    session = session or aws_session()  # each client is given the region
     try:
         value = session.client("secretsmanager", region_name=region).get_secret_value(
             SecretId=secret_id)["SecretString"]

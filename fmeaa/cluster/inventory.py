@@ -202,9 +202,9 @@ def load_inventory(path: Path) -> Inventory:
 def discover_inventory(cluster: str, region: str, session: Any = None) -> Inventory:
     """Running instances tagged as nodes of `cluster`, and the cluster's load balancer and
     target groups, found by their tags (boto3; honours AWS_ENDPOINT_URL)."""
-    import boto3  # only discovery needs AWS
+    from fmeaa.cluster.aws_session import aws_session  # only discovery needs AWS
 
-    session = session or boto3.session.Session()  # each client is given the region
+    session = session or aws_session()  # each client is given the region
     ec2 = session.client("ec2", region_name=region)
     nodes: list[NodeTarget] = []
     paginator = ec2.get_paginator("describe_instances")

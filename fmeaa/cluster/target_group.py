@@ -37,14 +37,14 @@ class TargetGroups:
 
     def _client(self) -> Any:
         if self._elbv2 is None:
-            import boto3
+            from fmeaa.cluster.aws_session import aws_session
 
             options: dict[str, str] = {}
             if self.inventory.load_balancer.endpoint_url:  # the sandbox's emulated ELBv2 only
                 # (check_targets admits loopback endpoints only); any key is accepted there.
                 options = {"endpoint_url": self.inventory.load_balancer.endpoint_url,
                            "aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
-            session = self._session or boto3.session.Session(region_name=self.region)
+            session = self._session or aws_session(self.region)
             self._elbv2 = session.client("elbv2", region_name=self.region, **options)
         return self._elbv2
 
