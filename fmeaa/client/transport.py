@@ -125,6 +125,10 @@ class Transport:
         self.throttle_retries = throttle_retries
         self._sleep, self._clock = sleep, clock
         self._login_lock = threading.Lock()
+        # The token the last re-login got, until a call succeeds with it: a node that refuses
+        # the token it just issued is not asked for another (one re-login per expiry, however
+        # many calls are in flight or follow).
+        self._unproven: str | None = None
         self._flow = threading.Condition()  # guards the limit, the slots in use and the pause
         self.limit = self.max_concurrent  # requests allowed in flight now (halved on 429)
         self._in_use = 0
@@ -211,12 +215,23 @@ class Transport:
             throttled += 1
             self._pause(wait)
 
-    def _relogin(self, used: str | None) -> None:
-        """Log in again after a 401 — once for all threads that met it with the same token."""
+    def _relogin(self, used: str | None) -> bool:
+        """Log in again after a 401 — once for all threads that met it with the same token, and
+        not at all when `used` came from a re-login and no call has succeeded with it yet.
+        False: the 401 stands."""
         with self._login_lock:
             if self._token and self._token != used:
-                return  # another thread already did
+                return True  # another thread already did
+            if used is not None and used == self._unproven:
+                return False
             self.login()
+            self._unproven = self._token
+            return True
+
+    def _proved(self, used: str | None) -> None:
+        """A call succeeded with `used`: a later 401 on it is an expiry worth a re-login."""
+        if used is not None and used == self._unproven:
+            self._unproven = None
 
     # --- errors -------------------------------------------------------------------------------
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -309,11 +324,12 @@ class Transport:
             if wait is None:
                 self._answered()
             if response.status_code in ok:
+                self._proved(used)
                 return response
             if response.status_code == 401 and not relogged and self.can_login:
                 relogged = True
-                self._relogin(used)
-                continue
+                if self._relogin(used):
+                    continue
             if wait is not None and throttled < self.throttle_retries:
                 throttled += 1  # refused, not processed: sent again once the node is ready
                 self._pause(wait)
@@ -423,10 +439,12 @@ class Transport:
                 if response.status_code != 200:
                     response.read()
                 elif dest is None:
+                    self._proved(used)
                     for chunk in response.iter_bytes(CHUNK):
                         digest.update(chunk)
                     return digest.hexdigest()
                 else:
+                    self._proved(used)
                     partial = dest.with_name(f".{dest.name}.partial")
                     with partial.open("wb") as out:
                         for chunk in response.iter_bytes(CHUNK):
@@ -436,8 +454,8 @@ class Transport:
                     return digest.hexdigest()
             if response.status_code == 401 and not relogged and self.can_login:
                 relogged = True
-                self._relogin(used)
-                continue
+                if self._relogin(used):
+                    continue
             if wait is not None and throttled < self.throttle_retries:
                 throttled += 1
                 self._pause(wait)
