@@ -181,8 +181,12 @@ class Sandbox:
         return path
 
     def close(self) -> None:
-        for node in self.nodes:
-            node.stop()
+        # All at once: each server notices its shutdown at its next poll (up to 50 ms).
+        stoppers = [threading.Thread(target=node.stop) for node in self.nodes]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         if self.load_balancer is not None:
             self.load_balancer.close()
             self.load_balancer = None
