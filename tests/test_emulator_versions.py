@@ -85,9 +85,9 @@ def test_closing_a_sandbox_takes_every_node_down(tmp_path: Path) -> None:
     """Nodes are stopped together on close; each one's port then refuses connections."""
     box = Sandbox(3, root=tmp_path, password=TEST_PASSWORD)
     urls = [n.url for n in box.nodes]
-    assert all(httpx.get(f"{u}/fmeinfo/version", timeout=5).status_code == 200 for u in urls)
+    assert all(httpx.get(f"{u}/fmeapiv4/healthcheck/liveness", timeout=5).status_code == 200 for u in urls)
     box.close()
     assert not any(n.running for n in box.nodes)
     for url in urls:
         with pytest.raises(httpx.ConnectError):
-            httpx.get(f"{url}/fmeinfo/version", timeout=5)
+            httpx.get(f"{url}/fmeapiv4/healthcheck/liveness", timeout=5)
