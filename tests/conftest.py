@@ -1,3 +1,4 @@
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +17,17 @@ from fmeaa.emulator import Sandbox  # noqa: E402
 pytest_plugins = ["tests.aws_server", "tests.secret_scan", "pytester"]  # moto server; secret scanner
 
 TEST_PASSWORD = "s3cret-Test-Pa55word-do-not-leak"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest's own log capture (shown in failure reports) keeps WARNING and above. Not through
+    `log_level`, which would also lower the root logger to WARNING in every test phase and hide
+    DEBUG records from the secret scanner; each record pytest keeps costs a lock per thread."""
+    plugin = session.config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("caplog_handler", "report_handler"):
+        handler = getattr(plugin, name, None)
+        if handler is not None:
+            handler.setLevel(logging.WARNING)
 
 
 @pytest.fixture(autouse=True)
