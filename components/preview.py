@@ -20,7 +20,9 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import source_pb2
 
 ROOT = Path(__file__).resolve().parent.parent  # the Pulumi project (where __main__.py lives)
 DEFAULT_REGION = "eu-west-1"  # tests' region, when a stack config comes without `aws:region`
@@ -269,10 +271,17 @@ def run_program(
         return pulumi.Output.all(module.cluster.inventory, module.cluster.image_id).apply(
             lambda v: exports.update(inventory=v[0], imageId=v[1]))
 
+    # Under mocks nothing reads a resource's source position, and Pulumi computes it by walking
+    # the whole call stack for every resource (a fifth of a run inside a test).
+    stack_trace = getattr(pulumi_resource, "_get_stack_trace", None)
+    if stack_trace is not None:
+        pulumi_resource._get_stack_trace = source_pb2.StackTrace
     try:
         program()
     finally:
         pulumi.log.warn = original_warn  # type: ignore[assignment]
+        if stack_trace is not None:
+            pulumi_resource._get_stack_trace = stack_trace
     for resource in mocks.resources:
         resource.options = mocks.options.get((resource.type, resource.name), RecordedOptions())
     return ProgramRun(mocks.resources, mocks.calls, exports, warnings)
