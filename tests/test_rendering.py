@@ -3,11 +3,15 @@ check) is printed whole on every row; the other columns wrap or are left out."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from io import StringIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
+from rich.markup import escape
 
 from fmeaa.app.results import (
     Check,
@@ -24,6 +28,7 @@ from fmeaa.app.results import (
     SyncResult,
 )
 from fmeaa.commands import content, lifecycle, nodes
+from fmeaa.commands.tables import Column, FittedTable
 
 RESOURCE = "FME_SHAREDRESOURCE_DATA:/reference/lookup/zones.csv"
 NAMES = ["fme-1", "fme-2", "fme-3"]
@@ -123,3 +128,95 @@ def test_scale_in_check(screen: Callable[[], list[str]]) -> None:
     lines = screen()
     assert fits(lines)
     assert rows_with(lines, "out of the load balancer (both target groups)")
+
+
+_BOX = set("│┃┏┓┗┛┡┩┠┨┣┫┳┻╇╋━─┼├┤┬┴┌┐└┘╀╁╂╃╄╅╆╈╉╊")
+
+
+def squeezed(text: str) -> str:
+    """The text without borders or whitespace: a cell folded over several lines (or printed
+    under the table, wrapped by the terminal) reads as one string again."""
+    return "".join(ch for ch in text if not ch.isspace() and ch not in _BOX)
+
+
+def test_nodes_problem_is_whole_at_80_columns_with_long_node_urls(
+        screen: Callable[[], list[str]]) -> None:
+    """Hand-written inventories name nodes by DNS name: the key columns then leave the
+    problem column too little room; it must not be cropped by the terminal."""
+    problem = ("fme-2: GET /fmeinfo/version -> 401: Authentication failed: invalid user "
+               "name or password")
+    urls = ["https://fme-node-1.gis.example.internal:8443",
+            "https://fme-node-2.gis.example.internal:8443"]
+    result = NodesResult(cluster="production", credentials_given=True, nodes=[
+        NodeStatusReport(name="prod-fme-1", url=urls[0], health="healthy",
+                         version="FME Flow 2025.2 - Build 25811 - linux-x64", api="V3, V4",
+                         licensed=True, license_expiry="2027-12-31T00:00:00Z",
+                         in_load_balancer="healthy"),
+        NodeStatusReport(name="prod-fme-2", url=urls[1], health="healthy", error=problem,
+                         in_load_balancer="healthy")])
+    nodes.print_nodes(result)
+    lines = screen()
+    assert fits(lines), "\n".join(lines)
+    for url in urls:
+        assert rows_with(lines, url)
+    assert squeezed(problem) in squeezed("\n".join(lines)), "\n".join(lines)
+
+
+
+_WORD = st.text(alphabet="abcdefghij-/._0123456789[]", min_size=1, max_size=30)
+_CELL = st.lists(_WORD, max_size=6).map(" ".join)
+
+
+def column_texts(lines: list[str]) -> tuple[dict[str, str], str]:
+    """Each column's text, squeezed, top to bottom (a folded cell reads whole again), and the
+    squeezed text printed under the table (`<row> colN: …` lines). For the generated tables
+    of the test below, whose cells hold no ':'."""
+    header = next(i for i, line in enumerate(lines)
+                  if line.strip() and set(line.strip()) <= set("━╇┡┩")) - 1
+    edge = lines[header].startswith("┃")
+
+    def fields(line: str, bar: str) -> list[str]:
+        return (line.rstrip()[1:-1] if edge else line).split(bar)
+
+    names = [h.strip() for h in fields(lines[header], "┃")]
+    after = next((i for i in range(header + 2, len(lines))
+                  if re.search(r"(^| )col\d+: ", lines[i]) or "left out" in lines[i]
+                  or not lines[i].strip() or lines[i].startswith("└")), len(lines))
+    texts = dict.fromkeys(names, "")
+    for line in lines[header + 2:after]:
+        if not set(line.strip()) <= set("─├┼┤"):
+            for name, cell in zip(names, fields(line, "│"), strict=True):
+                texts[name] += squeezed(cell)
+    return texts, squeezed("\n".join(lines[after - 1:]))  # from the row's name, if wrapped
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=st.integers(1, 2), others=st.lists(st.integers(0, 2), min_size=1, max_size=5),
+       rows=st.integers(1, 4), width=st.integers(30, 120), data=st.data())
+def test_a_fitted_table_is_never_wider_than_the_terminal_and_loses_no_text(
+        keys: int, others: list[int], rows: int, width: int, data: st.DataObject) -> None:
+    """Any table, any width: no line is wider than the terminal (which would crop it); while
+    the keys fit, every key cell is on one line, whole; the text of every other column not
+    named as left out is printed in full, in its column or under the table."""
+    columns = [Column(f"key{k}", key=True) for k in range(keys)] + \
+        [Column(f"col{i}", drop=d) for i, d in enumerate(others)]
+    table = FittedTable("t", columns)
+    content = [[data.draw(_WORD if c.key else _CELL) for c in columns] for _ in range(rows)]
+    for cells in content:
+        table.add_row(*(escape(cell) for cell in cells))
+    console = Console(file=StringIO(), width=width, color_system=None)
+    console.print(table.build(width))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines), out
+    texts, under = column_texts(lines)
+    keys_fit = sum(max(len(r[k]) for r in content) + 3 for k in range(keys)) + 1 <= width
+    for cells in content:
+        for c, cell in zip(columns, cells, strict=True):
+            if c.key and keys_fit:
+                assert rows_with(lines, cell), out
+            elif c.header in texts:
+                assert squeezed(cell) in texts[c.header], out
+            elif "left out" not in out or c.header not in under:
+                assert squeezed(cell) in under, out
+                assert not cell or re.search(rf"(^| ){c.header}: ", out, re.MULTILINE), out
