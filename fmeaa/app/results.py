@@ -144,6 +144,11 @@ class NodesResult(Document):
     nodes: list[NodeStatusReport]
     credentials_given: bool = True
 
+    @property
+    def all_healthy(self) -> bool:
+        """Every node answered its health check and everything asked of it (exit 0)."""
+        return all(n.health == "healthy" and not n.error for n in self.nodes)
+
 
 # --- lifecycle --------------------------------------------------------------------------------------
 class DrainResult(Document):

@@ -3,11 +3,14 @@ load-balancer state."""
 
 from __future__ import annotations
 
+import typer
 from rich.markup import escape
 
 from fmeaa import app
 from fmeaa.app.results import NodesResult
 from fmeaa.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
     AllowHttpOpt,
     ClusterOpt,
     InventoryOpt,
@@ -44,8 +47,10 @@ def nodes(inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: Re
           secret_id: SecretOpt = None, timeout: TimeoutOpt = 10.0,
           allow_http: AllowHttpOpt = False, as_json: JsonOpt = False) -> None:
     """List the cluster's nodes: REST URL, health, FME version, licence status and expiry, and
-    the node's state in the load balancer's target group."""
+    the node's state in the load balancer's target group. Exit 1 if a node is unreachable or
+    unhealthy, or refused what was asked of it (credentials, version, licence)."""
     with reported_errors():
         result = app.nodes(cluster_ref(inventory, cluster, region, secret_id,
                                        allow_http=allow_http), timeout)
     emit_json(result.to_json()) if as_json else print_nodes(result)
+    raise typer.Exit(EXIT_OK if result.all_healthy else EXIT_FAILED)
