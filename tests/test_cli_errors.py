@@ -4,6 +4,7 @@ from $AWS_REGION for `--secret-id`."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,39 @@ def test_nodes_exits_1_when_a_node_is_unreachable_or_cannot_be_read(
     box.node("fme-2").stop()
     down = fmeaa("nodes", "-i", inventory)
     assert down.code == 1 and "fme-2" in down.out and "unreachable" in down.out
+
+
+def test_upgrade_errors_are_printed_as_written_and_typed_in_json(
+        sandbox_inventory: tuple[Sandbox, Path], password: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi's messages carry brackets (`[urn=…]`): printed as written, not `\\[urn=…]`;
+    the JSON document names the error's kind."""
+    from fmeaa.app import stack_runner
+
+    _, inventory = sandbox_inventory
+    failure = "pulumi up on stack 'prod' failed: [urn=urn:pulumi:prod::fme-aa::Node::fme-4] boom"
+
+    def refuse(name: str, project_dir: Path) -> None:
+        raise stack_runner.StackError(failure)
+
+    monkeypatch.setattr(importlib.import_module("fmeaa.app.upgrade"), "PulumiStack", refuse)
+    result = fmeaa("upgrade", "--stack", "prod", "-i", inventory, "-s", EXAMPLE, "--image",
+                   "ami-0aaaaaaaaaaaaaaa1", "--json")
+    assert result.code == 1
+    assert json.loads(result.out)["error"] == {"type": "StackError", "message": failure}
+    assert f"error: {failure}" in result.err.replace("\n", " ")
+
+
+def test_upgrade_without_the_pulumi_cli_says_so(sandbox_inventory: tuple[Sandbox, Path],
+                                                 password: None, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _, inventory = sandbox_inventory
+    (tmp_path / "empty-bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    result = fmeaa("upgrade", "--stack", "prod", "-i", inventory, "-s", EXAMPLE, "--image",
+                   "ami-0aaaaaaaaaaaaaaa1", "--dry-run", "--json")
+    assert result.code == 1
+    error = json.loads(result.out)["error"]
+    assert error["type"] == "StackError"
+    assert "the Pulumi CLI (`pulumi`) is not on PATH" in error["message"]
+    assert "pulumi login" in error["message"]

@@ -220,3 +220,27 @@ def test_a_fitted_table_is_never_wider_than_the_terminal_and_loses_no_text(
             elif "left out" not in out or c.header not in under:
                 assert squeezed(cell) in under, out
                 assert not cell or re.search(rf"(^| ){c.header}: ", out, re.MULTILINE), out
+
+
+def test_upgrade_steps_at_80_columns_show_serving_nodes_and_archived_logs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmeaa.app.results import UpgradeResult, UpgradeStepReport
+    from fmeaa.commands import upgrade
+
+    def render(width: int) -> list[str]:
+        console = Console(file=StringIO(), width=width, color_system=None)
+        monkeypatch.setattr(upgrade, "stdout", console)
+        upgrade.print_upgrade(UpgradeResult(
+            strategy="surge", stack="production", dry_run=False, serving_at_least=3, steps=[
+                UpgradeStepReport(action="add", nodes=["fme-4"], settings_changed=["nodes"],
+                                  pulumi_up=True, serving=[f"fme-{i}" for i in range(1, 5)]),
+                UpgradeStepReport(action="retire", nodes=["fme-1"], settings_changed=["nodes"],
+                                  pulumi_up=True, serving=[f"fme-{i}" for i in range(2, 5)],
+                                  archived_log_files=12)]))
+        return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+    narrow, wide = render(80), render(160)
+    assert fits(narrow)
+    assert rows_with(narrow, "1. add") and rows_with(narrow, "2. retire")
+    assert "fme-2, fme-3" in "\n".join(narrow)  # serving after, kept at 80 columns
+    assert rows_with(wide, "12 file(s)")
