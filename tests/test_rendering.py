@@ -244,3 +244,26 @@ def test_upgrade_steps_at_80_columns_show_serving_nodes_and_archived_logs(
     assert rows_with(narrow, "1. add") and rows_with(narrow, "2. retire")
     assert "fme-2, fme-3" in "\n".join(narrow)  # serving after, kept at 80 columns
     assert rows_with(wide, "12 file(s)")
+
+
+def test_node_errors_and_names_with_brackets_are_printed_as_written(
+        screen: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text from nodes is not rich markup: `[503]` or a schedule named `[ops]` must not vanish."""
+    from fmeaa.app.results import UnlockResult
+    from fmeaa.commands import lock
+
+    why = "GET /fmerest/v3/repositories -> [503] busy"
+    key = "[ops]/nightly"
+    schedule = ParityRowReport(kind="schedule", key=key, status="in sync",
+                               digests={"fme-1": "c" * 12, "fme-2": "c" * 12},
+                               expected={"fme-1": "c" * 12, "fme-2": "c" * 12},
+                               drifted_nodes=[], enabled_on=["fme-1"])
+    content.print_parity(ParityResult(source="content directory /c", in_sync=False, drift=0,
+                                      unreadable={"fme-3": why}, nodes=["fme-1", "fme-2"],
+                                      rows=[schedule]), show_all=False)
+    monkeypatch.setattr(lock, "stdout", content.stdout)
+    lock.print_unlock(UnlockResult(holders="", removed_from=[], failed={"fme-2": why}))
+    text = "\n".join(screen())
+    assert f"fme-3: could not be read: {why}" in text
+    assert f"schedule {key}: enabled on fme-1" in text
+    assert f"fme-2: not checked ({why})" in text

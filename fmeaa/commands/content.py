@@ -170,7 +170,7 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
         stdout.print("[dim]unmanaged[/]: outside what the source manages, the same on every "
                      "node; fmeaa never changes it.")
     for name, why in result.unreadable.items():
-        stdout.print(f"[red]{name}: could not be read: {why}[/]")
+        stdout.print(f"[red]{name}: could not be read: {escape(why)}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")
     found = ", ".join(f"{n} {c}" for c, n in (("drift", result.drift),
                                                ("pending", result.pending)) if n)
@@ -181,7 +181,7 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
             continue
         enabled = r.enabled_on or []
         warn = " [red](fires more than once per trigger)[/]" if len(enabled) > 1 else ""
-        stdout.print(f"schedule {r.key}: enabled on {', '.join(enabled) or 'no node'}{warn}")
+        stdout.print(f"schedule {escape(r.key)}: enabled on {', '.join(enabled) or 'no node'}{warn}")
 
 
 # --- commands -------------------------------------------------------------------------------------
