@@ -267,3 +267,39 @@ def test_node_errors_and_names_with_brackets_are_printed_as_written(
     assert f"fme-3: could not be read: {why}" in text
     assert f"schedule {key}: enabled on fme-1" in text
     assert f"fme-2: not checked ({why})" in text
+
+
+def test_a_failed_node_shows_how_much_of_its_plan_was_applied(
+        screen: Callable[[], list[str]]) -> None:
+    """`15 created` on a node where recording its history failed and nothing was changed
+    told the admin the opposite of what happened."""
+    result = SyncResult(ok=False, nodes={
+        "fme-1": NodeSyncReport(status="ok", applied=15, created=15, updated=0, deleted=0,
+                                unchanged=0, bytes_sent=1633, in_sync=True),
+        "fme-2": NodeSyncReport(status="failed", applied=0, created=15, updated=0, deleted=0,
+                                unchanged=0, failures=[Failure(
+                                    action="record history", error="nothing was changed")])})
+    content.print_results(result)
+    lines = screen()
+    assert "15 created" in rows_with(lines, "│ fme-1 ")[0]
+    fme_2 = "\n".join(lines[lines.index(rows_with(lines, "│ fme-2 ")[0]):])
+    assert "0 of 15" in fme_2 and "15 created" not in fme_2
+
+
+def test_one_unreachable_node_does_not_push_the_plan_out_of_its_table(
+        screen: Callable[[], list[str]]) -> None:
+    """`unreachable` in the change column of a plan with long resource keys: the word folds
+    in its one cell rather than every row's change moving under the table."""
+    key = "FME_SHAREDRESOURCE_DATA:/reference/lookup/road_classes.csv"
+    actions = [PlannedAction(change="create", kind="resource", key=key, digest="a" * 12,
+                             cause="pending")]
+    nodes_ = {n: NodePlanReport(url=URL, status="ok", actions=actions, summary={"create": 1})
+              for n in NAMES[:2]}
+    nodes_["fme-3"] = NodePlanReport(url=URL, status="unreachable", error="cannot connect")
+    content.print_plan(PlanResult(source="content directory /c", prune=False, changes=True,
+                                  nodes=nodes_), show_unchanged=False)
+    lines = screen()
+    assert fits(lines)
+    assert len(rows_with(lines, key)) == 2 and all("create" in r for r in rows_with(lines, key))
+    assert not rows_with(lines, "change:")
+    assert "fme-3: unreachable: cannot connect" in lines

@@ -68,8 +68,8 @@ class Failure(Document):
 class NodeSyncReport(Document):
     status: str  # ok | failed | unreachable
     error: str | None = None
-    applied: int = 0
-    created: int | None = None
+    applied: int = 0  # changes done on the node
+    created: int | None = None  # planned (all done only when status is ok)
     updated: int | None = None
     deleted: int | None = None
     unchanged: int | None = None

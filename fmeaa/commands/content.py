@@ -110,8 +110,13 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
 
 
 def _changes(n: NodeSyncReport) -> str:
+    """What the sync did on the node. `created`/`updated`/`deleted` are what was planned: on a
+    node that failed, only `applied` of them were done."""
     counts = [(n.created, "created"), (n.updated, "updated"), (n.deleted, "deleted")]
-    return ", ".join(f"{v} {k}" for v, k in counts if v) or ("none" if n.status == "ok" else "")
+    if n.status != "ok":
+        planned = sum(v or 0 for v, _ in counts)
+        return f"{n.applied} of {planned} change(s) applied" if planned else ""
+    return ", ".join(f"{v} {k}" for v, k in counts if v) or "none"
 
 
 def print_results(result: SyncResult) -> None:

@@ -3,6 +3,8 @@ load-balancer state."""
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.markup import escape
 
@@ -26,6 +28,13 @@ from fmeaa.commands.common import (
 from fmeaa.commands.tables import Column, FittedTable
 
 
+def _day(expiry: str | None) -> str:
+    """`2027-12-31T00:00:00Z` → `2027-12-31`: a licence expires on a day (--json keeps it all)."""
+    if expiry and re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?", expiry):
+        return expiry[:10]
+    return expiry or "?"
+
+
 def print_nodes(result: NodesResult) -> None:
     table = FittedTable(f"cluster {result.cluster}: {len(result.nodes)} node(s)", [
         Column("node", key=True), Column("REST URL", key=True), Column("health"),
@@ -35,7 +44,7 @@ def print_nodes(result: NodesResult) -> None:
     for r in result.nodes:
         health = {"healthy": "[green]healthy[/]"}.get(r.health, f"[red]{r.health}[/]")
         licence = "—" if r.licensed is None else (
-            f"licensed until {r.license_expiry}" if r.licensed else "[red]NOT licensed[/]")
+            f"licensed until {_day(r.license_expiry)}" if r.licensed else "[red]NOT licensed[/]")
         table.add_row(r.name, r.url, health, escape(r.version or "—"), r.api or "—", licence,
                       escape(r.in_load_balancer), escape(r.error or ""))
     stdout.print(table.build(stdout.width))

@@ -5,12 +5,12 @@ a resource key cut to `FME_SHAREDRESOURCE_D…` on every row identifies nothing.
 columns wrap (long words fold, nothing is replaced by `…`). When the table is still too wide,
 in this order: columns empty on every row are left out; optional columns are left out (highest
 `drop` first) and the caption names them (`--json` always has everything); the outer border
-goes; then the remaining non-key columns, rightmost first, are printed under the table instead,
-one line per row (`fme-2 problem: …`), so their text stays whole (and the border comes back
-if it fits). Only when the key columns
-alone are wider than the terminal do they wrap (folded, never cut). A built table is never
-wider than the width it was built for: the terminal would otherwise crop its right-hand
-columns.
+goes; the widest columns fold words longer than 8 characters (one `unreachable` among
+`create`s); then the remaining non-key columns, rightmost first, are printed under the table
+instead, one line per row (`fme-2 problem: …`), so their text stays whole (and the border comes
+back if it fits). Only when the key columns alone are wider than the terminal do they wrap
+(folded, never cut). A built table is never wider than the width it was built for: the
+terminal would otherwise crop its right-hand columns.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 _NARROWEST_WRAP = 12  # a wrapping column is never planned narrower than this (or its header word)
+_SQUEEZED = 8  # ...unless the table does not fit otherwise: then down to this, folding words
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class FittedTable:
 
     def build(self, width: int) -> RenderableType:
         kept = list(range(len(self.columns)))
-        narrowest = {i: self._narrowest(i) for i in kept}
+        wanted = {i: self._narrowest(i) for i in kept}
+        narrowest = dict(wanted)  # as planned now: a squeezed column folds its longer words
         dropped: list[str] = []
         below: list[int] = []  # columns printed under the table, one line per row
         edge, fold_keys = True, False
@@ -106,16 +108,28 @@ class FittedTable:
         def table() -> Table:
             return self._table(kept, dropped, edge, fold_keys, narrowest)
 
-        checked: dict[tuple[tuple[int, ...], bool], bool] = {}
+        checked: dict[tuple[object, ...], bool] = {}
 
         def fits() -> bool:  # the sum of the planned widths first: rendering costs more
             planned = sum(narrowest[i] + 2 for i in kept) + len(kept) + (1 if edge else -1)
             if planned > width:
                 return False
-            state = (tuple(kept), edge)
+            state = (tuple(kept), edge, tuple(narrowest[i] for i in kept))
             if state not in checked:
                 checked[state] = _width_of(table(), width) <= width
             return checked[state]
+
+        def squeezed_fits() -> bool:
+            """Fits once the widest non-key columns fold words longer than they are (one
+            `unreachable` in a column of `create`s), but none narrower than _SQUEEZED."""
+            narrowest.update(wanted)
+            while not fits():
+                wide = [i for i in kept if not self.columns[i].key and narrowest[i] > _SQUEEZED]
+                if not wide:
+                    narrowest.update(wanted)
+                    return False
+                narrowest[max(wide, key=lambda i: narrowest[i])] -= 1
+            return True
 
         if not fits():
             kept = [i for i in kept if self.columns[i].key or not self._empty(i)]
@@ -128,7 +142,7 @@ class FittedTable:
                     dropped.append(c.header)
         if not fits():
             edge = False
-        while not fits():
+        while not squeezed_fits():
             movable = [i for i in kept if not self.columns[i].key]
             if not movable:
                 fold_keys = True
