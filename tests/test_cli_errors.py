@@ -23,6 +23,7 @@ JSON_COMMANDS = [
     ("export", "--from", "fme-1", "OUT"), ("publish", EXAMPLE / "fmeaa-content.yaml", "--repo", "R"),
     ("seed", "fme-1", "-s", EXAMPLE), ("drain", "fme-1"), ("undrain", "fme-1"),
     ("scale-in-check", "fme-1"), ("rolling", "--exec", "true", "-s", EXAMPLE),
+    ("history",), ("rollback",), ("unlock",), ("schedules", "move", "--to", "fme-1"),
 ]
 
 
