@@ -229,6 +229,13 @@ _DATABASE_REPLACED = {
 }
 
 
+# AWS Foundational Security Best Practices RDS.11 ("RDS instances should have automatic backups
+# enabled"): FAILED below its backupRetentionMinimum, 7 days by default (Security Hub user guide,
+# https://docs.aws.amazon.com/securityhub/latest/userguide/rds-controls.html#rds-11). The stack is
+# checked against that control (tests/test_security_policy.py), so a shorter retention is refused.
+MIN_BACKUP_RETENTION_DAYS = 7
+
+
 class DatabaseConfig(_Model):
     """Each node's own RDS PostgreSQL instance."""
 
@@ -237,7 +244,7 @@ class DatabaseConfig(_Model):
     allocated_storage_gib: int = Field(default=20, ge=20, le=65536)
     max_allocated_storage_gib: int | None = Field(default=100, ge=20, le=65536)
     multi_az: bool = False
-    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    backup_retention_days: int = Field(default=MIN_BACKUP_RETENTION_DAYS, le=35)
     deletion_protection: bool = True
     master_username: str = Field(default="fmeadmin", pattern=r"^[a-z][a-z0-9_]{0,15}$")
 
@@ -249,6 +256,16 @@ class DatabaseConfig(_Model):
     @classmethod
     def _replaced(cls, value: object, info: ValidationInfo) -> object:
         raise ValueError(_DATABASE_REPLACED[str(info.field_name)])
+
+    @field_validator("backup_retention_days")
+    @classmethod
+    def _rds_11(cls, days: int) -> int:
+        if days < MIN_BACKUP_RETENTION_DAYS:
+            raise ValueError(
+                f"{days} day(s) is below the {MIN_BACKUP_RETENTION_DAYS} days AWS Foundational "
+                "Security Best Practices control RDS.11 requires for automatic RDS backups (the "
+                f"stack is checked against it); set {MIN_BACKUP_RETENTION_DAYS} to 35")
+        return days
 
     @property
     def major_version(self) -> str:

@@ -393,7 +393,13 @@ def test_a_valid_manifest_and_the_files_it_names(tmp_path: Path) -> None:
 def test_the_manifest_itself_must_be_a_readable_mapping_inside(tmp_path: Path) -> None:
     with pytest.raises(ContentError) as caught:
         load_content_dir(tmp_path / "nope")
-    assert str(caught.value) == f"{tmp_path / 'nope'}: not a directory"
+    source_is = ("a content source is a directory holding fmeaa-content.yaml (`fmeaa export "
+                 "--from NODE DIR` writes one from a node), node:NAME or url:https://SERVER")
+    assert str(caught.value) == f"{tmp_path / 'nope'}: no such directory; {source_is}"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ContentError) as caught:
+        load_content_dir(tmp_path / "file")
+    assert str(caught.value) == f"{tmp_path / 'file'}: not a directory; {source_is}"
     with pytest.raises(ContentError) as caught:
         load_content_dir(tmp_path)
     assert str(caught.value) == (f"{tmp_path}: no fmeaa-content.yaml (run `fmeaa export` to "

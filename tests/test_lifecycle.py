@@ -4,6 +4,7 @@ load balancer, emulated nodes for FME."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,6 +287,37 @@ def test_rolling_refuses_the_old_brace_placeholders(cluster: tuple[Sandbox, Path
     result = fmeaa("rolling", "--exec", "ssh {node} sudo reboot", "-s", EXAMPLE, "-i", inv, *FAST)
     assert result.code == 1 and "$FMEAA_NODE" in result.err
     assert len(registered(inv)) == 3  # refused before anything was drained
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("missing", ["no-such-content: no such directory"]),
+    ("two-problems", ["2 problem(s)", "clip_roads.fmw' does not exist", "'bogus'"]),
+    ("node:fme-9", ["no node named 'fme-9'"]),
+])
+def test_a_bad_seed_source_is_refused_before_any_node_is_drained_or_locked(
+        cluster: tuple[Sandbox, Path, dict], tmp_path: Path, source: str,
+        expected: list[str]) -> None:
+    """Found only when the first node was brought back, a typo in -s left it drained after its
+    maintenance command had run; `seed` locked the cluster and waited for the node first."""
+    box, inv, _ = cluster
+    if source == "two-problems":
+        source = str(shutil.copytree(EXAMPLE, tmp_path / "content"))
+        (tmp_path / "content/workspaces/roads/clip_roads.fmw").unlink()
+        manifest = tmp_path / "content/fmeaa-content.yaml"
+        manifest.write_text(manifest.read_text().replace('"0 0 2 * * ?"', '"bogus"'))
+    elif source == "missing":
+        source = str(tmp_path / "no-such-content")
+    ran = tmp_path / "ran"
+    requests = [n.request_count for n in box.nodes]
+    rolling = fmeaa("rolling", "--exec", f"touch {ran}", "-s", source, "-i", inv, *FAST)
+    seed = fmeaa("seed", "fme-2", "-s", source, "-i", inv, *FAST)
+    for result in (rolling, seed):
+        assert result.code == 1
+        for fragment in expected:
+            assert fragment in result.err, result.err
+    assert not ran.exists()
+    assert len(registered(inv)) == 3
+    assert [n.request_count for n in box.nodes] == requests  # not even locked
 
 
 # --- the load balancer: one client per command, and no check without it (items 16, 18) -----------

@@ -118,7 +118,7 @@ def test_the_old_server_as_the_seed_source() -> None:
       "sourceCredentialsSecretId": "y"}, r"seed.source url:…: .*no credentials in it"),
     ({"mode": "manual", "sourceCredentialsSecretId": "y"}, "only used with a url: seed.source"),
     ({"mode": "pulumi", "source": "examples/content"}, "needs seed.credentialsSecretId"),
-    ({"mode": "pulumi", "source": "no/such/dir", "credentialsSecretId": "x"}, "not a directory"),
+    ({"mode": "pulumi", "source": "no/such/dir", "credentialsSecretId": "x"}, "no such directory"),
     ({"mode": "pulumi", "source": "node:fme-9", "credentialsSecretId": "x"}, "not one of the stack"),
 ])
 def test_bad_seed_config_fails_before_any_resource(seed: dict, message: str) -> None:

@@ -53,3 +53,26 @@ def test_errors_name_the_key_and_what_is_allowed(raw: dict, fragment: str) -> No
     with pytest.raises(StackConfigError) as caught:
         parse_stack_config(raw)
     assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("days", [1, 6])
+def test_backup_retention_below_seven_days_is_refused_naming_the_control(days: int) -> None:
+    """AWS Foundational Security Best Practices RDS.11, which the stack is checked against,
+    wants automatic backups kept at least 7 days: a shorter retention is an error naming the
+    key, the control and what to set, not a stack that quietly fails the control."""
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config({"nodeCount": 2, "ami": AMI, "fme": FME,
+                            "database": {"backupRetentionDays": days}})
+    message = str(caught.value)
+    assert "fme-aa:database.backupRetentionDays" in message
+    assert "RDS.11" in message and "7" in message and "35" in message
+
+
+def test_backup_retention_defaults_to_seven_days_and_takes_seven_to_35() -> None:
+    def days(**database: int) -> int:
+        return parse_stack_config({"nodeCount": 1, "ami": AMI, "fme": FME,
+                                   "database": database}).database.backup_retention_days
+
+    assert days() == 7 and days(backupRetentionDays=7) == 7 and days(backupRetentionDays=35) == 35
+    with pytest.raises(StackConfigError, match="backupRetentionDays"):
+        days(backupRetentionDays=36)

@@ -61,6 +61,9 @@ def export(request: ExportRequest, observer: Observer | None = None) -> ExportRe
     owner reconstructed from every node), connections and resource files; secret-looking
     properties and connection credentials become `env:` references."""
     directory = request.directory
+    if directory.exists() and not directory.is_dir():
+        raise ContentError(f"{directory}: not a directory; give the directory to export into "
+                           "(created if missing)")
     if directory.exists() and any(directory.iterdir()) and not request.force:
         raise ContentError(f"{directory} is not empty; pass --force to write into it")
     if is_url_source(request.from_node):

@@ -31,12 +31,13 @@ from fmeaa.app.targets import ClusterRef, Targets, resolve_targets
 from fmeaa.client import FmeApiError, FmeClient, connect
 from fmeaa.cluster.cluster_lock import ClusterLock
 from fmeaa.cluster.credentials import CredentialSource
-from fmeaa.cluster.inventory import Inventory, NodeTarget
+from fmeaa.cluster.inventory import Inventory, InventoryError, NodeTarget
 from fmeaa.cluster.node_lifecycle import LifecycleError, scale_in_report, wait_for_jobs
 from fmeaa.cluster.node_lifecycle import drain as drain_node
 from fmeaa.cluster.node_lifecycle import undrain as undrain_node
 from fmeaa.cluster.target_group import TargetGroups
 from fmeaa.sync.engine import Observer, default_cache_dir
+from fmeaa.sync.manifest import ContentError, load_content_dir
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,17 @@ def _client(node: NodeTarget, credentials: CredentialSource, timeout: float) -> 
 def _context(ref: ClusterRef) -> tuple[Targets, TargetGroups]:
     targets = resolve_targets(ref)
     return targets, TargetGroups(targets.whole)
+
+
+def check_source(whole: Inventory, source: str) -> None:
+    """A seed source's problems, before any node is touched (locked, drained or waited for): a
+    content directory is read and checked whole, its schedule owners against the inventory;
+    node:NAME must name a node of it. (A url: server is checked when opened, before the node
+    is waited for.)"""
+    if source.startswith("node:"):
+        whole.node(source.removeprefix("node:"))
+    elif not is_url_source(source):
+        load_content_dir(Path(source), nodes=[n.name for n in whole.nodes])
 
 
 def seed_request(whole: Inventory, target: NodeTarget, source: str, wait: float,
@@ -230,6 +242,7 @@ def seed(ref: ClusterRef, node: str, source: str, *, register: bool = True,
     observer = observer or Observer()
     targets, groups = _context(ref)
     target = targets.whole.node(node)
+    check_source(targets.whole, source)
     licensing = licensing_for(targets, license_mode, serial_secret_id)
     request = seed_request(targets.whole, target, source, timing.wait_s, ref.allow_http, licensing,
                            source_secret_id)
@@ -309,10 +322,20 @@ def rolling(ref: ClusterRef, command: str, source: str, *, start_from: str | Non
     whole = targets.whole
     order = _rolling_order(whole, start_from)
     licensing = licensing_for(targets, license_mode, serial_secret_id)
+    problems: list[Exception] = []
+    try:  # checked before the first node is drained, not when it is brought back
+        check_source(whole, source)
+    except (ContentError, InventoryError) as exc:
+        problems.append(exc)
     if not groups.present:
-        raise LifecycleError("rolling maintenance needs the load balancer's target group, and the "
-                             "inventory names none (for the sandbox: `fmeaa sandbox "
-                             "--load-balancer`)")
+        problems.append(LifecycleError(
+            "rolling maintenance needs the load balancer's target group, and the inventory "
+            "names none (for the sandbox: `fmeaa sandbox --load-balancer`)"))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise LifecycleError("refusing the rolling maintenance:\n" + "\n".join(
+            "  - " + str(p).replace("\n", "\n    ") for p in problems))
     credentials = targets.credentials()
     cache = cache_dir or default_cache_dir()
     done: list[str] = []

@@ -68,8 +68,8 @@ class Failure(Document):
 class NodeSyncReport(Document):
     status: str  # ok | failed | unreachable
     error: str | None = None
-    applied: int = 0
-    created: int | None = None
+    applied: int = 0  # changes done on the node
+    created: int | None = None  # planned (all done only when status is ok)
     updated: int | None = None
     deleted: int | None = None
     unchanged: int | None = None
@@ -143,6 +143,11 @@ class NodesResult(Document):
     cluster: str
     nodes: list[NodeStatusReport]
     credentials_given: bool = True
+
+    @property
+    def all_healthy(self) -> bool:
+        """Every node answered its health check and everything asked of it (exit 0)."""
+        return all(n.health == "healthy" and not n.error for n in self.nodes)
 
 
 # --- lifecycle --------------------------------------------------------------------------------------

@@ -52,7 +52,12 @@ class PulumiStack:
         self._auto = automation
         try:
             self._stack = automation.select_stack(stack_name=name, work_dir=str(project_dir))
-        except Exception as exc:  # the CLI missing, not logged in, no such stack
+        except FileNotFoundError:  # the Automation API runs the CLI
+            raise StackError(f"cannot open Pulumi stack {name!r} in {project_dir}: the Pulumi "
+                             "CLI (`pulumi`) is not on PATH; `fmeaa upgrade` runs `pulumi up` "
+                             "through it: install it (https://www.pulumi.com/docs/install/) "
+                             "and `pulumi login`") from None
+        except Exception as exc:  # not logged in, no such stack
             raise StackError(f"cannot open Pulumi stack {name!r} in {project_dir}: {exc}") from None
 
     def config(self) -> dict[str, Any]:

@@ -188,7 +188,7 @@ class ProgressObserver(Observer):
     def __init__(self, enabled: bool) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
-                                 transient=True, disable=not enabled)
+                                 transient=True, disable=not (enabled and stderr.is_terminal))
         self.task: Any = None
 
     def __enter__(self) -> ProgressObserver:

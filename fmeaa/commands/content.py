@@ -110,8 +110,13 @@ def print_plan(result: PlanResult, show_unchanged: bool) -> None:
 
 
 def _changes(n: NodeSyncReport) -> str:
+    """What the sync did on the node. `created`/`updated`/`deleted` are what was planned: on a
+    node that failed, only `applied` of them were done."""
     counts = [(n.created, "created"), (n.updated, "updated"), (n.deleted, "deleted")]
-    return ", ".join(f"{v} {k}" for v, k in counts if v) or ("none" if n.status == "ok" else "")
+    if n.status != "ok":
+        planned = sum(v or 0 for v, _ in counts)
+        return f"{n.applied} of {planned} change(s) applied" if planned else ""
+    return ", ".join(f"{v} {k}" for v, k in counts if v) or "none"
 
 
 def print_results(result: SyncResult) -> None:
@@ -170,7 +175,7 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
         stdout.print("[dim]unmanaged[/]: outside what the source manages, the same on every "
                      "node; fmeaa never changes it.")
     for name, why in result.unreadable.items():
-        stdout.print(f"[red]{name}: could not be read: {why}[/]")
+        stdout.print(f"[red]{name}: could not be read: {escape(why)}[/]")
     synced = sum(1 for r in result.rows if r.status == "in sync")
     found = ", ".join(f"{n} {c}" for c, n in (("drift", result.drift),
                                                ("pending", result.pending)) if n)
@@ -181,7 +186,7 @@ def print_parity(result: ParityResult, show_all: bool) -> None:
             continue
         enabled = r.enabled_on or []
         warn = " [red](fires more than once per trigger)[/]" if len(enabled) > 1 else ""
-        stdout.print(f"schedule {r.key}: enabled on {', '.join(enabled) or 'no node'}{warn}")
+        stdout.print(f"schedule {escape(r.key)}: enabled on {', '.join(enabled) or 'no node'}{warn}")
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from fmeaa import app
+from fmeaa.app.results import UnlockResult
 from fmeaa.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -25,6 +27,16 @@ from fmeaa.commands.common import (
 )
 
 
+def print_unlock(result: UnlockResult) -> None:
+    if not result.holders:
+        stdout.print("no cluster lock to break")
+    else:
+        stdout.print(f"broke the cluster lock of {escape(result.holders)} (removed from "
+                     f"{', '.join(result.removed_from) or 'no node'})")
+    for node, why in result.failed.items():
+        stdout.print(f"[red]{node}[/]: not checked ({escape(why)})")
+
+
 def unlock_command(
     inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: RegionOpt = None,
     secret_id: SecretOpt = None,
@@ -40,13 +52,5 @@ def unlock_command(
     with reported_errors():
         result = app.unlock(cluster_ref(inventory, cluster, region, secret_id,
                                         allow_http=allow_http), force=force, timeout_s=timeout)
-    if as_json:
-        emit_json(result.to_json())
-    elif not result.holders:
-        stdout.print("no cluster lock to break")
-    else:
-        stdout.print(f"broke the cluster lock of {result.holders} (removed from "
-                     f"{', '.join(result.removed_from) or 'no node'})")
-    for node, why in result.failed.items():
-        stdout.print(f"[red]{node}[/]: not checked ({why})")
+    emit_json(result.to_json()) if as_json else print_unlock(result)
     raise typer.Exit(EXIT_FAILED if result.failed else EXIT_OK)

@@ -3,11 +3,16 @@ load-balancer state."""
 
 from __future__ import annotations
 
+import re
+
+import typer
 from rich.markup import escape
 
 from fmeaa import app
 from fmeaa.app.results import NodesResult
 from fmeaa.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
     AllowHttpOpt,
     ClusterOpt,
     InventoryOpt,
@@ -23,6 +28,13 @@ from fmeaa.commands.common import (
 from fmeaa.commands.tables import Column, FittedTable
 
 
+def _day(expiry: str | None) -> str:
+    """`2027-12-31T00:00:00Z` → `2027-12-31`: a licence expires on a day (--json keeps it all)."""
+    if expiry and re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?", expiry):
+        return expiry[:10]
+    return expiry or "?"
+
+
 def print_nodes(result: NodesResult) -> None:
     table = FittedTable(f"cluster {result.cluster}: {len(result.nodes)} node(s)", [
         Column("node", key=True), Column("REST URL", key=True), Column("health"),
@@ -32,7 +44,7 @@ def print_nodes(result: NodesResult) -> None:
     for r in result.nodes:
         health = {"healthy": "[green]healthy[/]"}.get(r.health, f"[red]{r.health}[/]")
         licence = "—" if r.licensed is None else (
-            f"licensed until {r.license_expiry}" if r.licensed else "[red]NOT licensed[/]")
+            f"licensed until {_day(r.license_expiry)}" if r.licensed else "[red]NOT licensed[/]")
         table.add_row(r.name, r.url, health, escape(r.version or "—"), r.api or "—", licence,
                       escape(r.in_load_balancer), escape(r.error or ""))
     stdout.print(table.build(stdout.width))
@@ -44,8 +56,10 @@ def nodes(inventory: InventoryOpt = None, cluster: ClusterOpt = None, region: Re
           secret_id: SecretOpt = None, timeout: TimeoutOpt = 10.0,
           allow_http: AllowHttpOpt = False, as_json: JsonOpt = False) -> None:
     """List the cluster's nodes: REST URL, health, FME version, licence status and expiry, and
-    the node's state in the load balancer's target group."""
+    the node's state in the load balancer's target group. Exit 1 if a node is unreachable or
+    unhealthy, or refused what was asked of it (credentials, version, licence)."""
     with reported_errors():
         result = app.nodes(cluster_ref(inventory, cluster, region, secret_id,
                                        allow_http=allow_http), timeout)
     emit_json(result.to_json()) if as_json else print_nodes(result)
+    raise typer.Exit(EXIT_OK if result.all_healthy else EXIT_FAILED)

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from fmeaa import app
 from fmeaa.app.results import UpgradeResult
@@ -28,20 +26,23 @@ from fmeaa.commands.common import (
     reported_errors,
     stdout,
 )
+from fmeaa.commands.tables import Column, FittedTable
 
 
 def print_upgrade(result: UpgradeResult) -> None:
     verb = "would run" if result.dry_run else "ran"
-    table = Table(title=f"upgrade ({result.strategy}) of stack {result.stack}: {verb} "
+    table = FittedTable(f"upgrade ({result.strategy}) of stack {result.stack}: {verb} "
                         f"{len(result.steps)} step(s); at least {result.serving_at_least} "
-                        "node(s) serve throughout")
-    for column in ("step", "nodes", "settings", "pulumi up", "serving after"):
-        table.add_column(column)
-    for s in result.steps:
-        table.add_row(s.action, ", ".join(s.nodes), ", ".join(s.settings_changed),
+                        "node(s) serve throughout", [
+                            Column("step", key=True), Column("nodes"), Column("settings"),
+                            Column("pulumi up"), Column("serving after", drop=1),
+                            Column("logs archived", justify="right", drop=2)])
+    for number, s in enumerate(result.steps, start=1):
+        table.add_row(f"{number}. {s.action}", ", ".join(s.nodes), ", ".join(s.settings_changed),
                       "yes" if s.pulumi_up else "no",
-                      "" if s.serving is None else ", ".join(s.serving))
-    stdout.print(table)
+                      "" if s.serving is None else ", ".join(s.serving),
+                      "" if s.archived_log_files is None else f"{s.archived_log_files} file(s)")
+    stdout.print(table.build(stdout.width))
 
 
 def upgrade(
@@ -89,5 +90,5 @@ def upgrade(
             result = app.upgrade(request, cache_dir=cache_dir,
                                  timing=app.Timing(wait, poll, timeout), observer=progress)
         except (UpgradeError, UpgradePlanError, StackError) as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc), kind=type(exc).__name__) from None
     emit_json(result.to_json()) if as_json else print_upgrade(result)

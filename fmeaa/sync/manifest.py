@@ -607,7 +607,10 @@ def load_content_dir(root: Path, nodes: Iterable[str] | None = None) -> ContentD
     `nodes` (the inventory's node names), schedule owners are checked against them too."""
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
-        raise ContentError(f"{root}: not a directory")
+        what = "not a directory" if root.exists() else "no such directory"
+        raise ContentError(f"{root}: {what}; a content source is a directory holding "
+                           f"{MANIFEST_NAME} (`fmeaa export --from NODE DIR` writes one from a "
+                           "node), node:NAME or url:https://SERVER")
     if not manifest_path.is_file():
         raise ContentError(f"{root}: no {MANIFEST_NAME} (run `fmeaa export` to create one "
                            "from a node)")
