@@ -14,8 +14,14 @@ import pytest
 
 from fmeaa import app
 from fmeaa.app.content import ContentRequest
-from fmeaa.client import FmeClient, connect
-from fmeaa.cluster.cluster_lock import LOCK_CONNECTION, LOCK_PATH, ClusterLock, LockOwner
+from fmeaa.client import FmeApiError, FmeClient, connect
+from fmeaa.cluster.cluster_lock import (
+    LOCK_CONNECTION,
+    LOCK_PATH,
+    ClusterLock,
+    LockOwner,
+    read_holder,
+)
 from fmeaa.cluster.sync_lock import SyncLockedError
 from fmeaa.emulator import Sandbox
 from fmeaa.sync.engine import EngineSettings, Observer
@@ -220,3 +226,23 @@ def test_seeding_waits_for_the_cluster_too(env: tuple[Sandbox, Path]) -> None:
     refused = fmeaa("seed", "fme-1", "-s", EXAMPLE, "-i", inv, "--poll", "0.05")
     assert refused.code == 1 and "ops@ops-laptop (pid 4242, sync, run a1b2c3d4e5f6" in refused.err
     assert len(node_items(box, "fme-1")) == 0
+
+
+class _RefusingNode:
+    """A node whose every resource call fails with a 500."""
+
+    node = "fme-2"
+
+    def download_resource(self, *args: object, **kwargs: object) -> None:
+        raise FmeApiError("fme-2", "GET", "/resources/lock", 500, "disk full")
+
+    def delete_resource(self, *args: object, **kwargs: object) -> None:
+        raise FmeApiError("fme-2", "DELETE", "/resources/lock", 500, "disk full")
+
+
+def test_a_node_error_in_the_lock_names_the_node_once(tmp_path: Path) -> None:
+    """Lock texts put each node's name before its error: the error itself does not repeat it."""
+    found = read_holder(_RefusingNode(), tmp_path)  # type: ignore[arg-type]
+    assert found.error == "GET /resources/lock -> 500: disk full"
+    unreachable = FmeApiError("fme-2", "GET", "/x", None, "cannot connect")
+    assert unreachable.reason == "cannot connect" and str(unreachable).startswith("fme-2: ")

@@ -13,6 +13,12 @@ class FmeApiError(Exception):
         where = f"{node}: {method} {path}"
         super().__init__(f"{where} -> {status}: {message}" if status else f"{where}: {message}")
 
+    @property
+    def reason(self) -> str:
+        """What failed without the node's name, for texts that name the node already."""
+        return f"{self.method} {self.path} -> {self.status}: {self.detail}" if self.status \
+            else self.detail
+
 
 class AuthenticationError(FmeApiError):
     """401: bad credentials, or a token that is missing, invalid or expired."""

@@ -136,7 +136,7 @@ def read_holder(client: FmeClient, spool: Path) -> NodeLock:
     except NotFoundError:
         return NodeLock(client.node)
     except FmeApiError as exc:
-        return NodeLock(client.node, error=exc.detail if exc.status is None else str(exc))
+        return NodeLock(client.node, error=exc.reason)
     holder = LockOwner.from_bytes(target.read_bytes())
     target.unlink(missing_ok=True)
     return NodeLock(client.node, holder=holder, unreadable=holder is None)
@@ -233,8 +233,8 @@ class ClusterLock:
                                        overwrite=False, create_directories=True)
             except FmeApiError as exc:
                 if exc.status is None or exc.status >= 500:
-                    return NodeLock(client.node, error=exc.detail if exc.status is None else str(exc))
-                refused = str(exc)  # 4xx: a lock file is (probably) there; read whose below
+                    return NodeLock(client.node, error=exc.reason)
+                refused = exc.reason  # 4xx: a lock file is (probably) there; read whose below
             found = read_holder(client, spool)
             if refused and found.holder is None and not found.unreadable and not found.error:
                 found.error = refused  # refused, yet no lock file: say why
@@ -262,7 +262,7 @@ class ClusterLock:
                 try:
                     remove_lock_file(client)
                 except FmeApiError as exc:
-                    found.error = str(exc)
+                    found.error = exc.reason
             return found
 
         done = _parallel({n: self.clients[n] for n in self.held}, give_back)
@@ -294,6 +294,6 @@ def break_lock(clients: Mapping[str, FmeClient]) -> dict[str, NodeLock]:
                 try:
                     remove_lock_file(client)
                 except FmeApiError as exc:
-                    found.error = str(exc)
+                    found.error = exc.reason
             return found
         return _parallel(clients, remove)
