@@ -148,7 +148,7 @@ def test_names_that_cannot_round_trip_through_a_url_are_refused(tmp_path: Path, 
     _add_item(root, "workspaces/roads/clip_roads.fmw", name=name)
     with pytest.raises(ContentError) as caught:
         load_content_dir(root)
-    assert f"repositories.0.items.2.name: {name!r} {message}" in str(caught.value)
+    assert f"repositories.0.items.2.name (Roads / {name}): {name!r} {message}" in str(caught.value)
 
 
 def test_an_item_name_taken_from_its_file_is_checked_too(tmp_path: Path) -> None:
@@ -194,7 +194,8 @@ def test_a_directory_named_as_a_file_is_said_to_be_a_directory(tmp_path: Path) -
 @pytest.mark.parametrize("target", ["../../etc", "/ok/../../etc", "a/./b"])
 def test_a_resource_target_with_dot_segments_is_refused(tmp_path: Path, target: str) -> None:
     root = broken(tmp_path, "target: /reference", f"target: '{target}'")
-    with pytest.raises(ContentError, match=r"resources\.0\.target: .*'\.' or '\.\.'"):
+    with pytest.raises(ContentError,
+                       match=r"resources\.0\.target \(FME_SHAREDRESOURCE_DATA\): .*'\.' or '\.\.'"):
         load_content_dir(root)
 
 
@@ -282,22 +283,22 @@ QUARTZ = ("is not a Quartz cron expression: FME schedules need 6 or 7 fields (se
 CASE = "differ only in case; FME may treat them as one name (UNCONFIRMED): rename one"
 DROPDOWN = "a dropdown needs choiceSettings, and only a dropdown has them"
 EVERY_MESSAGE = [
-    "repositories.0.items.5.services: unknown service(s) ['bogus']; known: fmedatadownload, "
+    "repositories.0.items.5.services (R / w.fmw): unknown service(s) ['bogus']; known: fmedatadownload, "
     "fmedatastreaming, fmejobsubmitter, fmekmllink, fmenotification",
-    "repositories.2.bogus: unknown key (check the spelling; see examples/content/fmeaa-content.yaml)",
-    f"schedules.2.cron: '* * *' {QUARTZ}",
-    "schedules.3.cron: '0 0 2 1 * MON': Quartz needs '?' in day-of-month or day-of-week",
-    f"schedules.4.cron: '0 0 2 * * ? 2030 x' {QUARTZ}",
+    "repositories.2.bogus (R2): unknown key (check the spelling; see examples/content/fmeaa-content.yaml)",
+    f"schedules.2.cron (b): '* * *' {QUARTZ}",
+    "schedules.3.cron (c): '0 0 2 1 * MON': Quartz needs '?' in day-of-month or day-of-week",
+    f"schedules.4.cron (d): '0 0 2 * * ? 2030 x' {QUARTZ}",
     "resources.0.target: 'a\\\\b': a folder inside the connection, written with '/' and without "
     "'.' or '..' segments (e.g. /reference)",
-    "resources.1.connection: FME_SHAREDRESOURCE_TEMP holds one node's own files (logs, temp, "
-    "backups) and is never synced",
-    "connections.0.parameters: parameter(s) ['PASSWORD'] hold credentials: give them as secret "
+    "resources.1.connection (FME_SHAREDRESOURCE_TEMP): FME_SHAREDRESOURCE_TEMP holds one node's "
+    "own files (logs, temp, backups) and is never synced",
+    "connections.0.parameters (c): parameter(s) ['PASSWORD'] hold credentials: give them as secret "
     "references ({secret: 'env:NAME'} or {secret: 'aws-sm:ID#key'}), never as values",
-    f"deploymentParameters.0: {DROPDOWN}",
-    f"deploymentParameters.1: {DROPDOWN}",
-    "deploymentParameters.2.choiceSettings: services/excludedServices are for webConnections only",
-    "deploymentParameters.3.choiceSettings: family is for dbConnections only",
+    f"deploymentParameters.0 (dp): {DROPDOWN}",
+    f"deploymentParameters.1 (dp2): {DROPDOWN}",
+    "deploymentParameters.2.choiceSettings (dp3): services/excludedServices are for webConnections only",
+    "deploymentParameters.3.choiceSettings (dp4): family is for dbConnections only",
     f"repositories: 'R' (repositories.0) and 'r' (repositories.1) {CASE}",
     "repositories[R]: item name '50%.fmw' (from file '50%.fmw') contains '%': rename it. FME's "
     "naming rules are UNCONFIRMED, so fmeaa refuses what does not travel safely as one URL path "
@@ -487,7 +488,7 @@ schedules:
     assert "  - subscriptions[s]: topic 'NOPE' is not in topics" in lines
     assert not any("renamed.fmw" in line for line in lines)  # the item is found by its name
     assert [line.split(":")[0] for line in lines] == [
-        "  - repositories.0", "  - repositories.1.name", "  - repositories.2.items.1", "  - topics",
+        "  - repositories.0", "  - repositories.1.name", "  - repositories.2.items.1 (R)", "  - topics",
         "  - subscriptions.0", "  - subscriptions[s]", "  - schedules[C/b]"]
 
 

@@ -193,10 +193,11 @@ def test_transient_5xx_are_retried(env: tuple[Sandbox, Path, Path]) -> None:
     ("unknown-key", "unknown key"),
     ("missing-file", "file 'workspaces/roads/clip_roads.fmw' does not exist"),
     ("bad-cron", "is not a Quartz cron expression"),
-    ("url-name", "repositories.0.items.0.name: 'a%2Fb.fmw' contains '%'"),
+    ("url-name", "repositories.0.items.0.name (Roads / a%2Fb.fmw): 'a%2Fb.fmw' contains '%'"),
     ("symlink-out", "'workspaces/roads/clip_roads.fmw' is a symbolic link to"),
     ("case-twin", "'Roads' (repositories.0) and 'roads' (repositories.1) differ only in case"),
-    ("dot-target", "resources.0.target: '../../etc': a folder inside the connection"),
+    ("dot-target",
+     "resources.0.target (FME_SHAREDRESOURCE_DATA): '../../etc': a folder inside the connection"),
 ])
 def test_bad_content_touches_no_node(env: tuple[Sandbox, Path, Path], breakage: str,
                                      message: str) -> None:

@@ -333,10 +333,31 @@ _SECTIONS: dict[str, type[_Model]] = {
 }
 
 
-def _error_lines(error: ValidationError) -> list[str]:
+def _entry_names(raw: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The names of the list entries `loc` passes through (`name`, else `file` or
+    `connection`), so an error says which schedule or item, not only its position."""
+    names, node = [], raw
+    for part in loc:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            label = next((node[k] for k in ("name", "file", "connection")
+                          if isinstance(node, dict) and isinstance(node.get(k), str)), None)
+            if label:
+                names.append(label)
+        else:
+            break
+    return names
+
+
+def _error_lines(error: ValidationError, raw: Any = None) -> list[str]:
     lines = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        names = _entry_names(raw, tuple(item["loc"]))
+        if names:
+            where += f" ({' / '.join(names)})"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see examples/content/fmeaa-content.yaml)"
@@ -376,7 +397,7 @@ def _parse(raw: dict[str, Any], problems: list[str]) -> ContentManifest:
     try:
         return ContentManifest.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_error_lines(exc))
+        problems.extend(_error_lines(exc, raw))
         return _salvage(raw)
 
 
