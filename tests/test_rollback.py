@@ -332,3 +332,17 @@ def test_history_and_rollback_tables_fit_80_columns(monkeypatch: pytest.MonkeyPa
     assert len([line for line in lines if resource in line]) == 4
     skipped = next(i for i, line in enumerate(lines) if "│ pg " in line)
     assert "not" in lines[skipped] and "restored" in lines[skipped + 1]
+
+
+def test_after_a_rollback_the_newer_source_is_pending_not_drift(
+        env: tuple[Sandbox, Path, Path]) -> None:
+    """A rollback is fmeaa writing: each node's ledger records what it put back, so the source
+    it rolled back from reads as pending (fmeaa has not written it), not as a hand edit."""
+    box, inv, content = env
+    assert fmeaa("sync", "-s", content, "-i", inv).code == 0
+    (content / "workspaces/roads/clip_roads.fmw").write_text("#! clip roads, v2\n")
+    assert fmeaa("sync", "-s", content, "-i", inv).code == 0
+    assert fmeaa("rollback", "-i", inv, "--json").code == 0
+    verify = fmeaa("verify", "-s", content, "-i", inv, "--json", "--cache-dir", str(box.root / "c"))
+    rows = [r for r in verify.json["rows"] if r["key"] == "Roads/clip_roads.fmw"]
+    assert rows and {r["status"] for r in rows} == {"pending"}, rows

@@ -394,6 +394,9 @@ def _apply(engine: SyncEngine, work: dict[str, _NodeRollback], stores: Mapping[s
         recorder.close()
     result.sync_id = recorder.sync_id if recorder.recorded else None
     undo = {n: undo_targets(work[n].records) for n in plan.nodes}
+    # What the rollback wrote is fmeaa's writing: the ledgers say so (the newer source then
+    # reads as pending, not as drift). A ledger that cannot be written costs downloads only.
+    engine.write_ledgers(list(plan.nodes))
     again = engine.read_nodes(list(plan.nodes), roots)
     for node in plan.nodes:
         converged = node in again and not plan_rollback(

@@ -284,11 +284,19 @@ class SyncEngine:
         be written; never raises: the content is synced either way, and a node without a
         ledger only costs the next run downloads."""
         todo = [n for n in self.usable(names) if n in self.ledgers and n in self.snapshots]
+        for name in todo:
+            self.ledgers[name].settle(desired_for_node(desired, name, self.default_owner),
+                                      self.snapshots[name], self.run)
+        return self.write_ledgers(todo)
+
+    def write_ledgers(self, names: Sequence[str]) -> dict[str, str]:
+        """Write each node's ledger as it stands: what the appliers recorded of this run's
+        writes and deletes (a rollback, which has no source to settle against). Returns node
+        → why it could not be written; never raises."""
+        todo = [n for n in self.usable(names) if n in self.ledgers]
 
         def record(name: str) -> tuple[str, str | None]:
             ledger = self.ledgers[name]
-            ledger.settle(desired_for_node(desired, name, self.default_owner),
-                          self.snapshots[name], self.run)
             try:
                 ledgers.write(self.clients[name], ledger)
             except Exception as exc:  # an API error, or anything unforeseen on this node
