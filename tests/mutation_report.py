@@ -123,13 +123,13 @@ EQUIVALENT: dict[str, str] = {
        "`want_dir=None` for `False`: both falsy" for n in (4, 12)},
     **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
        "the loader when PyYAML lacks libyaml (CSafeLoader): this project's PyYAML has it"
-       for n in (25, 28)},
+       for n in (35, 38)},
     **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
        "the manifest's encoding, None (the locale's) or \"UTF-8\": the same on a UTF-8 locale"
-       for n in (38, 40)},
+       for n in (48, 50)},
     **{f"fmeaa.sync.manifest.x_load_content_dir__mutmut_{n}":
        "a YAML error without a position: every MarkedYAMLError PyYAML raises while loading "
-       "carries one" for n in (44, 49, 50)},
+       "carries one" for n in (54, 59, 60)},
     **{f"components.security.x_efs_file_system_policy__mutmut_{n}":
        "a statement's Sid (its label): AWS gives it no meaning" for n in (12, 13, 14, 48, 49, 50)},
     "fmeaa.app.seed.x_seed_node__mutmut_1":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fmeaa.sync.manifest import ContentError, load_content_dir, name_problem
+from fmeaa.sync.manifest import ContentError, _entry_names, load_content_dir, name_problem
 from tests.sync_helpers import EXAMPLE, copy_example
 
 
@@ -548,3 +548,18 @@ def test_a_nameless_entry_is_reported_not_a_traceback(tmp_path: Path) -> None:
         load_content_dir(root)
     assert str(caught.value).split("\n")[1:] == [
         "  - topics.0.name: Field required", "  - topics.1.name: Input should be a valid string"]
+
+
+def test_an_error_location_names_the_entries_it_passes_through() -> None:
+    """`_entry_names` follows a validation error's location through the raw manifest: each list
+    entry's name (or file, or connection) on the way, and whatever it found before a location
+    the manifest does not hold."""
+    raw = {"repositories": [{"name": "Roads", "items": [{"file": "a.fmw"}, 3]}],
+           "resources": [{"connection": "FME_SHAREDRESOURCE_DATA"}], "topics": 5}
+    assert _entry_names(raw, ("repositories", 0, "items", 0, "services")) == ["Roads", "a.fmw"]
+    assert _entry_names(raw, ("repositories", 0, "items", 1)) == ["Roads"]
+    assert _entry_names(raw, ("resources", 0, "target")) == ["FME_SHAREDRESOURCE_DATA"]
+    assert _entry_names(raw, ("repositories", 0, "missing", "deeper")) == ["Roads"]
+    assert _entry_names(raw, ("repositories", 1)) == []  # past the end
+    assert _entry_names(raw, ("topics", 0)) == []  # not a list
+    assert _entry_names(None, ("topics", 0)) == []
