@@ -21,7 +21,7 @@ from fmeaa.emulator import Sandbox
 from fmeaa.emulator.node import EmulatedNode
 from fmeaa.sync.apply import NodeApplier
 from fmeaa.sync.digest_cache import DigestCache
-from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY, EngineSettings
+from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY, EngineSettings, Observer
 from fmeaa.sync.plan import Action, Change, NodePlan
 from fmeaa.sync.snapshot import APPLY_ORDER, Entry, Kind, file_entry, metadata_entry
 from tests.conftest import TEST_PASSWORD
@@ -105,6 +105,71 @@ def test_no_op_requests_per_node_grow_with_pages_not_entries(cluster, tmp_path: 
     for node in box.nodes:
         assert node.request_count <= bound, (node.name, dict(node.requests_by_path))
         assert per_entry_paths(node) == {}
+
+
+def writes(node: EmulatedNode) -> dict[str, int]:
+    """Requests that change a node: any but GET, the login (POST …/tokens) and V4's
+    download (POST …/downloadzip)."""
+    return {p: n for p, n in node.requests_by_path.items()
+            if not p.startswith("GET ") and not p.endswith(("/tokens", "/downloadzip"))}
+
+
+def test_a_no_op_takes_no_lock_and_writes_nothing(cluster, tmp_path: Path) -> None:
+    """Nothing to write (no action, no ledger to update), so no cluster lock either: a no-op
+    from an empty cache only reads (the lists, the ledger); no lock file is created or
+    removed, nothing is uploaded."""
+    box, ref, content = cluster
+    assert app.sync(request(ref, content, tmp_path / "operator")).ok
+    for node in box.nodes:
+        node.reset_counters()
+    noop = app.sync(request(ref, content, tmp_path / "runner"))
+    assert noop.ok and all(n.in_sync and n.applied == 0 for n in noop.nodes.values())
+    for node in box.nodes:
+        assert writes(node) == {}, node.name
+        assert node.uploaded_bytes == 0
+        assert node.downloads["resource:FME_SHAREDRESOURCE_BACKUP"] > 0  # the ledger was read
+
+
+def test_a_plan_made_without_the_lock_is_made_again_under_it(cluster, tmp_path: Path) -> None:
+    """A sync that has something to write takes the lock, then reads and plans again: work
+    another run did between the first read and the lock is not done twice, and the lock is
+    held before the first write."""
+    box, ref, content = cluster
+    other = request(ref, content, tmp_path / "other")
+    order: list[str] = []
+
+    class Interleave(Observer):
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def phase(self, name: str, total: int) -> None:
+            order.append(name)
+            if name == "reading nodes":
+                self.reads += 1
+                if self.reads == 2:  # planned without the lock, then the lock was taken
+                    order.append("locked" if all(lock_file(n).exists() for n in box.nodes)
+                                 else "not locked")
+
+    def lock_file(node: EmulatedNode) -> Path:
+        return node.state.data_dir / "resources" / "FME_SHAREDRESOURCE_BACKUP" / "fme-aa" / \
+            "sync.lock"
+
+    class SyncOtherFirst(Interleave):
+        steps = 0
+
+        def step(self, node: str, action: object = None) -> None:
+            self.steps += 1
+            if self.reads == 1 and self.steps == len(box.nodes):  # every node read once
+                order.append("other")  # another operator syncs everything meanwhile
+                assert app.sync(other).ok
+
+    for node in box.nodes:
+        node.reset_counters()
+    late = app.sync(request(ref, content, tmp_path / "late"), observer=SyncOtherFirst())
+    assert order[:4] == ["reading nodes", "other", "reading nodes", "locked"], order
+    assert late.ok and all(n.applied == 0 for n in late.nodes.values())  # nothing left to do
+    for node in box.nodes:  # every item was sent once: by the other run
+        assert node.requests_by_path["POST /fmeapiv4/repositories/{repo}/items"] == ITEMS
 
 
 def test_stamps_that_moved_are_read_again_and_deep_reads_everything(cluster, tmp_path: Path

@@ -249,19 +249,32 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
          history: HistoryPolicy = RECORDED) -> SyncResult:
     """Plan, record on each node what it will replace (`history`), apply (each node directly,
     in parallel), then re-plan the changed nodes to prove they converged. One node's failure
-    never stops the others."""
+    never stops the others.
+
+    The cluster lock is taken optimistically: the nodes are first read and planned without it,
+    and when that finds nothing to write (no action, no ledger to update) the sync is done —
+    a no-op neither takes the lock nor writes anything. Otherwise the lock is taken and the
+    nodes are read and planned again under it (another run may have changed them meanwhile):
+    nothing is ever written without the lock, and only from a plan made while holding it."""
     started = time.perf_counter()
-    with ContentJob(request) as job, job.engine(observer) as engine, \
-            SyncLock(engine.lock_path), cluster_lock(engine, "sync") as lock:
-        desired = job.load_desired(engine)
+    with ContentJob(request) as job, job.engine(observer) as engine, SyncLock(engine.lock_path):
+        loaded = job.load_desired(engine)
         targets = job.target_names()
         engine.connect(targets)
-        desired = job.honour_moves(desired, engine)
-        recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
-        try:
-            result = sync_nodes(engine, job, desired, targets, prune, recorder)
-        finally:
-            recorder.close()
+        desired = job.honour_moves(loaded, engine)
+        first = engine.plan(desired, targets, prune)
+        if not engine.writes_needed(first, desired, targets):
+            result = sync_result(first, {n: NodeResult(n) for n in first.nodes}, engine,
+                                 targets, {n: True for n in first.nodes})
+        else:
+            engine.forget_reads()
+            with cluster_lock(engine, "sync") as lock:
+                desired = job.honour_moves(loaded, engine)  # moves are read again, too
+                recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
+                try:
+                    result = sync_nodes(engine, job, desired, targets, prune, recorder)
+                finally:
+                    recorder.close()
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
