@@ -40,8 +40,10 @@ from fmeaa.client.errors import (
     TransferInterruptedError,
     error_for_status,
 )
+from fmeaa.client.lean_http import LeanPool, LeanResponse, LeanTransportError
 
 T = TypeVar("T")
+Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
 PAGE_SIZE = 100
 CHUNK = 64 * 1024
 DEFAULT_MAX_CONCURRENT = 8  # requests in flight per node (fmeaa.sync.engine explains the value)
@@ -133,12 +135,19 @@ class Transport:
         self.throttled = 0  # how many answers asked this client to wait (429/503+Retry-After)
         limits = httpx.Limits(max_connections=self.max_concurrent,
                               max_keepalive_connections=self.max_concurrent)
+        https = self.base_url.startswith("https:")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
                                   follow_redirects=False, limits=limits,
-                                  verify=_ssl_context(self.base_url.startswith("https:")))
+                                  verify=_ssl_context(https))
+        # The sync's requests (lists, uploads, writes) on http.client (`lean_http` says why);
+        # a transport given for tests keeps every request on httpx.
+        self._lean = LeanPool(self.base_url, timeout, _ssl_context(True) if https else None) \
+            if transport is None else None
 
     def close(self) -> None:
         self._http.close()
+        if self._lean is not None:
+            self._lean.close()
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
@@ -170,7 +179,7 @@ class Transport:
                 self._since_change = 0
                 self._flow.notify()
 
-    def _retry_after(self, response: httpx.Response, tries: int) -> float | None:
+    def _retry_after(self, response: Response, tries: int) -> float | None:
         """How long the node asks us to wait before trying again, or None when it does not
         (429 without the header: exponential, from 1 s)."""
         status = response.status_code
@@ -225,7 +234,7 @@ class Transport:
             headers["Authorization"] = f"fmetoken token={self._token}"
         return headers
 
-    def fail(self, method: str, path: str, response: httpx.Response) -> FmeApiError:
+    def fail(self, method: str, path: str, response: Response) -> FmeApiError:
         """The typed error for a response. A 404/405 without an error `message` means the
         endpoint itself is missing (a missing object comes with FME's JSON message)."""
         try:
@@ -253,6 +262,13 @@ class Transport:
             raise TransferInterruptedError(self.node, method, path, None,
                                            f"connection broken mid-request ({type(exc).__name__})"
                                            ) from None
+        except LeanTransportError as exc:
+            raise {"connect": NodeUnreachableError, "timeout": NodeTimeoutError,
+                   "broken": TransferInterruptedError}[exc.kind](
+                self.node, method, path, None, {
+                    "connect": "cannot connect", "timeout": "no answer in time",
+                    "broken": "connection broken mid-request"}[exc.kind]
+                + f" ({exc.cause_name})") from None
 
     def idempotent(self, call: Callable[[], T]) -> T:
         """Run a call that is safe to repeat (reads, token requests), retrying transient
@@ -277,10 +293,10 @@ class Transport:
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: dict[str, Any] | None = None, file: Path | None = None,
                 multipart: Multipart | None = None, headers: dict[str, str] | None = None,
-                ok: tuple[int, ...] = (200, 201, 202, 204)) -> httpx.Response:
+                ok: tuple[int, ...] = (200, 201, 202, 204)) -> Response:
         """One call; on 401 with a token we obtained ourselves, log in again once and retry.
         GETs are also retried on transient failures (see `idempotent`)."""
-        def once() -> httpx.Response:
+        def once() -> Response:
             return self._request_once(method, path, params, json, data, file, multipart, headers,
                                       ok)
         return self.idempotent(once) if method == "GET" else once()
@@ -288,7 +304,7 @@ class Transport:
     def _request_once(self, method: str, path: str, params: Any, json: Any,
                       data: dict[str, Any] | None, file: Path | None,
                       multipart: Multipart | None, headers: dict[str, str] | None,
-                      ok: tuple[int, ...]) -> httpx.Response:
+                      ok: tuple[int, ...]) -> Response:
         relogged, throttled = False, 0
         while True:
             used = self._token
@@ -322,7 +338,10 @@ class Transport:
 
     def _send(self, method: str, path: str, params: Any, json: Any,
               data: dict[str, Any] | None, body: BinaryIO | None,
-              headers: dict[str, str] | None) -> httpx.Response:
+              headers: dict[str, str] | None) -> Response:
+        if self._lean is not None:
+            return self._lean.request(method, path, params=params, json=json, data=data,
+                                      body=body, headers=self._headers(headers))
         return self._http.request(method, path, params=params, json=json, data=data,
                                   content=body, headers=self._headers(headers))
 

@@ -86,8 +86,9 @@ Name = Annotated[str, AfterValidator(_valid_name)]
 
 
 class _Model(BaseModel):
+    # Validators are built when first used: start-up time (README, "Speed").
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)
+                              frozen=True, defer_build=True)
 
 
 class SecretRef(_Model):
