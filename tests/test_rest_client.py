@@ -443,3 +443,32 @@ def test_token_ttl_fault_expires_tokens_and_client_renews(sandbox: Sandbox) -> N
     assert c.repositories()  # 401 → one re-login → retry
     assert node.request_count - requests == 3
     assert (node.state.token_refusals, node.state.tokens_issued - logins) == (1, 1)
+
+
+def test_retrying_backs_off_exponentially_and_raises_the_last_failure() -> None:
+    from fmeaa.client.errors import NotFoundError, ServerError
+    from fmeaa.client.retry import retrying
+
+    waits: list[float] = []
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise ServerError("fme-1", "GET", "/x", 503, f"try {len(calls)}")
+        return "ok"
+
+    assert retrying(flaky, attempts=4, initial_s=0.2, max_s=0.5, sleep=waits.append) == "ok"
+    assert waits == [0.2, 0.4, 0.5]  # doubled, capped
+    calls.clear()
+    with pytest.raises(ServerError, match="try 2"):
+        retrying(flaky, attempts=2, initial_s=0.1, max_s=1, sleep=waits.append)
+
+    def missing() -> None:
+        calls.append(1)
+        raise NotFoundError("fme-1", "GET", "/x", 404, "gone")
+
+    calls.clear()
+    with pytest.raises(NotFoundError):  # not transient: never retried
+        retrying(missing, attempts=4, initial_s=0.1, max_s=1, sleep=waits.append)
+    assert len(calls) == 1

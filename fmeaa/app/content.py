@@ -8,6 +8,7 @@ result document. Front ends (the CLI, the rehearsal, a Python caller) only rende
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -64,8 +65,9 @@ class ContentRequest:
 
 class ContentJob:
     """A validated content request; nothing here has touched a node yet. The content files
-    are hashed only by `load_desired`, so `sync` can take its lock first: a refused second
-    sync costs no pass over a large content directory."""
+    are hashed only by `load_desired`, so `sync` can take this machine's lock first: a second
+    sync refused there costs no pass over a large content directory. (The cluster lock comes
+    later, only when the plan has something to write: see `sync`.)"""
 
     def __init__(self, request: ContentRequest) -> None:
         self.targets: Targets = resolve_targets(request.cluster)
@@ -126,6 +128,22 @@ class ContentJob:
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
         return self._directory_snapshot(self.source)
+
+    def load_connected(self, engine: SyncEngine, names: list[str]) -> Snapshot:
+        """`load_desired`, with the engine logged in to `names`. A content directory is hashed
+        while the logins go on (they wait on the network, the hashing on the disk); rejected
+        credentials still stop the run before anything is read from a node."""
+        if not isinstance(self.source, DirectorySource):
+            desired = self.load_desired(engine)
+            engine.connect(names)
+            return desired
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            logins = pool.submit(engine.connect, names)
+            try:
+                desired = self.load_desired(engine)
+            finally:
+                logins.result()  # CredentialsRejectedError from here
+        return desired
 
     def honour_moves(self, desired: Snapshot, engine: SyncEngine) -> Snapshot:
         """`one` schedules where the cluster's move record puts them (read from every node the
@@ -217,10 +235,8 @@ def plan(request: ContentRequest, prune: bool = False, observer: Observer | None
          ) -> PlanResult:
     """What `sync` would create, update or delete on each node, by content digest."""
     with ContentJob(request) as job, job.engine(observer) as engine:
-        desired = job.load_desired(engine)
         targets = job.target_names()
-        engine.connect(targets)
-        desired = job.honour_moves(desired, engine)
+        desired = job.honour_moves(job.load_connected(engine, targets), engine)
         content_plan = engine.plan(desired, targets, prune)
         previews = preview_projects(engine.clients, content_plan, job.source,
                                     request.settings.parallel)
@@ -258,9 +274,8 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
     nothing is ever written without the lock, and only from a plan made while holding it."""
     started = time.perf_counter()
     with ContentJob(request) as job, job.engine(observer) as engine, SyncLock(engine.lock_path):
-        loaded = job.load_desired(engine)
         targets = job.target_names()
-        engine.connect(targets)
+        loaded = job.load_connected(engine, targets)
         desired = job.honour_moves(loaded, engine)
         first = engine.plan(desired, targets, prune)
         if not engine.writes_needed(first, desired, targets):
@@ -282,10 +297,8 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
 def verify(request: ContentRequest, observer: Observer | None = None) -> ParityResult:
     """Parity matrix: every entry × every node, by digest, against the source."""
     with ContentJob(request) as job, job.engine(observer) as engine:
-        desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
-        engine.connect(names)
-        desired = job.honour_moves(desired, engine)
+        desired = job.honour_moves(job.load_connected(engine, names), engine)
         actual = engine.read_nodes(names, desired.resource_roots, desired)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
         report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable,

@@ -13,10 +13,12 @@ accepts instead of hammering it."""
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import re
 import ssl
+import sys
 import threading
 import time
 import unicodedata
@@ -26,13 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-
-import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from fmeaa.client.errors import (
-    TRANSIENT,
     EndpointMissingError,
     FmeApiError,
     NodeTimeoutError,
@@ -40,10 +38,17 @@ from fmeaa.client.errors import (
     TransferInterruptedError,
     error_for_status,
 )
-from fmeaa.client.lean_http import LeanPool, LeanResponse, LeanTransportError
+from fmeaa.client.lean_http import LeanPool, LeanTransportError
+from fmeaa.client.retry import retrying
+
+if TYPE_CHECKING:
+    import httpx
+
+    from fmeaa.client.lean_http import LeanResponse
+
+    Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
 
 T = TypeVar("T")
-Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
 PAGE_SIZE = 100
 CHUNK = 64 * 1024
 DEFAULT_MAX_CONCURRENT = 8  # requests in flight per node (fmeaa.sync.engine explains the value)
@@ -58,6 +63,8 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     and a sync opens a client per node. Plain-http nodes never use theirs (no TLS, redirects
     are not followed); httpx only insists on having one."""
     if verify not in _SSL_CONTEXTS:
+        import httpx
+
         _SSL_CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
     return _SSL_CONTEXTS[verify]
 
@@ -133,21 +140,50 @@ class Transport:
         self._since_change = 0  # since the limit last changed
         self._paused_until = 0.0  # clock(): the node asked for a pause until then
         self.throttled = 0  # how many answers asked this client to wait (429/503+Retry-After)
-        limits = httpx.Limits(max_connections=self.max_concurrent,
-                              max_keepalive_connections=self.max_concurrent)
+        self.timeout = timeout
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        # The requests of a sync on http.client (`lean_http` says why); httpx is imported only
+        # for what needs it (streamed downloads, multipart uploads) — and for every request
+        # when a transport is given (tests).
         https = self.base_url.startswith("https:")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  follow_redirects=False, limits=limits,
-                                  verify=_ssl_context(https))
-        # The sync's requests (lists, uploads, writes) on http.client (`lean_http` says why);
-        # a transport given for tests keeps every request on httpx.
         self._lean = LeanPool(self.base_url, timeout, _ssl_context(True) if https else None) \
             if transport is None else None
 
+    @property
+    def _http(self) -> httpx.Client:
+        """The httpx client, made when first needed."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    import httpx
+
+                    limits = httpx.Limits(max_connections=self.max_concurrent,
+                                          max_keepalive_connections=self.max_concurrent)
+                    self._client = httpx.Client(
+                        base_url=self.base_url, timeout=self.timeout, transport=self._transport,
+                        follow_redirects=False, limits=limits,
+                        verify=_ssl_context(self.base_url.startswith("https:")))
+        return self._client
+
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
         if self._lean is not None:
             self._lean.close()
+
+    def _plain(self, method: str, path: str, *, json: Any = None,
+               basic: tuple[str, str] | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+        """A call outside `request` (discovery, login), with HTTP Basic credentials if given."""
+        if self._lean is None:
+            return self._http.request(method, path, json=json, auth=basic, headers=headers)
+        sent = dict(headers or {})
+        if basic is not None:
+            pair = f"{basic[0]}:{basic[1]}".encode()
+            sent["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        return self._lean.request(method, path, json=json, headers=sent)
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
@@ -207,7 +243,7 @@ class Transport:
             self._since_change = 0
 
     def _send_patiently(self, method: str, path: str,
-                        send: Callable[[], httpx.Response]) -> httpx.Response:
+                        send: Callable[[], Response]) -> Response:
         """One raw call in a slot, waiting out 429/503 + Retry-After (the calls that do not go
         through `request`: discovery, login). Any other answer is returned as it is."""
         throttled = 0
@@ -252,16 +288,6 @@ class Transport:
     def _transport_errors(self, method: str, path: str) -> Iterator[None]:
         try:
             yield
-        except httpx.ConnectError as exc:
-            raise NodeUnreachableError(self.node, method, path, None,
-                                       f"cannot connect ({type(exc).__name__})") from None
-        except httpx.TimeoutException as exc:
-            raise NodeTimeoutError(self.node, method, path, None,
-                                   f"no answer in time ({type(exc).__name__})") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise TransferInterruptedError(self.node, method, path, None,
-                                           f"connection broken mid-request ({type(exc).__name__})"
-                                           ) from None
         except LeanTransportError as exc:
             raise {"connect": NodeUnreachableError, "timeout": NodeTimeoutError,
                    "broken": TransferInterruptedError}[exc.kind](
@@ -269,6 +295,21 @@ class Transport:
                     "connect": "cannot connect", "timeout": "no answer in time",
                     "broken": "connection broken mid-request"}[exc.kind]
                 + f" ({exc.cause_name})") from None
+        except Exception as exc:
+            httpx = sys.modules.get("httpx")  # httpx's own errors, if it was used at all
+            if httpx is None:
+                raise
+            if isinstance(exc, httpx.ConnectError):
+                raise NodeUnreachableError(self.node, method, path, None,
+                                           f"cannot connect ({type(exc).__name__})") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise NodeTimeoutError(self.node, method, path, None,
+                                       f"no answer in time ({type(exc).__name__})") from None
+            if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+                raise TransferInterruptedError(
+                    self.node, method, path, None,
+                    f"connection broken mid-request ({type(exc).__name__})") from None
+            raise
 
     def idempotent(self, call: Callable[[], T]) -> T:
         """Run a call that is safe to repeat (reads, token requests), retrying transient
@@ -280,14 +321,9 @@ class Transport:
             return call()
         self._retrying.active = True
         try:
-            for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
-                                    stop=stop_after_attempt(self.read_retries + 1),
-                                    wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
-                with attempt:
-                    return call()
+            return retrying(call, attempts=self.read_retries + 1, initial_s=0.1, max_s=1.0)
         finally:
             self._retrying.active = False
-        raise AssertionError("unreachable")
 
     # --- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
