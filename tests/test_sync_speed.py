@@ -269,6 +269,37 @@ def test_429_with_retry_after_is_honoured_for_reads_and_writes(sandbox: Sandbox,
     fresh.close()
 
 
+def test_a_write_refused_more_often_than_the_client_waits_is_retried_by_the_applier(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """429 means "not processed": a write the node kept refusing beyond the client's own
+    patience is a transient failure the applier tries again (it failed a sync at random
+    before, whenever one upload met more refusals in a row than the client waits out)."""
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    node = sandbox.nodes[0]
+    client = connect(node.name, node.url, username="admin", password=TEST_PASSWORD,
+                     max_concurrent=2)
+    client._sleep = lambda s: None
+    client.login()
+    file = tmp_path / "a.fmw"
+    file.write_text("#! a\n")
+    node.faults.retry_after_s = 0
+    node.faults.throttle_next = client.throttle_retries + 2  # beyond one call's patience
+    result = NodeApplier(client, DigestCache(None), LocalFilesFor(file)).apply(NodePlan(
+        node.name, [Action(Change.CREATE, Kind.ITEM, "Samples/a.fmw",
+                           file_entry(Kind.ITEM, "Samples/a.fmw", 5, "0" * 64, (), file))]))
+    assert result.ok, result.failures
+    assert "a.fmw" in node.state.repositories["Samples"].items
+    client.close()
+
+
+class LocalFilesFor:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def file_for(self, entry: Entry) -> Path:
+        return self.file
+
+
 def test_a_sync_converges_on_a_node_that_throttles(cluster, tmp_path: Path) -> None:
     box, ref, content = cluster
     slow = box.node("fme-2")

@@ -43,7 +43,7 @@ from fmeaa.sync.digest_cache import file_sha256
 from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine, local_digest_cache
 from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError, load_content_dir
 from fmeaa.sync.parity import ParityReport, parity
-from fmeaa.sync.plan import Change, ContentPlan, NodePlan
+from fmeaa.sync.plan import Change, ContentPlan, NodePlan, PlanTally
 from fmeaa.sync.projects import PreviewRow, preview_projects
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 
@@ -90,7 +90,7 @@ class ContentJob:
         # Secret references are validation: all resolved (or all refused) before any node is
         # contacted, the cluster lock included. Hashing the files waits for the lock.
         self.references = resolve_references(self.source.content, self.targets.secret_resolver()) \
-            if isinstance(self.source, DirectorySource) else None
+            if isinstance(self.source, DirectorySource) and self.source.content else None
 
     def close(self) -> None:
         if self.server is not None:
@@ -113,10 +113,11 @@ class ContentJob:
 
     def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
         """Hashes the content files (remembered digests first)."""
-        assert self.references is not None
+        assert self.references is not None and source.content is not None  # hashed once
         cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache, self.references)
         cache.save()
+        source.content = None  # memory: the entries hold what the sync needs of the files
         return snapshot
 
     def engine(self, observer: Observer | None = None) -> SyncEngine:
@@ -195,7 +196,7 @@ def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], sourc
                       causes=found)
 
 
-def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncEngine,
+def sync_result(plan: PlanTally, results: dict[str, NodeResult], engine: SyncEngine,
                 targets: list[str], converged: dict[str, bool],
                 unrecorded: dict[str, str] | None = None) -> SyncResult:
     nodes: dict[str, NodeSyncReport] = {}
@@ -251,11 +252,16 @@ def sync_nodes(engine: SyncEngine, job: ContentJob, desired: Snapshot, names: li
     results = apply_recorded(engine, content_plan, job.source, recorder)
     changed = [n for n, p in content_plan.nodes.items() if p.changes]
     converged = {n: True for n, p in content_plan.nodes.items() if not p.changes}
+    tally = content_plan.tallied()
+    # Memory stays flat: the plan's actions and the changed nodes' snapshots from before the
+    # apply are let go before those nodes are read again.
+    del content_plan
+    engine.forget_snapshots(changed)
     if changed:
-        again = engine.plan(desired, changed, prune)
-        converged.update({n: not p.changes for n, p in again.nodes.items()})
+        converged.update({n: not p.changes
+                          for n, p in engine.plan(desired, changed, prune).nodes.items()})
     unrecorded = engine.record_ledgers(desired, names)  # what fmeaa wrote, kept on each node
-    result = sync_result(content_plan, results, engine, names, converged, unrecorded)
+    result = sync_result(tally, results, engine, names, converged, unrecorded)
     if recorder is not None and recorder.recorded:
         result.sync_id = recorder.sync_id
     return result
@@ -279,9 +285,10 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
         desired = job.honour_moves(loaded, engine)
         first = engine.plan(desired, targets, prune)
         if not engine.writes_needed(first, desired, targets):
-            result = sync_result(first, {n: NodeResult(n) for n in first.nodes}, engine,
-                                 targets, {n: True for n in first.nodes})
+            result = sync_result(first.tallied(), {n: NodeResult(n) for n in first.nodes},
+                                 engine, targets, {n: True for n in first.nodes})
         else:
+            del first  # planned again under the lock
             engine.forget_reads()
             with cluster_lock(engine, "sync") as lock:
                 desired = job.honour_moves(loaded, engine)  # moves are read again, too
@@ -354,6 +361,6 @@ def publish(request: PublishRequest, observer: Observer | None = None,
         converged = {n: not p.changes for n, p in again.nodes.items()}
         # No ledger write: the ledger records what syncs from a source wrote; a published file
         # is outside the source (an extra, or drift where the source lists that item).
-        result = sync_result(content_plan, results, engine, names, converged)
+        result = sync_result(content_plan.tallied(), results, engine, names, converged)
         result.sync_id = recorder.sync_id if recorder.recorded else None
         return result

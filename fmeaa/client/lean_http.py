@@ -26,9 +26,7 @@ import urllib.parse
 from email.message import Message
 from typing import Any, BinaryIO
 
-from fmeaa import __version__
-
-USER_AGENT = f"fmeaa/{__version__}"
+USER_AGENT = "fmeaa"
 BLOCK = 64 * 1024  # file bodies are sent in blocks of this size
 
 

@@ -26,6 +26,7 @@ from fmeaa.client import (
 )
 from fmeaa.client.rest import service_names
 from fmeaa.client.retry import retrying
+from fmeaa.sync.bounded import bounded_map
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.ledger import Ledger, LedgerEntry, SyncRun
 from fmeaa.sync.node_reader import NOTIFICATION_KINDS, WRITTEN
@@ -108,9 +109,9 @@ class NodeApplier:
                     one(index)
             else:
                 with ThreadPoolExecutor(max_workers=min(self.concurrency, len(wave))) as pool:
-                    step = 32 * self.concurrency  # not 10,000 futures at once: memory stays flat
-                    for start in range(0, len(wave), step):
-                        list(pool.map(one, wave[start:start + step]))
+                    # not 10,000 futures at once: memory stays flat
+                    for _ in bounded_map(pool, one, wave, ahead=4 * self.concurrency):
+                        pass
         for index, action in enumerate(changes):  # reported in plan order, whatever ran first
             if index not in outcome:
                 continue

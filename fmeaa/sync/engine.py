@@ -311,6 +311,12 @@ class SyncEngine:
         return plan.has_changes or any(ledgers.needs_writing(self.ledgers[n])
                                        for n in self._settle(desired, names))
 
+    def forget_snapshots(self, names: Iterable[str]) -> None:
+        """Let go of what these nodes were last read to hold (they are about to be read again;
+        their ledgers, with what the appliers recorded, are kept)."""
+        for name in names:
+            self.snapshots.pop(name, None)
+
     def forget_reads(self) -> None:
         """Forget what the nodes were read to hold (snapshots and ledgers): the next read asks
         the nodes again, ledgers included (another run may have written them since)."""

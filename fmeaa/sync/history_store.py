@@ -56,9 +56,13 @@ class NodeHistory:
         finally:
             dest.unlink(missing_ok=True)
 
-    def _write_json(self, directory: str, name: str, document: dict) -> None:
+    def _write_json(self, directory: str, name: str, document: dict | SyncRecord) -> None:
         path = self.spool / name
-        path.write_text(json.dumps(document, indent=1))
+        with path.open("w", encoding="utf-8") as out:
+            if isinstance(document, SyncRecord):
+                document.write_json(out)  # streamed: a record can hold 10,000 changes
+            else:
+                json.dump(document, out, indent=1)
         try:  # replaces the file whole: safe to repeat after a transient error
             self.client.idempotent(lambda: self.client.upload_resource(
                 HISTORY_CONNECTION, directory, path, name=name, overwrite=True))
@@ -87,7 +91,7 @@ class NodeHistory:
         return SyncRecord.from_doc(doc)
 
     def write_record(self, record: SyncRecord) -> None:
-        self._write_json(SYNCS_DIR, f"{record.id}.json", record.to_doc())
+        self._write_json(SYNCS_DIR, f"{record.id}.json", record)
 
     def _delete(self, path: str) -> None:
         """Delete, retried after a transient error (gone already, by then, is done)."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -59,7 +60,8 @@ Stamp = str | int | float | None
 
 
 def entry_key(kind: Kind | str, key: str) -> str:
-    return f"{kind}:{key}"
+    """"KIND:KEY", interned: every node's ledger and digest cache hold it (memory)."""
+    return sys.intern(f"{kind}:{key}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -496,7 +496,11 @@ class ContentDirectory:
         self._real_root = os.path.realpath(root)
 
     def item_path(self, item: Item) -> Path:
-        return Path(os.path.normpath(os.path.join(self.root, item.file)))
+        return Path(self.item_file(item))
+
+    def item_file(self, item: Item) -> str:
+        """`item_path` as text (a sync holds one per workspace: a Path costs four times more)."""
+        return os.path.normpath(os.path.join(self.root, item.file))
 
     def project_path(self, project: ProjectPackage) -> Path:
         return Path(os.path.normpath(os.path.join(self.root, project.file)))
