@@ -4,8 +4,8 @@ Why not httpx for these: a sync sends one request per workspace to every node, a
 about four times the CPU of `http.client` on each (its request and response models, URL
 parsing, cookie jar): measured against the emulator on loopback, 0.8 ms against 0.19 ms per
 20 KB upload (README, "Speed"). With no network latency to hide behind, that CPU is what a
-sync costs. httpx still serves what is rare or needs its features: discovery and login,
-streamed downloads and multipart uploads (`fmeaa.client.transport`).
+sync costs. Streamed downloads (`LeanPool.stream`) go this way too, so a sync never imports
+httpx unless a node needs a multipart upload (REST V4) or a test gives its own transport.
 
 What it keeps of HTTP: HTTP/1.1 keep-alive (a connection the server said it closes, or that
 the server closed while idle, is not reused), a timeout per connect and per read, TLS with the
@@ -20,11 +20,15 @@ import http.client
 import json as jsonlib
 import os
 import select
-import ssl
 import threading
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import Message
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    import ssl
 
 USER_AGENT = "fmeaa"
 BLOCK = 64 * 1024  # file bodies are sent in blocks of this size
@@ -49,6 +53,34 @@ class LeanResponse:
         self.headers = headers  # case-insensitive .get()
         self.content = content
         self.reason_phrase = reason
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+
+class LeanStream:
+    """An answer whose body is read as it arrives (downloads): `iter_bytes`, or `read` it all."""
+
+    def __init__(self, answer: http.client.HTTPResponse) -> None:
+        self._answer = answer
+        self.status_code = answer.status
+        self.headers = answer.headers
+        self.reason_phrase = answer.reason
+        self.content = b""
+
+    def iter_bytes(self, size: int) -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = self._answer.read(size)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _translated(exc, "broken") from None
+            if not chunk:
+                return
+            yield chunk
+
+    def read(self) -> bytes:
+        self.content = b"".join(self.iter_bytes(BLOCK))
+        return self.content
 
     def json(self) -> Any:
         return jsonlib.loads(self.content)
@@ -92,6 +124,46 @@ class LeanPool:
                 return
         conn.close()
 
+    @contextmanager
+    def stream(self, method: str, path: str, *, json: Any = None,
+               headers: dict[str, str] | None = None) -> Iterator[LeanStream]:
+        """A request whose answer's body is read inside the block; the connection is reused
+        only if the block read it to its end."""
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        payload = None
+        if json is not None:
+            payload = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
+            sent.setdefault("Content-Type", "application/json")
+        elif method in ("POST", "PUT", "PATCH"):
+            sent["Content-Length"] = "0"
+        conn = self._open()
+        try:
+            conn.request(method, self.prefix + path, body=payload, headers=sent)
+            answer = conn.getresponse()
+        except BaseException as exc:
+            conn.close()
+            raise _translated(exc, "broken") from None
+        try:
+            yield LeanStream(answer)
+        except BaseException:
+            conn.close()
+            raise
+        if answer.isclosed() and not answer.will_close:
+            self._give_back(conn)
+        else:
+            conn.close()
+
+    def _open(self) -> http.client.HTTPConnection:
+        """A connection, connected (a failure to connect is a LeanTransportError)."""
+        conn = self._connection()
+        try:
+            if conn.sock is None:
+                conn.connect()
+        except BaseException as exc:
+            conn.close()
+            raise _translated(exc, "connect") from None
+        return conn
+
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: dict[str, Any] | None = None, body: BinaryIO | None = None,
                 headers: dict[str, str] | None = None) -> LeanResponse:
@@ -113,13 +185,7 @@ class LeanPool:
             sent["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
         if payload is None and method in ("POST", "PUT", "PATCH"):
             sent["Content-Length"] = "0"
-        conn = self._connection()
-        try:
-            if conn.sock is None:
-                conn.connect()
-        except BaseException as exc:
-            conn.close()
-            raise _translated(exc, "connect") from None
+        conn = self._open()
         try:
             conn.request(method, target, body=payload, headers=sent)
             answer = conn.getresponse()

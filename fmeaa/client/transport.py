@@ -469,7 +469,8 @@ class Transport:
         while True:
             used = self._token
             digest = hashlib.sha256()
-            with self._slot(), self._transport_errors(method, path), self._http.stream(
+            streamed = self._lean.stream if self._lean is not None else self._http.stream
+            with self._slot(), self._transport_errors(method, path), streamed(
                 method, path, json=json, headers=self._headers({"Accept": accept})
             ) as response:
                 wait = self._retry_after(response, throttled)
