@@ -7,7 +7,8 @@ nodes answer in tens to hundreds of milliseconds). Prints the goals of issue 14,
   2. a no-op with an EMPTY local cache (a new CI runner) as a share of the full sync (<= 10%),
      and the workspace/resource bytes it downloads (0);
   3. the no-op's requests per node: O(pages), <= kinds + entries/100 + a constant;
-  4. after changing 1% of the files: bytes sent / (bytes changed x nodes) <= 1.1;
+  4. after changing 1% of the files: bytes sent / (bytes changed x nodes) <= 1.1 (shown with
+     the rollback record, fmeaa's default, and without it: --no-history);
   5. peak RSS of fmeaa flat from 1,000 to 5,000 workspaces; time from 5,000 to 10,000 <= 2.1x;
   6. no node ever holds more requests from fmeaa than its bound (--node-concurrency).
 
@@ -47,7 +48,7 @@ import yaml
 PYTHON = sys.executable
 PASSWORD = secrets.token_urlsafe(16)
 KINDS = 10  # entry kinds fmeaa reads (fmeaa.sync.snapshot.Kind)
-CONSTANT = 16  # discovery, token, lock (4), ledger (2), resource folders, emulator stats
+CONSTANT = 16  # discovery, token, lock (4, when taken), ledger (2), resource folders, stats
 NAIVE = r'''
 import json, sys, threading, httpx
 from pathlib import Path
@@ -189,11 +190,11 @@ def naive(script: Path, content: Path, nodes: Nodes) -> Run:
     return run([PYTHON, str(script), str(nodes.inventory), str(content), PASSWORD], None, nodes)
 
 
-def change_one_percent(content: Path) -> int:
+def change_one_percent(content: Path, seed: int = 7) -> int:
     """Rewrite the first bytes of 1% of the files (same size); returns the bytes changed."""
     files = sorted(p for p in content.rglob("*") if p.is_file() and p.suffix in (".fmw", ".bin"))
     changed = 0
-    for f in random.Random(7).sample(files, max(1, len(files) // 100)):
+    for f in random.Random(seed).sample(files, max(1, len(files) // 100)):
         data = bytearray(f.read_bytes())
         data[:64] = os.urandom(64)
         f.write_bytes(data)
@@ -211,6 +212,8 @@ class AtLatency:
     changed_bytes: int
     delta: Run
     entries: int
+    bare_changed: int  # the same, synced with --no-history
+    bare: Run
 
     @property
     def naive_s(self) -> float:
@@ -247,9 +250,14 @@ def measure(latency: float, a: argparse.Namespace, work: Path, content: Path, sc
     fmeaa_sync(mine, nodes, cache)
     changed = change_one_percent(mine)
     delta = fmeaa_sync(mine, nodes, cache)
+    # the same without the rollback record (which sends each replaced file's earlier bytes to
+    # the node's history store once more)
+    bare_changed = change_one_percent(mine, seed=8)
+    bare = fmeaa_sync(mine, nodes, cache, "--no-history")
     nodes.close()
     shutil.rmtree(mine)
-    return AtLatency(latency, naive_runs, full_runs, warm, cold, changed, delta, entries)
+    return AtLatency(latency, naive_runs, full_runs, warm, cold, changed, delta, entries,
+                     bare_changed, bare)
 
 
 def measure_scale(sizes: list[int], work: Path, tries: int = 2) -> dict[int, Run]:
@@ -322,6 +330,10 @@ def report(results: list[AtLatency], scale: dict[int, Run], a: argparse.Namespac
          [f"{r.delta.total('uploadedBytes') / (r.changed_bytes * a.nodes):.3f}x" for r in results],
          "<= 1.1x",
          [r.delta.total("uploadedBytes") <= 1.1 * r.changed_bytes * a.nodes for r in results]),
+        ("  the same with --no-history (no rollback record)",
+         [f"{r.bare.total('uploadedBytes') / (r.bare_changed * a.nodes):.3f}x" for r in results],
+         "<= 1.1x",
+         [r.bare.total("uploadedBytes") <= 1.1 * r.bare_changed * a.nodes for r in results]),
         (f"requests in flight per node never above the bound ({limit})",
          [str(max(s["maxInFlight"] for s in r.full[-1].stats)) for r in results], f"<= {limit}",
          [max(s["maxInFlight"] for s in r.full[-1].stats) <= limit for r in results]),

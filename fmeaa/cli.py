@@ -12,24 +12,80 @@ With `--json`, an error is also a document on stdout (`fmeaa.commands.common.err
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+from importlib import import_module
+from typing import Any
+
 import typer
+from typer.main import get_command_from_info, get_group_from_info
+from typer.models import CommandInfo, TyperInfo
 
 from fmeaa.commands.common import JsonErrorsGroup
-from fmeaa.commands.content import CAUSES_EPILOG, plan, sync, verify
-from fmeaa.commands.demo import demo
-from fmeaa.commands.export import export
-from fmeaa.commands.history import history_command, rollback_command
-from fmeaa.commands.lifecycle import drain_command, rolling, scale_in_check, seed_command, undrain_command
-from fmeaa.commands.lock import unlock_command
-from fmeaa.commands.nodes import nodes
-from fmeaa.commands.publish import publish
-from fmeaa.commands.sandbox import sandbox
-from fmeaa.commands.schedules import schedules_app
-from fmeaa.commands.upgrade import upgrade
+
+# Each command: its module under fmeaa.commands and the function (or sub-Typer) there. Commands
+# are built when first asked for, so `fmeaa sync` imports the sync command's code only — not
+# the AWS, upgrade, rehearsal and emulator code of the other commands (start-up time: README,
+# "Speed"); `fmeaa --help` builds them all.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "nodes": ("nodes", "nodes"),
+    "plan": ("content", "plan"),
+    "sync": ("content", "sync"),
+    "verify": ("content", "verify"),
+    "export": ("export", "export"),
+    "history": ("history", "history_command"),
+    "rollback": ("history", "rollback_command"),
+    "seed": ("lifecycle", "seed_command"),
+    "drain": ("lifecycle", "drain_command"),
+    "undrain": ("lifecycle", "undrain_command"),
+    "scale-in-check": ("lifecycle", "scale_in_check"),
+    "rolling": ("lifecycle", "rolling"),
+    "unlock": ("lock", "unlock_command"),
+    "upgrade": ("upgrade", "upgrade"),
+    "publish": ("publish", "publish"),
+    "sandbox": ("sandbox", "sandbox"),
+    "demo": ("demo", "demo"),
+    "schedules": ("schedules", "schedules_app"),  # a group: typer lists groups last
+}
+WITH_CAUSES_EPILOG = ("plan", "verify")
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The group's commands by name, each built (its module imported) on first access."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*COMMANDS, *self._built]))
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._built))
+
+
+class FmeaaGroup(JsonErrorsGroup):
+    """The `fmeaa` group, its commands loaded lazily (`LazyCommands`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands()
+
 
 app = typer.Typer(
     name="fmeaa",
-    cls=JsonErrorsGroup,
+    cls=FmeaaGroup,
     help="Keep N independent FME Server / FME Flow nodes (Active-Active) identical: every "
          "update goes to each node directly, never through the load balancer.",
     no_args_is_help=True,
@@ -40,24 +96,22 @@ app = typer.Typer(
            "4 pending (the source changed since the last sync), 5 extra (on a node, never "
            "written by fmeaa).",
 )
-app.command("nodes")(nodes)
-app.command("plan", epilog=CAUSES_EPILOG)(plan)
-app.command("sync")(sync)
-app.command("verify", epilog=CAUSES_EPILOG)(verify)
-app.command("export")(export)
-app.command("history")(history_command)
-app.command("rollback")(rollback_command)
-app.command("seed")(seed_command)
-app.command("drain")(drain_command)
-app.command("undrain")(undrain_command)
-app.command("scale-in-check")(scale_in_check)
-app.command("rolling")(rolling)
-app.command("unlock")(unlock_command)
-app.add_typer(schedules_app)
-app.command("upgrade")(upgrade)
-app.command("publish")(publish)
-app.command("sandbox")(sandbox)
-app.command("demo")(demo)
+
+
+def _build(name: str) -> Any:
+    """One command of `COMMANDS` as typer would have built it from `app.command(name)`."""
+    module_name, attribute = COMMANDS[name]
+    module = import_module(f"fmeaa.commands.{module_name}")
+    target = getattr(module, attribute)
+    if isinstance(target, typer.Typer):
+        return get_group_from_info(TyperInfo(target),
+                                   pretty_exceptions_short=app.pretty_exceptions_short,
+                                   suggest_commands=app.suggest_commands,
+                                   rich_markup_mode=app.rich_markup_mode)
+    epilog = module.CAUSES_EPILOG if name in WITH_CAUSES_EPILOG else None
+    return get_command_from_info(CommandInfo(name=name, callback=target, epilog=epilog),
+                                 pretty_exceptions_short=app.pretty_exceptions_short,
+                                 rich_markup_mode=app.rich_markup_mode)
 
 
 @app.callback()

@@ -26,7 +26,7 @@ from fmeaa.cluster.sync_lock import SyncLockedError
 from fmeaa.emulator import Sandbox
 from fmeaa.sync.engine import EngineSettings, Observer
 from tests.conftest import TEST_PASSWORD
-from tests.sync_helpers import EXAMPLE, fmeaa, node_items, snapshot_state
+from tests.sync_helpers import EXAMPLE, copy_example, fmeaa, node_items, snapshot_state
 
 
 @pytest.fixture
@@ -205,14 +205,24 @@ def test_the_lock_is_released_on_failure(env: tuple[Sandbox, Path], tmp_path: Pa
     assert lock_files(box) == {}
 
 
-def test_a_majority_of_nodes_must_hold_the_lock(env: tuple[Sandbox, Path]) -> None:
+def test_a_majority_of_nodes_must_hold_the_lock(env: tuple[Sandbox, Path],
+                                                tmp_path: Path) -> None:
     box, inv = env
     box.node("fme-3").stop()  # one of three down: 2 of 3 is a majority, the others sync
     one_down = fmeaa("sync", "-s", EXAMPLE, "-i", inv, "--json")
     assert one_down.json["nodes"]["fme-1"]["status"] == "ok"
     box.node("fme-2").stop()
-    two_down = fmeaa("sync", "-s", EXAMPLE, "-i", inv)
+    # Nothing to write on fme-1: no lock is needed (a no-op takes none), the others are down.
+    noop = fmeaa("sync", "-s", EXAMPLE, "-i", inv, "--json")
+    assert noop.code == 1 and noop.json["nodes"]["fme-1"]["inSync"]
+    assert noop.json["nodes"]["fme-2"]["status"] == "unreachable"
+    changed = copy_example(tmp_path / "changed")
+    csv = changed / "resources" / "data" / "lookup" / "zones.csv"
+    csv.write_text(csv.read_text() + "99,changed\n")
+    before = snapshot_state(box)
+    two_down = fmeaa("sync", "-s", changed, "-i", inv)  # something to write: the lock first
     assert two_down.code == 1
+    assert snapshot_state(box) == before  # refused the lock: nothing written on fme-1
     assert "majority of the nodes (2 of 3) and got 1" in two_down.err
     assert "fme-2: " in two_down.err and "fme-3: " in two_down.err
     assert lock_files(box) == {}  # what it took on fme-1 was given back

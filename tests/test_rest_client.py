@@ -26,6 +26,7 @@ from fmeaa.client import (
     connect,
 )
 from fmeaa.client.rest import content_disposition
+from fmeaa.client.transport import Transport, proxied
 from fmeaa.emulator import EmulatedNode, Sandbox
 from tests.conftest import TEST_PASSWORD
 
@@ -443,3 +444,48 @@ def test_token_ttl_fault_expires_tokens_and_client_renews(sandbox: Sandbox) -> N
     assert c.repositories()  # 401 → one re-login → retry
     assert node.request_count - requests == 3
     assert (node.state.token_refusals, node.state.tokens_issued - logins) == (1, 1)
+
+
+def test_retrying_backs_off_exponentially_and_raises_the_last_failure() -> None:
+    from fmeaa.client.errors import NotFoundError, ServerError
+    from fmeaa.client.retry import retrying
+
+    waits: list[float] = []
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise ServerError("fme-1", "GET", "/x", 503, f"try {len(calls)}")
+        return "ok"
+
+    assert retrying(flaky, attempts=4, initial_s=0.2, max_s=0.5, sleep=waits.append) == "ok"
+    assert waits == [0.2, 0.4, 0.5]  # doubled, capped
+    calls.clear()
+    with pytest.raises(ServerError, match="try 2"):
+        retrying(flaky, attempts=2, initial_s=0.1, max_s=1, sleep=waits.append)
+
+    def missing() -> None:
+        calls.append(1)
+        raise NotFoundError("fme-1", "GET", "/x", 404, "gone")
+
+    calls.clear()
+    with pytest.raises(NotFoundError):  # not transient: never retried
+        retrying(missing, attempts=4, initial_s=0.1, max_s=1, sleep=waits.append)
+    assert len(calls) == 1
+
+
+def test_a_node_behind_a_proxy_is_spoken_to_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync's own HTTP (`lean_http`) connects directly; when the environment names a proxy
+    for a node's URL (and NO_PROXY does not exempt it) the client uses httpx, which honours it."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
+                 "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = Transport("fme-1", "https://fme-1.internal:443")
+    assert direct._lean is not None and not proxied("https://fme-1.internal")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    assert proxied("https://fme-1.internal") and not proxied("http://fme-1.internal")
+    assert Transport("fme-1", "https://fme-1.internal:443")._lean is None
+    monkeypatch.setenv("NO_PROXY", ".internal")
+    assert not proxied("https://fme-1.internal")
+    assert Transport("fme-1", "https://fme-1.internal:443")._lean is not None

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from fmeaa.client import connect
+from fmeaa.client.errors import ServerError
 from fmeaa.emulator import Sandbox
 from fmeaa.sync.history import (
     ChangeRecord,
+    HistoryIndex,
     SyncRecord,
     plan_rollback,
     undo_targets,
 )
-from fmeaa.sync.history_store import BLOBS_DIR, HISTORY_CONNECTION, HISTORY_DIR
+from fmeaa.sync.history_store import BLOBS_DIR, HISTORY_CONNECTION, HISTORY_DIR, NodeHistory
 from fmeaa.sync.plan import Change
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 from tests.conftest import TEST_PASSWORD
@@ -346,3 +348,29 @@ def test_after_a_rollback_the_newer_source_is_pending_not_drift(
     verify = fmeaa("verify", "-s", content, "-i", inv, "--json", "--cache-dir", str(box.root / "c"))
     rows = [r for r in verify.json["rows"] if r["key"] == "Roads/clip_roads.fmw"]
     assert rows and {r["status"] for r in rows} == {"pending"}, rows
+
+
+def test_history_writes_are_retried_after_a_transient_error(sandbox: Sandbox,
+                                                            tmp_path: Path) -> None:
+    """Writing a record is safe to repeat (each file is replaced whole), so a node's transient
+    5xx costs a retry, not the node's sync ("recording what it replaces failed")."""
+    node = sandbox.nodes[0]
+    with connect(node.name, node.url, username="admin", password=TEST_PASSWORD,
+                 read_retries=2) as client:
+        client.login()
+        real, calls = client.upload_resource, []
+
+        def flaky(*args: object, **kwargs: object) -> None:
+            calls.append(args)
+            if len(calls) == 1:
+                raise ServerError(node.name, "POST", "upload", 503, "Service unavailable")
+            real(*args, **kwargs)  # type: ignore[arg-type]
+
+        client.upload_resource = flaky  # type: ignore[method-assign]
+        history = NodeHistory(client, tmp_path)
+        index = HistoryIndex()
+        index.add(SyncRecord("20260101T000000Z-abcdef12", node.name, "sync", "2026-01-01",
+                             "ops@host", "content", []))
+        history.write_index(index)
+        assert len(calls) == 2
+        assert [e.id for e in history.read_index().entries] == ["20260101T000000Z-abcdef12"]

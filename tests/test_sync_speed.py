@@ -21,7 +21,7 @@ from fmeaa.emulator import Sandbox
 from fmeaa.emulator.node import EmulatedNode
 from fmeaa.sync.apply import NodeApplier
 from fmeaa.sync.digest_cache import DigestCache
-from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY, EngineSettings
+from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY, EngineSettings, Observer
 from fmeaa.sync.plan import Action, Change, NodePlan
 from fmeaa.sync.snapshot import APPLY_ORDER, Entry, Kind, file_entry, metadata_entry
 from tests.conftest import TEST_PASSWORD
@@ -105,6 +105,71 @@ def test_no_op_requests_per_node_grow_with_pages_not_entries(cluster, tmp_path: 
     for node in box.nodes:
         assert node.request_count <= bound, (node.name, dict(node.requests_by_path))
         assert per_entry_paths(node) == {}
+
+
+def writes(node: EmulatedNode) -> dict[str, int]:
+    """Requests that change a node: any but GET, the login (POST …/tokens) and V4's
+    download (POST …/downloadzip)."""
+    return {p: n for p, n in node.requests_by_path.items()
+            if not p.startswith("GET ") and not p.endswith(("/tokens", "/downloadzip"))}
+
+
+def test_a_no_op_takes_no_lock_and_writes_nothing(cluster, tmp_path: Path) -> None:
+    """Nothing to write (no action, no ledger to update), so no cluster lock either: a no-op
+    from an empty cache only reads (the lists, the ledger); no lock file is created or
+    removed, nothing is uploaded."""
+    box, ref, content = cluster
+    assert app.sync(request(ref, content, tmp_path / "operator")).ok
+    for node in box.nodes:
+        node.reset_counters()
+    noop = app.sync(request(ref, content, tmp_path / "runner"))
+    assert noop.ok and all(n.in_sync and n.applied == 0 for n in noop.nodes.values())
+    for node in box.nodes:
+        assert writes(node) == {}, node.name
+        assert node.uploaded_bytes == 0
+        assert node.downloads["resource:FME_SHAREDRESOURCE_BACKUP"] > 0  # the ledger was read
+
+
+def test_a_plan_made_without_the_lock_is_made_again_under_it(cluster, tmp_path: Path) -> None:
+    """A sync that has something to write takes the lock, then reads and plans again: work
+    another run did between the first read and the lock is not done twice, and the lock is
+    held before the first write."""
+    box, ref, content = cluster
+    other = request(ref, content, tmp_path / "other")
+    order: list[str] = []
+
+    class Interleave(Observer):
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def phase(self, name: str, total: int) -> None:
+            order.append(name)
+            if name == "reading nodes":
+                self.reads += 1
+                if self.reads == 2:  # planned without the lock, then the lock was taken
+                    order.append("locked" if all(lock_file(n).exists() for n in box.nodes)
+                                 else "not locked")
+
+    def lock_file(node: EmulatedNode) -> Path:
+        return node.state.data_dir / "resources" / "FME_SHAREDRESOURCE_BACKUP" / "fme-aa" / \
+            "sync.lock"
+
+    class SyncOtherFirst(Interleave):
+        steps = 0
+
+        def step(self, node: str, action: object = None) -> None:
+            self.steps += 1
+            if self.reads == 1 and self.steps == len(box.nodes):  # every node read once
+                order.append("other")  # another operator syncs everything meanwhile
+                assert app.sync(other).ok
+
+    for node in box.nodes:
+        node.reset_counters()
+    late = app.sync(request(ref, content, tmp_path / "late"), observer=SyncOtherFirst())
+    assert order[:4] == ["reading nodes", "other", "reading nodes", "locked"], order
+    assert late.ok and all(n.applied == 0 for n in late.nodes.values())  # nothing left to do
+    for node in box.nodes:  # every item was sent once: by the other run
+        assert node.requests_by_path["POST /fmeapiv4/repositories/{repo}/items"] == ITEMS
 
 
 def test_stamps_that_moved_are_read_again_and_deep_reads_everything(cluster, tmp_path: Path
@@ -202,6 +267,37 @@ def test_429_with_retry_after_is_honoured_for_reads_and_writes(sandbox: Sandbox,
     fresh.login()
     assert fresh.repositories() and node.throttled == 6 and len(waits) == 6
     fresh.close()
+
+
+def test_a_write_refused_more_often_than_the_client_waits_is_retried_by_the_applier(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """429 means "not processed": a write the node kept refusing beyond the client's own
+    patience is a transient failure the applier tries again (it failed a sync at random
+    before, whenever one upload met more refusals in a row than the client waits out)."""
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    node = sandbox.nodes[0]
+    client = connect(node.name, node.url, username="admin", password=TEST_PASSWORD,
+                     max_concurrent=2)
+    client._sleep = lambda s: None
+    client.login()
+    file = tmp_path / "a.fmw"
+    file.write_text("#! a\n")
+    node.faults.retry_after_s = 0
+    node.faults.throttle_next = client.throttle_retries + 2  # beyond one call's patience
+    result = NodeApplier(client, DigestCache(None), LocalFilesFor(file)).apply(NodePlan(
+        node.name, [Action(Change.CREATE, Kind.ITEM, "Samples/a.fmw",
+                           file_entry(Kind.ITEM, "Samples/a.fmw", 5, "0" * 64, (), file))]))
+    assert result.ok, result.failures
+    assert "a.fmw" in node.state.repositories["Samples"].items
+    client.close()
+
+
+class LocalFilesFor:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def file_for(self, entry: Entry) -> Path:
+        return self.file
 
 
 def test_a_sync_converges_on_a_node_that_throttles(cluster, tmp_path: Path) -> None:

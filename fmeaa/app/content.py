@@ -8,6 +8,7 @@ result document. Front ends (the CLI, the rehearsal, a Python caller) only rende
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -42,7 +43,7 @@ from fmeaa.sync.digest_cache import file_sha256
 from fmeaa.sync.engine import EngineSettings, Observer, SyncEngine, local_digest_cache
 from fmeaa.sync.manifest import KNOWN_SERVICES, ContentError, load_content_dir
 from fmeaa.sync.parity import ParityReport, parity
-from fmeaa.sync.plan import Change, ContentPlan, NodePlan
+from fmeaa.sync.plan import Change, ContentPlan, NodePlan, PlanTally
 from fmeaa.sync.projects import PreviewRow, preview_projects
 from fmeaa.sync.snapshot import Kind, Snapshot, file_entry, metadata_entry
 
@@ -64,8 +65,9 @@ class ContentRequest:
 
 class ContentJob:
     """A validated content request; nothing here has touched a node yet. The content files
-    are hashed only by `load_desired`, so `sync` can take its lock first: a refused second
-    sync costs no pass over a large content directory."""
+    are hashed only by `load_desired`, so `sync` can take this machine's lock first: a second
+    sync refused there costs no pass over a large content directory. (The cluster lock comes
+    later, only when the plan has something to write: see `sync`.)"""
 
     def __init__(self, request: ContentRequest) -> None:
         self.targets: Targets = resolve_targets(request.cluster)
@@ -88,7 +90,7 @@ class ContentJob:
         # Secret references are validation: all resolved (or all refused) before any node is
         # contacted, the cluster lock included. Hashing the files waits for the lock.
         self.references = resolve_references(self.source.content, self.targets.secret_resolver()) \
-            if isinstance(self.source, DirectorySource) else None
+            if isinstance(self.source, DirectorySource) and self.source.content else None
 
     def close(self) -> None:
         if self.server is not None:
@@ -111,10 +113,11 @@ class ContentJob:
 
     def _directory_snapshot(self, source: DirectorySource) -> Snapshot:
         """Hashes the content files (remembered digests first)."""
-        assert self.references is not None
+        assert self.references is not None and source.content is not None  # hashed once
         cache = local_digest_cache(self.settings)
         snapshot = snapshot_of_directory(source.content, cache, self.references)
         cache.save()
+        source.content = None  # memory: the entries hold what the sync needs of the files
         return snapshot
 
     def engine(self, observer: Observer | None = None) -> SyncEngine:
@@ -126,6 +129,22 @@ class ContentJob:
         if isinstance(self.source, NodeSource):
             return engine.read_reference(self.source, self.policy)
         return self._directory_snapshot(self.source)
+
+    def load_connected(self, engine: SyncEngine, names: list[str]) -> Snapshot:
+        """`load_desired`, with the engine logged in to `names`. A content directory is hashed
+        while the logins go on (they wait on the network, the hashing on the disk); rejected
+        credentials still stop the run before anything is read from a node."""
+        if not isinstance(self.source, DirectorySource):
+            desired = self.load_desired(engine)
+            engine.connect(names)
+            return desired
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            logins = pool.submit(engine.connect, names)
+            try:
+                desired = self.load_desired(engine)
+            finally:
+                logins.result()  # CredentialsRejectedError from here
+        return desired
 
     def honour_moves(self, desired: Snapshot, engine: SyncEngine) -> Snapshot:
         """`one` schedules where the cluster's move record puts them (read from every node the
@@ -177,7 +196,7 @@ def plan_result(plan: ContentPlan, engine: SyncEngine, targets: list[str], sourc
                       causes=found)
 
 
-def sync_result(plan: ContentPlan, results: dict[str, NodeResult], engine: SyncEngine,
+def sync_result(plan: PlanTally, results: dict[str, NodeResult], engine: SyncEngine,
                 targets: list[str], converged: dict[str, bool],
                 unrecorded: dict[str, str] | None = None) -> SyncResult:
     nodes: dict[str, NodeSyncReport] = {}
@@ -217,10 +236,8 @@ def plan(request: ContentRequest, prune: bool = False, observer: Observer | None
          ) -> PlanResult:
     """What `sync` would create, update or delete on each node, by content digest."""
     with ContentJob(request) as job, job.engine(observer) as engine:
-        desired = job.load_desired(engine)
         targets = job.target_names()
-        engine.connect(targets)
-        desired = job.honour_moves(desired, engine)
+        desired = job.honour_moves(job.load_connected(engine, targets), engine)
         content_plan = engine.plan(desired, targets, prune)
         previews = preview_projects(engine.clients, content_plan, job.source,
                                     request.settings.parallel)
@@ -235,11 +252,16 @@ def sync_nodes(engine: SyncEngine, job: ContentJob, desired: Snapshot, names: li
     results = apply_recorded(engine, content_plan, job.source, recorder)
     changed = [n for n, p in content_plan.nodes.items() if p.changes]
     converged = {n: True for n, p in content_plan.nodes.items() if not p.changes}
+    tally = content_plan.tallied()
+    # Memory stays flat: the plan's actions and the changed nodes' snapshots from before the
+    # apply are let go before those nodes are read again.
+    del content_plan
+    engine.forget_snapshots(changed)
     if changed:
-        again = engine.plan(desired, changed, prune)
-        converged.update({n: not p.changes for n, p in again.nodes.items()})
+        converged.update({n: not p.changes
+                          for n, p in engine.plan(desired, changed, prune).nodes.items()})
     unrecorded = engine.record_ledgers(desired, names)  # what fmeaa wrote, kept on each node
-    result = sync_result(content_plan, results, engine, names, converged, unrecorded)
+    result = sync_result(tally, results, engine, names, converged, unrecorded)
     if recorder is not None and recorder.recorded:
         result.sync_id = recorder.sync_id
     return result
@@ -249,19 +271,32 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
          history: HistoryPolicy = RECORDED) -> SyncResult:
     """Plan, record on each node what it will replace (`history`), apply (each node directly,
     in parallel), then re-plan the changed nodes to prove they converged. One node's failure
-    never stops the others."""
+    never stops the others.
+
+    The cluster lock is taken optimistically: the nodes are first read and planned without it,
+    and when that finds nothing to write (no action, no ledger to update) the sync is done —
+    a no-op neither takes the lock nor writes anything. Otherwise the lock is taken and the
+    nodes are read and planned again under it (another run may have changed them meanwhile):
+    nothing is ever written without the lock, and only from a plan made while holding it."""
     started = time.perf_counter()
-    with ContentJob(request) as job, job.engine(observer) as engine, \
-            SyncLock(engine.lock_path), cluster_lock(engine, "sync") as lock:
-        desired = job.load_desired(engine)
+    with ContentJob(request) as job, job.engine(observer) as engine, SyncLock(engine.lock_path):
         targets = job.target_names()
-        engine.connect(targets)
-        desired = job.honour_moves(desired, engine)
-        recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
-        try:
-            result = sync_nodes(engine, job, desired, targets, prune, recorder)
-        finally:
-            recorder.close()
+        loaded = job.load_connected(engine, targets)
+        desired = job.honour_moves(loaded, engine)
+        first = engine.plan(desired, targets, prune)
+        if not engine.writes_needed(first, desired, targets):
+            result = sync_result(first.tallied(), {n: NodeResult(n) for n in first.nodes},
+                                 engine, targets, {n: True for n in first.nodes})
+        else:
+            del first  # planned again under the lock
+            engine.forget_reads()
+            with cluster_lock(engine, "sync") as lock:
+                desired = job.honour_moves(loaded, engine)  # moves are read again, too
+                recorder = Recorder(engine, "sync", job.source.label, lock.owner, history)
+                try:
+                    result = sync_nodes(engine, job, desired, targets, prune, recorder)
+                finally:
+                    recorder.close()
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -269,10 +304,8 @@ def sync(request: ContentRequest, prune: bool = False, observer: Observer | None
 def verify(request: ContentRequest, observer: Observer | None = None) -> ParityResult:
     """Parity matrix: every entry × every node, by digest, against the source."""
     with ContentJob(request) as job, job.engine(observer) as engine:
-        desired = job.load_desired(engine)
         names = job.target_names(include_source=True)
-        engine.connect(names)
-        desired = job.honour_moves(desired, engine)
+        desired = job.honour_moves(job.load_connected(engine, names), engine)
         actual = engine.read_nodes(names, desired.resource_roots, desired)
         unreadable = {n: engine.status[n].error or "unknown" for n in names if n not in actual}
         report = parity(desired, actual, names, job.targets.whole.nodes[0].name, unreadable,
@@ -328,6 +361,6 @@ def publish(request: PublishRequest, observer: Observer | None = None,
         converged = {n: not p.changes for n, p in again.nodes.items()}
         # No ledger write: the ledger records what syncs from a source wrote; a published file
         # is outside the source (an extra, or drift where the source lists that item).
-        result = sync_result(content_plan, results, engine, names, converged)
+        result = sync_result(content_plan.tallied(), results, engine, names, converged)
         result.sync_id = recorder.sync_id if recorder.recorded else None
         return result

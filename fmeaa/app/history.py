@@ -374,9 +374,9 @@ def _apply(engine: SyncEngine, work: dict[str, _NodeRollback], stores: Mapping[s
         for entry in needs_bytes(plan):
             sha = entry.file_sha256 or ""
             local[entry.id] = stores[node].fetch_blob(sha, stores[node].spool / f"blob-{sha}")
-        return NodePlan(node, [replace(a, desired=replace(a.desired, local_path=local[a.desired.id]))
-                               if a.desired is not None and a.desired.id in local else a
-                               for a in plan.actions])
+        return NodePlan(node, [
+            replace(a, desired=replace(a.desired, local_file=str(local[a.desired.id])))
+            if a.desired is not None and a.desired.id in local else a for a in plan.actions])
 
     fetched = _each(planned, with_bytes, request.settings.parallel)
     for node, (_, error) in fetched.items():

@@ -11,7 +11,8 @@ from pydantic.alias_generators import to_camel
 
 
 class Document(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # Each model's validator is built when first used (a command uses a few of them).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

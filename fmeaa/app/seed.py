@@ -216,8 +216,9 @@ def _seed(request: SeedRequest, inventory: Inventory, credentials: CredentialSou
             files = NodeSource(reference)
             desired = engine.read_reference(files)
         else:
-            files = DirectorySource(load_content_dir(Path(request.source)))
-            desired = snapshot_of_directory(files.content, DigestCache(None, enabled=False),
+            content = load_content_dir(Path(request.source))
+            files = DirectorySource(content)
+            desired = snapshot_of_directory(content, DigestCache(None, enabled=False),
                                             lambda ref: resolve_secret_ref(ref, region=request.region))
         engine.connect([request.node])
         if request.node in engine.usable([request.node]):  # where moved schedules run now

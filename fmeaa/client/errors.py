@@ -66,11 +66,18 @@ class EndpointMissingError(FmeApiError):
     (not a missing object). The message names the path, the node's version and what to do."""
 
 
-TRANSIENT = (ServerError, NodeTimeoutError, TransferInterruptedError, NodeUnreachableError)
+class ThrottledError(FmeApiError):
+    """429: the node refused the request without processing it, more often in a row than the
+    client waits out by itself (`Transport.throttle_retries`); safe to send again later."""
+
+
+TRANSIENT = (ServerError, NodeTimeoutError, TransferInterruptedError, NodeUnreachableError,
+             ThrottledError)
 
 _BY_STATUS: dict[int, type[FmeApiError]] = {
     400: InvalidRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
     404: NotFoundError, 409: ConflictError, 415: InvalidRequestError, 422: InvalidRequestError,
+    429: ThrottledError,
 }
 
 

@@ -16,9 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from fmeaa.client.api_table import TABLE, V3, Endpoint, NodeApi, first_v4_build
 from fmeaa.client.errors import (
@@ -31,6 +29,9 @@ from fmeaa.client.transport import DEFAULT_MAX_CONCURRENT, Transport, content_di
 from fmeaa.client.v3 import V3 as V3Api
 from fmeaa.client.v3 import service_names
 from fmeaa.client.v4 import V4 as V4Api
+
+if TYPE_CHECKING:
+    import httpx
 
 NotificationKind = Literal["topics", "subscriptions", "publications"]
 # A job's final statuses, in V3's terms (jobs_v3_test.go; V4's success/failure/cancelled upper-
@@ -77,8 +78,8 @@ class FmeClient(Transport):
 
     def _answers(self, path: str) -> bool:
         """Whether a public endpoint exists (anything but 404/405)."""
-        response = self._send_patiently("GET", path, lambda: self._http.get(
-            path, headers={"Accept": "application/json"}))
+        response = self._send_patiently("GET", path, lambda: self._plain(
+            "GET", path, headers={"Accept": "application/json"}))
         return response.status_code not in (404, 405)
 
     def _version_document(self) -> dict[str, Any]:
@@ -86,8 +87,8 @@ class FmeClient(Transport):
         (fmeflow-cli login.go). {} when the node predates it."""
         path = self._table_row("version").path
         auth = (self._username or "", self._password or "") if self.can_login else None
-        response = self._send_patiently("GET", path, lambda: self._http.get(
-            path, auth=auth, headers=self._headers()))
+        response = self._send_patiently("GET", path, lambda: self._plain(
+            "GET", path, basic=auth, headers=self._headers()))
         if response.status_code == 200:
             return response.json()
         if response.status_code in (404, 405):
@@ -145,8 +146,8 @@ class FmeClient(Transport):
                                       "no credentials to log in with")
         ep = self.endpoint("tokens.create")
         body = self._dialects[ep.api].token_body(f"fmeaa-{self.node}", self._username)
-        response = self._send_patiently("POST", ep.path, lambda: self._http.post(
-            ep.path, json=body, auth=(self._username or "", self._password or ""),
+        response = self._send_patiently("POST", ep.path, lambda: self._plain(
+            "POST", ep.path, json=body, basic=(self._username or "", self._password or ""),
             headers={"Accept": "application/json"}))
         if response.status_code != 201:
             self._token = None

@@ -13,10 +13,12 @@ accepts instead of hammering it."""
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import re
 import ssl
+import sys
 import threading
 import time
 import unicodedata
@@ -26,13 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
-
-import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from fmeaa.client.errors import (
-    TRANSIENT,
     EndpointMissingError,
     FmeApiError,
     NodeTimeoutError,
@@ -40,6 +38,15 @@ from fmeaa.client.errors import (
     TransferInterruptedError,
     error_for_status,
 )
+from fmeaa.client.lean_http import LeanPool, LeanTransportError
+from fmeaa.client.retry import retrying
+
+if TYPE_CHECKING:
+    import httpx
+
+    from fmeaa.client.lean_http import LeanResponse
+
+    Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -56,8 +63,29 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
     and a sync opens a client per node. Plain-http nodes never use theirs (no TLS, redirects
     are not followed); httpx only insists on having one."""
     if verify not in _SSL_CONTEXTS:
+        import httpx
+
         _SSL_CONTEXTS[verify] = httpx.create_ssl_context(verify=verify)
     return _SSL_CONTEXTS[verify]
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def proxied(url: str) -> bool:
+    """Whether the environment sends requests to `url` through a proxy (HTTP(S)_PROXY,
+    ALL_PROXY, minus NO_PROXY), as httpx and urllib read it: such a node is spoken to through
+    httpx, which goes through the proxy; `lean_http` connects directly."""
+    import os
+
+    if not any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARIABLES):
+        return False
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(parts.scheme) or proxies.get("all")) and \
+        not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def quote(segment: str) -> str:
@@ -135,14 +163,50 @@ class Transport:
         self._since_change = 0  # since the limit last changed
         self._paused_until = 0.0  # clock(): the node asked for a pause until then
         self.throttled = 0  # how many answers asked this client to wait (429/503+Retry-After)
-        limits = httpx.Limits(max_connections=self.max_concurrent,
-                              max_keepalive_connections=self.max_concurrent)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  follow_redirects=False, limits=limits,
-                                  verify=_ssl_context(self.base_url.startswith("https:")))
+        self.timeout = timeout
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        # The requests of a sync on http.client (`lean_http` says why); httpx is imported only
+        # for what needs it (streamed downloads, multipart uploads) — and for every request
+        # when a transport is given (tests).
+        https = self.base_url.startswith("https:")
+        self._lean = LeanPool(self.base_url, timeout, _ssl_context(True) if https else None) \
+            if transport is None and not proxied(self.base_url) else None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The httpx client, made when first needed."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    import httpx
+
+                    limits = httpx.Limits(max_connections=self.max_concurrent,
+                                          max_keepalive_connections=self.max_concurrent)
+                    self._client = httpx.Client(
+                        base_url=self.base_url, timeout=self.timeout, transport=self._transport,
+                        follow_redirects=False, limits=limits,
+                        verify=_ssl_context(self.base_url.startswith("https:")))
+        return self._client
 
     def close(self) -> None:
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
+        if self._lean is not None:
+            self._lean.close()
+
+    def _plain(self, method: str, path: str, *, json: Any = None,
+               basic: tuple[str, str] | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+        """A call outside `request` (discovery, login), with HTTP Basic credentials if given."""
+        if self._lean is None:
+            return self._http.request(method, path, json=json, auth=basic, headers=headers)
+        sent = dict(headers or {})
+        if basic is not None:
+            pair = f"{basic[0]}:{basic[1]}".encode()
+            sent["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        return self._lean.request(method, path, json=json, headers=sent)
 
     def __repr__(self) -> str:  # never show the token
         return f"{type(self).__name__}(node={self.node!r}, base_url={self.base_url!r})"
@@ -174,7 +238,7 @@ class Transport:
                 self._since_change = 0
                 self._flow.notify()
 
-    def _retry_after(self, response: httpx.Response, tries: int) -> float | None:
+    def _retry_after(self, response: Response, tries: int) -> float | None:
         """How long the node asks us to wait before trying again, or None when it does not
         (429 without the header: exponential, from 1 s)."""
         status = response.status_code
@@ -202,7 +266,7 @@ class Transport:
             self._since_change = 0
 
     def _send_patiently(self, method: str, path: str,
-                        send: Callable[[], httpx.Response]) -> httpx.Response:
+                        send: Callable[[], Response]) -> Response:
         """One raw call in a slot, waiting out 429/503 + Retry-After (the calls that do not go
         through `request`: discovery, login). Any other answer is returned as it is."""
         throttled = 0
@@ -240,7 +304,7 @@ class Transport:
             headers["Authorization"] = f"fmetoken token={self._token}"
         return headers
 
-    def fail(self, method: str, path: str, response: httpx.Response) -> FmeApiError:
+    def fail(self, method: str, path: str, response: Response) -> FmeApiError:
         """The typed error for a response. A 404/405 without an error `message` means the
         endpoint itself is missing (a missing object comes with FME's JSON message)."""
         try:
@@ -258,16 +322,28 @@ class Transport:
     def _transport_errors(self, method: str, path: str) -> Iterator[None]:
         try:
             yield
-        except httpx.ConnectError as exc:
-            raise NodeUnreachableError(self.node, method, path, None,
-                                       f"cannot connect ({type(exc).__name__})") from None
-        except httpx.TimeoutException as exc:
-            raise NodeTimeoutError(self.node, method, path, None,
-                                   f"no answer in time ({type(exc).__name__})") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise TransferInterruptedError(self.node, method, path, None,
-                                           f"connection broken mid-request ({type(exc).__name__})"
-                                           ) from None
+        except LeanTransportError as exc:
+            raise {"connect": NodeUnreachableError, "timeout": NodeTimeoutError,
+                   "broken": TransferInterruptedError}[exc.kind](
+                self.node, method, path, None, {
+                    "connect": "cannot connect", "timeout": "no answer in time",
+                    "broken": "connection broken mid-request"}[exc.kind]
+                + f" ({exc.cause_name})") from None
+        except Exception as exc:
+            httpx = sys.modules.get("httpx")  # httpx's own errors, if it was used at all
+            if httpx is None:
+                raise
+            if isinstance(exc, httpx.ConnectError):
+                raise NodeUnreachableError(self.node, method, path, None,
+                                           f"cannot connect ({type(exc).__name__})") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise NodeTimeoutError(self.node, method, path, None,
+                                       f"no answer in time ({type(exc).__name__})") from None
+            if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+                raise TransferInterruptedError(
+                    self.node, method, path, None,
+                    f"connection broken mid-request ({type(exc).__name__})") from None
+            raise
 
     def idempotent(self, call: Callable[[], T]) -> T:
         """Run a call that is safe to repeat (reads, token requests), retrying transient
@@ -279,23 +355,18 @@ class Transport:
             return call()
         self._retrying.active = True
         try:
-            for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
-                                    stop=stop_after_attempt(self.read_retries + 1),
-                                    wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True):
-                with attempt:
-                    return call()
+            return retrying(call, attempts=self.read_retries + 1, initial_s=0.1, max_s=1.0)
         finally:
             self._retrying.active = False
-        raise AssertionError("unreachable")
 
     # --- requests -----------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: dict[str, Any] | None = None, file: Path | None = None,
                 multipart: Multipart | None = None, headers: dict[str, str] | None = None,
-                ok: tuple[int, ...] = (200, 201, 202, 204)) -> httpx.Response:
+                ok: tuple[int, ...] = (200, 201, 202, 204)) -> Response:
         """One call; on 401 with a token we obtained ourselves, log in again once and retry.
         GETs are also retried on transient failures (see `idempotent`)."""
-        def once() -> httpx.Response:
+        def once() -> Response:
             return self._request_once(method, path, params, json, data, file, multipart, headers,
                                       ok)
         return self.idempotent(once) if method == "GET" else once()
@@ -303,7 +374,7 @@ class Transport:
     def _request_once(self, method: str, path: str, params: Any, json: Any,
                       data: dict[str, Any] | None, file: Path | None,
                       multipart: Multipart | None, headers: dict[str, str] | None,
-                      ok: tuple[int, ...]) -> httpx.Response:
+                      ok: tuple[int, ...]) -> Response:
         relogged, throttled = False, 0
         while True:
             used = self._token
@@ -338,7 +409,10 @@ class Transport:
 
     def _send(self, method: str, path: str, params: Any, json: Any,
               data: dict[str, Any] | None, body: BinaryIO | None,
-              headers: dict[str, str] | None) -> httpx.Response:
+              headers: dict[str, str] | None) -> Response:
+        if self._lean is not None:
+            return self._lean.request(method, path, params=params, json=json, data=data,
+                                      body=body, headers=self._headers(headers))
         return self._http.request(method, path, params=params, json=json, data=data,
                                   content=body, headers=self._headers(headers))
 
@@ -430,7 +504,8 @@ class Transport:
         while True:
             used = self._token
             digest = hashlib.sha256()
-            with self._slot(), self._transport_errors(method, path), self._http.stream(
+            streamed = self._lean.stream if self._lean is not None else self._http.stream
+            with self._slot(), self._transport_errors(method, path), streamed(
                 method, path, json=json, headers=self._headers({"Accept": accept})
             ) as response:
                 wait = self._retry_after(response, throttled)

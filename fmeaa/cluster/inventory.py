@@ -28,7 +28,8 @@ class InventoryError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
+                              defer_build=True)  # built when first used: start-up time
 
 
 class NodeTarget(_Model):

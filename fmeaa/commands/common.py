@@ -14,35 +14,48 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer._click.exceptions import UsageError  # typer (pinned) vendors click: its UsageError
 from typer.core import TyperGroup
 
-from fmeaa.app.history import HistoryPolicy
-from fmeaa.app.seed import SeedError
-from fmeaa.app.targets import ClusterRef
-from fmeaa.client import FmeApiError
-from fmeaa.cluster.credentials import SECRET_ID_ENV, SOURCE_SECRET_ID_ENV, CredentialsError
-from fmeaa.cluster.inventory import InventoryError
-from fmeaa.cluster.node_lifecycle import LifecycleError
-from fmeaa.cluster.sync_lock import SyncLockedError
-from fmeaa.sync.engine import CredentialsRejectedError, EngineSettings, Observer, default_cache_dir
-from fmeaa.sync.history import HistoryError
-from fmeaa.sync.manifest import ContentError, SchedulePolicy
-from fmeaa.sync.plan import Action
+from fmeaa.cluster.credentials import SECRET_ID_ENV, SOURCE_SECRET_ID_ENV
+from fmeaa.sync.engine import EngineSettings, Observer, default_cache_dir
+from fmeaa.sync.manifest import SchedulePolicy
+
+if TYPE_CHECKING:
+    from fmeaa.app.history import HistoryPolicy
+    from fmeaa.app.targets import ClusterRef
+    from fmeaa.sync.plan import Action
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
 # `plan`/`verify --fail-on …`: the most serious cause found among those chosen (README, "Drift
 # with a cause").
 EXIT_DRIFT, EXIT_PENDING, EXIT_EXTRA = 3, 4, 5
 EXIT_FOR_CAUSE = {"drift": EXIT_DRIFT, "pending": EXIT_PENDING, "extra": EXIT_EXTRA}
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+class LazyConsole:
+    """A rich Console, made when first used: a command that prints no table or progress (with
+    `--json`) never imports rich (start-up time: README, "Speed")."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console(), name)
+
+
+stdout = LazyConsole()
+stderr = LazyConsole(stderr=True)
 
 # --- shared options (typer Annotated aliases) ----------------------------------------------------
 InventoryOpt = Annotated[Path | None, typer.Option(
@@ -138,6 +151,8 @@ class CommandFailed(typer.Exit):
 
 def fail(message: str, code: int = EXIT_FAILED, kind: str = "Error") -> CommandFailed:
     """Report an error on stderr; raise the result to exit with `code`."""
+    from rich.markup import escape
+
     # The message is text, not markup: `connections[warehouse]` must print as written.
     stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
                  soft_wrap=True)
@@ -150,19 +165,35 @@ def reported_errors() -> Iterator[None]:
     None of these messages carries a secret (see each error's module)."""
     try:
         yield
-    except (ContentError, InventoryError, CredentialsError, CredentialsRejectedError,
-            SyncLockedError, LifecycleError, SeedError, HistoryError, FmeApiError) as exc:
-        raise fail(str(exc), kind=type(exc).__name__) from None
-    except Exception as exc:  # AWS API errors: say which call failed, without a traceback
-        if type(exc).__module__.startswith("botocore"):
+    except Exception as exc:
+        if isinstance(exc, _known_errors()):
+            raise fail(str(exc), kind=type(exc).__name__) from None
+        if type(exc).__module__.startswith("botocore"):  # which AWS call failed, no traceback
             raise fail(f"AWS: {exc}", kind="AwsError") from None
         raise
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """The errors `reported_errors` reports as a message (imported when one is raised: a
+    command loads only the modules it uses)."""
+    from fmeaa.app.seed import SeedError
+    from fmeaa.client import FmeApiError
+    from fmeaa.cluster.credentials import CredentialsError
+    from fmeaa.cluster.inventory import InventoryError
+    from fmeaa.cluster.node_lifecycle import LifecycleError
+    from fmeaa.cluster.sync_lock import SyncLockedError
+    from fmeaa.sync.engine import CredentialsRejectedError
+    from fmeaa.sync.history import HistoryError
+    from fmeaa.sync.manifest import ContentError
+    return (ContentError, InventoryError, CredentialsError, CredentialsRejectedError,
+            SyncLockedError, LifecycleError, SeedError, HistoryError, FmeApiError)
 
 
 def cluster_ref(inventory: Path | None, cluster: str | None, region: str | None,
                 secret_id: str | None = None, only: list[str] | None = None,
                 allow_http: bool = False) -> ClusterRef:
     """The shared cluster options as the operations' typed input."""
+    from fmeaa.app.targets import ClusterRef
     return ClusterRef(inventory=inventory, cluster=cluster, region=region, secret_id=secret_id,
                       only=tuple(only or ()), allow_http=allow_http)
 
@@ -175,6 +206,7 @@ def settings(parallel: int, timeout: float, cache_dir: Path | None, deep: bool =
 
 
 def history_policy(no_history: bool, keep: int) -> HistoryPolicy:
+    from fmeaa.app.history import HistoryPolicy
     return HistoryPolicy(enabled=not no_history, keep=keep)
 
 
@@ -186,25 +218,40 @@ class ProgressObserver(Observer):
     """A rich progress bar on stderr (hidden when stderr is not a terminal or with --json)."""
 
     def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), console=stderr,
-                                 transient=True, disable=not (enabled and stderr.is_terminal))
+        self.progress: Any = None  # none at all when disabled: rich is not even imported
+        # Only on a terminal: a hidden progress bar still leaves a blank line on a redirected
+        # stderr.
+        if enabled and sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                     console=stderr.console(), transient=True)
         self.task: Any = None
 
     def __enter__(self) -> ProgressObserver:
-        self.progress.start()
+        if self.progress is not None:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
 
     def phase(self, name: str, total: int) -> None:
+        if self.progress is None:
+            return
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.task = self.progress.add_task(name, total=total)
 
     def step(self, node: str, action: Action | None = None) -> None:
-        if self.task is not None:
+        if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
 
     def note(self, message: str) -> None:

@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from fmeaa import app
-from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, RolloutResult, SyncResult
-from fmeaa.app.smoke import Smoke
-from fmeaa.cluster.node_lifecycle import LifecycleError
 from fmeaa.commands.common import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -45,9 +41,11 @@ from fmeaa.commands.common import (
     settings,
     stdout,
 )
-from fmeaa.commands.tables import Column, FittedTable
 from fmeaa.sync.engine import DEFAULT_NODE_CONCURRENCY
 from fmeaa.sync.manifest import SchedulePolicy
+
+if TYPE_CHECKING:
+    from fmeaa.app.results import NodeSyncReport, ParityResult, PlanResult, RolloutResult, SyncResult
 
 PruneOpt = Annotated[bool, typer.Option(
     help="Also delete what nodes hold beyond the source, only inside what it manages (the "
@@ -78,6 +76,10 @@ CAUSES_EPILOG = ("Causes: pending = the source changed since the last sync (or f
 
 
 def print_plan(result: PlanResult, show_unchanged: bool) -> None:
+    from rich.markup import escape
+
+    from fmeaa.commands.tables import Column, FittedTable
+
     table = FittedTable(f"plan: {result.source} → nodes" + (" (prune)" if result.prune else ""),
                         [Column("node", key=True), Column("change"), Column("kind", drop=1),
                          Column("key", key=True), Column("digest (now → wanted)", drop=2)])
@@ -120,6 +122,10 @@ def _changes(n: NodeSyncReport) -> str:
 
 
 def print_results(result: SyncResult) -> None:
+    from rich.markup import escape
+
+    from fmeaa.commands.tables import Column, FittedTable
+
     table = FittedTable("sync result per node", [
         Column("node", key=True), Column("status"), Column("changes"),
         Column("bytes sent", justify="right", drop=1),
@@ -138,6 +144,10 @@ def print_results(result: SyncResult) -> None:
 
 
 def print_parity(result: ParityResult, show_all: bool) -> None:
+    from rich.markup import escape
+
+    from fmeaa.commands.tables import Column, FittedTable
+
     nodes = result.nodes
     # Narrow terminals lose the digest columns first; the status names the drifted nodes.
     table = FittedTable(f"parity against {result.source}",
@@ -221,6 +231,10 @@ def plan(
 
 
 def print_rollout(result: RolloutResult) -> None:
+    from rich.markup import escape
+
+    from fmeaa.commands.tables import Column, FittedTable
+
     table = FittedTable(f"rollout: {result.source} → nodes, wave by wave", [
         Column("wave", key=True), Column("nodes"), Column("sync"),
         Column("smoke job", drop=1), Column("status")])
@@ -300,8 +314,10 @@ def sync(
                                    ("--smoke-param", smoke_param), ("--bake", bake),
                                    ("--from-wave", from_wave != 1)) if given]
         if lone and not staged:
+            from fmeaa.cluster.node_lifecycle import LifecycleError
             raise LifecycleError(f"{', '.join(lone)}: only with --canary NODE or --waves …")
         if staged:
+            from fmeaa.app.smoke import Smoke
             plan = app.Rollout(
                 canary=canary, waves=tuple((waves or "").split(",")) if waves else (),
                 drain_canary=drain_canary,

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
 from fmeaa.client import (
-    TRANSIENT,
     ConflictError,
     FmeApiError,
     FmeClient,
@@ -28,6 +25,8 @@ from fmeaa.client import (
     NotFoundError,
 )
 from fmeaa.client.rest import service_names
+from fmeaa.client.retry import retrying
+from fmeaa.sync.bounded import bounded_map
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.ledger import Ledger, LedgerEntry, SyncRun
 from fmeaa.sync.node_reader import NOTIFICATION_KINDS, WRITTEN
@@ -110,9 +109,9 @@ class NodeApplier:
                     one(index)
             else:
                 with ThreadPoolExecutor(max_workers=min(self.concurrency, len(wave))) as pool:
-                    step = 32 * self.concurrency  # not 10,000 futures at once: memory stays flat
-                    for start in range(0, len(wave), step):
-                        list(pool.map(one, wave[start:start + step]))
+                    # not 10,000 futures at once: memory stays flat
+                    for _ in bounded_map(pool, one, wave, ahead=4 * self.concurrency):
+                        pass
         for index, action in enumerate(changes):  # reported in plan order, whatever ran first
             if index not in outcome:
                 continue
@@ -128,14 +127,8 @@ class NodeApplier:
         return result
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
-        for attempt in Retrying(retry=retry_if_exception_type(TRANSIENT),
-                                stop=stop_after_attempt(self.retry.attempts),
-                                wait=wait_exponential(multiplier=self.retry.initial_s,
-                                                      max=self.retry.max_s),
-                                reraise=True):
-            with attempt:
-                return call()
-        return None
+        return retrying(call, attempts=self.retry.attempts, initial_s=self.retry.initial_s,
+                        max_s=self.retry.max_s)
 
     # --- one action ---------------------------------------------------------------------------
     def _do(self, action: Action) -> None:

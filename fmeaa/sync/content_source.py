@@ -6,6 +6,7 @@ Each produces a Snapshot plus a way to get each file's bytes as a local path for
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -100,15 +101,22 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
         references = resolve_references(content, references)
     notifier_properties = references.notifier_properties
     connection_parameters = references.connection_parameters
-    digests = files_sha256(content.files(), cache)
+    # Items by their paths as text: a sync holds one per workspace (memory: README, "Speed").
+    item_files = [content.item_file(i) for r in m.repositories for i in r.items]
+    resource_files = {id(f): content.resource_files(f) for f in m.resources}
+    others = [os.fspath(content.project_path(p)) for p in m.projects or []]
+    others += [os.fspath(local) for found in resource_files.values() for _, local in found]
+    digests = files_sha256(item_files + others, cache)
+    del others
     entries: list[Entry] = []
+    files = iter(item_files)
     for repo in m.repositories:
         entries.append(metadata_entry(Kind.REPOSITORY, {"name": repo.name,
                                                         "description": repo.description}))
         for item in repo.items:
-            path = content.item_path(item)
+            path = next(files)
             entries.append(file_entry(Kind.ITEM, f"{repo.name}/{item.item_name}",
-                                      path.stat().st_size, digests[path], item.services, path))
+                                      os.stat(path).st_size, digests[path], item.services, path))
     for topic in m.topics:
         entries.append(metadata_entry(Kind.TOPIC, topic.model_dump(by_alias=True)))
     for kind, notifiers in ((Kind.SUBSCRIPTION, m.subscriptions), (Kind.PUBLICATION, m.publications)):
@@ -128,8 +136,8 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
                                       secret_digest=secret_parameters_digest(parameters)))
     for p in m.projects or []:
         path = content.project_path(p)
-        entries.append(file_entry(Kind.PROJECT, p.name, path.stat().st_size, digests[path],
-                                  local_path=path))
+        entries.append(file_entry(Kind.PROJECT, p.name, path.stat().st_size,
+                                  digests[os.fspath(path)], local_path=path))
     for d in m.deployment_parameters or []:
         entries.append(metadata_entry(Kind.DEPLOYMENT_PARAMETER,
                                       d.model_dump(by_alias=True, exclude_none=True)))
@@ -137,9 +145,10 @@ def snapshot_of_directory(content: ContentDirectory, cache: DigestCache | None,
     for folder in m.resources:
         target = "/" + folder.target.strip("/")
         roots.append((folder.connection, target))
-        for path, local in content.resource_files(folder):
+        for path, local in resource_files[id(folder)]:
             entries.append(file_entry(Kind.RESOURCE, f"{folder.connection}:{path}",
-                                      local.stat().st_size, digests[local], local_path=local))
+                                      local.stat().st_size, digests[os.fspath(local)],
+                                      local_path=local))
     # Listed repositories, folders and entries are managed (see Snapshot.manages); a
     # `connections:`, `deploymentParameters:` or `projects:` key, even `[]`, claims every entry
     # of its kind on the nodes, and without the key the kind is never touched.
@@ -162,7 +171,9 @@ class DirectorySource(LocalFiles):
     """Desired content from a version-controlled content directory."""
 
     def __init__(self, content: ContentDirectory) -> None:
-        self.content = content
+        # None once the desired snapshot is built (its entries carry what the sync needs of
+        # the files): a manifest of 10,000 workspaces is megabytes of models.
+        self.content: ContentDirectory | None = content
         self.label = f"content directory {content.root}"
         self.node: str | None = None
 

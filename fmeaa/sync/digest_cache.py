@@ -11,9 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
+
+from fmeaa.sync.bounded import bounded_map
+
+P = TypeVar("P", Path, str)
 
 CHUNK = 1024 * 1024
 
@@ -45,6 +52,7 @@ class DigestCache:
             return found[2] if found[1] == stamp else None
 
     def record(self, key: str, size: int, stamp: str | int | None, sha256: str) -> None:
+        key = sys.intern(key)  # the same text as the node's ledger key: one copy, not two
         with self._lock:
             self._entries[key] = [size, stamp, sha256]
 
@@ -62,21 +70,21 @@ class DigestCache:
         tmp.replace(self.path)
 
 
-def _remembered(path: Path, cache: DigestCache | None) -> str | None:
+def _remembered(path: Path | str, cache: DigestCache | None) -> str | None:
     if cache is None:
         return None
-    stat = path.stat()
-    return cache.lookup(str(path), stat.st_size, stat.st_mtime_ns)  # callers pass absolute paths
+    stat = os.stat(path)
+    return cache.lookup(os.fspath(path), stat.st_size, stat.st_mtime_ns)  # absolute paths
 
 
-def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
+def file_sha256(path: Path | str, cache: DigestCache | None = None) -> str:
     """sha256 of a local file, streamed; cached by (size, mtime_ns)."""
     if hit := _remembered(path, cache):
         return hit
-    stat = path.stat()
-    key = str(path)
+    stat = os.stat(path)
+    key = os.fspath(path)
     digest = hashlib.sha256()
-    with path.open("rb") as source:
+    with open(path, "rb") as source:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
     if cache is not None:
@@ -84,11 +92,12 @@ def file_sha256(path: Path, cache: DigestCache | None = None) -> str:
     return digest.hexdigest()
 
 
-def files_sha256(paths: list[Path], cache: DigestCache | None = None) -> dict[Path, str]:
+def files_sha256(paths: Sequence[P], cache: DigestCache | None = None) -> dict[P, str]:
     """Digests of many files: remembered ones first (a no-op run hashes nothing), the rest on
     all cores (hashlib releases the GIL on large buffers)."""
     digests = {p: hit for p in paths if (hit := _remembered(p, cache))}
     misses = [p for p in paths if p not in digests]
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        digests.update(zip(misses, pool.map(lambda p: file_sha256(p, cache), misses), strict=True))
+        digests.update(zip(misses, bounded_map(pool, lambda p: file_sha256(p, cache), misses,
+                                               ahead=64), strict=True))
     return digests

@@ -283,11 +283,7 @@ class SyncEngine:
         run is left alone (its next run reads it again). Returns node → why its ledger could not
         be written; never raises: the content is synced either way, and a node without a
         ledger only costs the next run downloads."""
-        todo = [n for n in self.usable(names) if n in self.ledgers and n in self.snapshots]
-        for name in todo:
-            self.ledgers[name].settle(desired_for_node(desired, name, self.default_owner),
-                                      self.snapshots[name], self.run)
-        return self.write_ledgers(todo)
+        return self.write_ledgers(self._settle(desired, names))
 
     def write_ledgers(self, names: Sequence[str]) -> dict[str, str]:
         """Write each node's ledger as it stands: what the appliers recorded of this run's
@@ -306,6 +302,32 @@ class SyncEngine:
 
         with self._pool(len(todo)) as pool:
             return {name: error for name, error in pool.map(record, todo) if error}
+
+    def _settle(self, desired: Snapshot, names: Sequence[str]) -> list[str]:
+        """Settle each usable node's ledger against its last read; the nodes settled."""
+        todo = [n for n in self.usable(names) if n in self.ledgers and n in self.snapshots]
+        for name in todo:
+            self.ledgers[name].settle(desired_for_node(desired, name, self.default_owner),
+                                      self.snapshots[name], self.run)
+        return todo
+
+    def writes_needed(self, plan: ContentPlan, desired: Snapshot, names: Sequence[str]) -> bool:
+        """Whether syncing `names` as planned would write anything to a node: an action, or a
+        ledger that no longer says what the node holds (settled from the last read)."""
+        return plan.has_changes or any(ledgers.needs_writing(self.ledgers[n])
+                                       for n in self._settle(desired, names))
+
+    def forget_snapshots(self, names: Iterable[str]) -> None:
+        """Let go of what these nodes were last read to hold (they are about to be read again;
+        their ledgers, with what the appliers recorded, are kept)."""
+        for name in names:
+            self.snapshots.pop(name, None)
+
+    def forget_reads(self) -> None:
+        """Forget what the nodes were read to hold (snapshots and ledgers): the next read asks
+        the nodes again, ledgers included (another run may have written them since)."""
+        self.ledgers.clear()
+        self.snapshots.clear()
 
     def save_caches(self) -> None:
         for cache in self._caches.values():

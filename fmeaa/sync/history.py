@@ -14,11 +14,12 @@ says what the entry was before any of them ran.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from fmeaa.sync.plan import Change, NodePlan, plan_node
 from fmeaa.sync.snapshot import Entry, Kind, Snapshot
@@ -65,7 +66,7 @@ def entry_from_doc(doc: Mapping[str, Any]) -> Entry:
 
 
 # --- one run on one node ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per changed entry per node
 class ChangeRecord:
     kind: Kind
     key: str
@@ -96,12 +97,19 @@ class SyncRecord:
                 if c.kept_bytes and c.before is not None and c.before.file_sha256}
 
     def to_doc(self) -> dict[str, Any]:
+        return {**self._head(), "changes": [_change_doc(c) for c in self.changes]}
+
+    def _head(self) -> dict[str, Any]:
         return {"fmeaaHistory": FORMAT, "id": self.id, "node": self.node,
-                "operation": self.operation, "at": self.at, "by": self.by, "source": self.source,
-                "changes": [{"kind": c.kind.value, "key": c.key, "change": c.change,
-                             "before": entry_doc(c.before) if c.before else None,
-                             "wrote": c.wrote, "keptBytes": c.kept_bytes}
-                            for c in self.changes]}
+                "operation": self.operation, "at": self.at, "by": self.by, "source": self.source}
+
+    def write_json(self, out: TextIO) -> None:
+        """`to_doc` as JSON, written change by change: the record of a sync that creates
+        10,000 workspaces never sits in memory as one document (memory: README, "Speed")."""
+        out.write(json.dumps(self._head())[:-1] + ',"changes":[')
+        for i, c in enumerate(self.changes):
+            out.write(("," if i else "") + json.dumps(_change_doc(c)))
+        out.write("]}")
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> SyncRecord:
@@ -111,6 +119,12 @@ class SyncRecord:
                                  entry_from_doc(c["before"]) if c.get("before") else None,
                                  c.get("wrote"), bool(c.get("keptBytes")))
                     for c in doc.get("changes", [])])
+
+
+def _change_doc(c: ChangeRecord) -> dict[str, Any]:
+    return {"kind": c.kind.value, "key": c.key, "change": c.change,
+            "before": entry_doc(c.before) if c.before else None,
+            "wrote": c.wrote, "keptBytes": c.kept_bytes}
 
 
 # --- the index of one node's records -------------------------------------------------------------

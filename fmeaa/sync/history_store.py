@@ -56,12 +56,16 @@ class NodeHistory:
         finally:
             dest.unlink(missing_ok=True)
 
-    def _write_json(self, directory: str, name: str, document: dict) -> None:
+    def _write_json(self, directory: str, name: str, document: dict | SyncRecord) -> None:
         path = self.spool / name
-        path.write_text(json.dumps(document, indent=1))
-        try:
-            self.client.upload_resource(HISTORY_CONNECTION, directory, path, name=name,
-                                        overwrite=True)
+        with path.open("w", encoding="utf-8") as out:
+            if isinstance(document, SyncRecord):
+                document.write_json(out)  # streamed: a record can hold 10,000 changes
+            else:
+                json.dump(document, out, indent=1)
+        try:  # replaces the file whole: safe to repeat after a transient error
+            self.client.idempotent(lambda: self.client.upload_resource(
+                HISTORY_CONNECTION, directory, path, name=name, overwrite=True))
         finally:
             path.unlink(missing_ok=True)
 
@@ -87,11 +91,17 @@ class NodeHistory:
         return SyncRecord.from_doc(doc)
 
     def write_record(self, record: SyncRecord) -> None:
-        self._write_json(SYNCS_DIR, f"{record.id}.json", record.to_doc())
+        self._write_json(SYNCS_DIR, f"{record.id}.json", record)
+
+    def _delete(self, path: str) -> None:
+        """Delete, retried after a transient error (gone already, by then, is done)."""
+        def once() -> None:
+            with contextlib.suppress(NotFoundError):
+                self.client.delete_resource(HISTORY_CONNECTION, path)
+        self.client.idempotent(once)
 
     def delete_record(self, sync_id: str) -> None:
-        with contextlib.suppress(NotFoundError):
-            self.client.delete_resource(HISTORY_CONNECTION, f"{SYNCS_DIR}/{sync_id}.json")
+        self._delete(f"{SYNCS_DIR}/{sync_id}.json")
 
     def items_of(self, repository: str) -> list[Entry]:
         """The items of a repository a run is about to delete (deleting the repository deletes
@@ -119,9 +129,9 @@ class NodeHistory:
             else:
                 sha = self.client.download_resource(*split_resource_key(entry.key), dest)
             size = dest.stat().st_size
-            if sha not in known:
-                self.client.upload_resource(HISTORY_CONNECTION, BLOBS_DIR, dest, name=sha,
-                                            overwrite=True)
+            if sha not in known:  # named by its sha256: safe to repeat
+                self.client.idempotent(lambda: self.client.upload_resource(
+                    HISTORY_CONNECTION, BLOBS_DIR, dest, name=sha, overwrite=True))
                 known.add(sha)
         finally:
             dest.unlink(missing_ok=True)
@@ -140,5 +150,4 @@ class NodeHistory:
         return dest
 
     def delete_blob(self, sha: str) -> None:
-        with contextlib.suppress(NotFoundError):
-            self.client.delete_resource(HISTORY_CONNECTION, f"{BLOBS_DIR}/{sha}")
+        self._delete(f"{BLOBS_DIR}/{sha}")

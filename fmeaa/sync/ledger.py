@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -59,7 +60,8 @@ Stamp = str | int | float | None
 
 
 def entry_key(kind: Kind | str, key: str) -> str:
-    return f"{kind}:{key}"
+    """"KIND:KEY", interned: every node's ledger and digest cache hold it (memory)."""
+    return sys.intern(f"{kind}:{key}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,11 +286,17 @@ def read(client: FmeClient) -> Ledger:
     return ledger
 
 
+def needs_writing(ledger: Ledger) -> bool:
+    """Whether `write` would store anything: the entries changed, or what the node holds is
+    damaged (rewritten whole)."""
+    return ledger.changed or ledger.damaged is not None
+
+
 def write(client: FmeClient, ledger: Ledger) -> str:
     """Store the ledger on its node, if it changed: as a delta against the base it was read
     from, or as a new base (then the delta is deleted) when the delta would be large. Returns
     "unchanged", "delta" or "base". Raises FmeApiError when the node refuses."""
-    if not ledger.changed and not ledger.damaged:
+    if not needs_writing(ledger):
         return "unchanged"
     with tempfile.TemporaryDirectory(prefix="fmeaa-ledger-") as tmp:
         put, drop = ledger.changes_from_base()

@@ -86,8 +86,9 @@ Name = Annotated[str, AfterValidator(_valid_name)]
 
 
 class _Model(BaseModel):
+    # Validators are built when first used: start-up time (README, "Speed").
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)
+                              frozen=True, defer_build=True)
 
 
 class SecretRef(_Model):
@@ -516,7 +517,11 @@ class ContentDirectory:
         self._real_root = os.path.realpath(root)
 
     def item_path(self, item: Item) -> Path:
-        return Path(os.path.normpath(os.path.join(self.root, item.file)))
+        return Path(self.item_file(item))
+
+    def item_file(self, item: Item) -> str:
+        """`item_path` as text (a sync holds one per workspace: a Path costs four times more)."""
+        return os.path.normpath(os.path.join(self.root, item.file))
 
     def project_path(self, project: ProjectPackage) -> Path:
         return Path(os.path.normpath(os.path.join(self.root, project.file)))

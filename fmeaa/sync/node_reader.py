@@ -16,6 +16,7 @@ from typing import Any
 from fmeaa.client import FmeClient, NotFoundError
 from fmeaa.client.rest import service_names
 from fmeaa.sync import ledger as ledgers
+from fmeaa.sync.bounded import bounded_map
 from fmeaa.sync.digest_cache import DigestCache
 from fmeaa.sync.ledger import Ledger
 from fmeaa.sync.snapshot import Entry, Kind, Snapshot, file_entry, metadata_entry, sha256_text
@@ -121,7 +122,8 @@ class NodeReader:
                     else:
                         work.append(lambda conn=conn, f=f: self._resource(conn, f))
             del item_lists, file_lists
-            entries.extend(pool.map(lambda task: task(), work))
+            entries.extend(bounded_map(pool, lambda task: task(), work,
+                                       ahead=8 * self.concurrency))
         return Snapshot(entries, roots)
 
     # --- the ledger and the local cache: what may be trusted without reading ----------------

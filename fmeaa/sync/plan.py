@@ -14,6 +14,7 @@ fmeaa never wrote it), *drift* (the node moved: it no longer holds what fmeaa wr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -104,6 +105,27 @@ class ContentPlan:
     def has_changes(self) -> bool:
         return any(p.changes for p in self.nodes.values())
 
+    def tallied(self) -> PlanTally:
+        """What a result reports of this plan — how many actions of each change per node —
+        without the actions (which hold every entry of the nodes as they were read)."""
+        return PlanTally({n: NodeTally(n, Counter(a.change for a in p.actions))
+                          for n, p in self.nodes.items()}, self.prune)
+
+
+@dataclass(frozen=True)
+class NodeTally:
+    node: str
+    counts: Mapping[Change, int]
+
+    def count(self, change: Change) -> int:
+        return self.counts.get(change, 0)
+
+
+@dataclass(frozen=True)
+class PlanTally:
+    nodes: dict[str, NodeTally]
+    prune: bool
+
 
 def _update_detail(desired: Entry, actual: Entry) -> str:
     if desired.kind is Kind.ITEM and desired.file_sha256 == actual.file_sha256:
@@ -112,9 +134,12 @@ def _update_detail(desired: Entry, actual: Entry) -> str:
 
 
 def desired_for_node(desired: Snapshot, node: str, default_owner: str) -> Snapshot:
-    """The desired snapshot as one node must hold it (schedule policies applied)."""
-    return desired.with_entries(schedule_for_node(e, node, default_owner)
-                                for e in desired.values())
+    """The desired snapshot as one node must hold it (schedule policies applied). Only the
+    schedules can differ from node to node: every other entry is shared, not copied, and a
+    source without `one` schedules is returned as it is (memory: README, "Speed")."""
+    changed = {e.id: mine for e in desired.of(Kind.SCHEDULE)
+               if (mine := schedule_for_node(e, node, default_owner)) is not e}
+    return desired.replacing(changed) if changed else desired
 
 
 def plan_node(node: str, desired: Snapshot, actual: Snapshot, prune: bool,

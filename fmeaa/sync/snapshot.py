@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -114,7 +115,9 @@ class Entry:
     file_sha256: str | None = None
     services: tuple[str, ...] = ()
     body: Mapping[str, Any] = field(default_factory=lambda: NO_BODY, compare=False, hash=False)
-    local_path: Path | None = field(default=None, compare=False, hash=False)
+    # Where the bytes are on this machine, if they are: kept as text (a Path object costs four
+    # times the memory, and a sync holds one per workspace); `local_path` gives the Path.
+    local_file: str | None = field(default=None, compare=False, hash=False)
     secret_digest: str | None = None  # connections: digest of the credential parameters
     policy: str | None = None  # schedules: "all" | "one"
     owner: str | None = None  # schedules with policy "one": the node where it is enabled
@@ -130,6 +133,10 @@ class Entry:
     def short(self) -> str:
         return self.digest[:12]
 
+    @property
+    def local_path(self) -> Path | None:
+        return None if self.local_file is None else Path(self.local_file)
+
 
 def metadata_entry(kind: Kind, body: Mapping[str, Any], secret_digest: str = "",
                    **extra: Any) -> Entry:
@@ -140,13 +147,24 @@ def metadata_entry(kind: Kind, body: Mapping[str, Any], secret_digest: str = "",
                  secret_digest=secret_digest or None, **extra)
 
 
+_SERVICE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per set of services
+
+
 def file_entry(kind: Kind, key: str, size: int, file_sha256: str,
                services: Iterable[str] = (), local_path: Path | None = None,
                stamp: str | int | float | None = None) -> Entry:
+    # A sync holds each file's entry several times (the source, every node, before and after):
+    # equal digests and service sets are shared, not copied (memory: README, "Speed").
+    key = sys.intern(key)
     services = tuple(sorted(services))
-    digest = item_digest(file_sha256, services) if kind is Kind.ITEM else file_sha256
+    if len(_SERVICE_SETS) < 1024:
+        services = _SERVICE_SETS.setdefault(services, services)
+    if file_sha256:
+        file_sha256 = sys.intern(file_sha256)
+    digest = sys.intern(item_digest(file_sha256, services)) if kind is Kind.ITEM \
+        else file_sha256
     return Entry(kind, key, digest, size=size, file_sha256=file_sha256, services=services,
-                 local_path=local_path, stamp=stamp)
+                 local_file=None if local_path is None else str(local_path), stamp=stamp)
 
 
 def split_item_key(key: str) -> tuple[str, str]:
@@ -224,6 +242,12 @@ class Snapshot(Mapping[tuple[Kind, str], Entry]):
     def with_entries(self, entries: Iterable[Entry]) -> Snapshot:
         return Snapshot(entries, self.resource_roots, self.whole_kinds, self.silent_kinds,
                         self.ignore)
+
+    def replacing(self, entries: Mapping[tuple[Kind, str], Entry]) -> Snapshot:
+        """This snapshot with some entries replaced (by id); the others are shared."""
+        copy = self.with_entries(())
+        copy._entries = {**self._entries, **entries}
+        return copy
 
 
 # What a reference node speaks for: everything it holds but connections (a node never returns
