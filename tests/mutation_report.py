@@ -45,7 +45,8 @@ class Group:
 GROUPS: tuple[Group, ...] = (
     Group("planner", ("fmeaa/sync/plan.py", "fmeaa/sync/snapshot.py"),
           ("tests/test_planner.py", "tests/test_snapshot.py", "tests/test_planner_properties.py")),
-    Group("apply", ("fmeaa/sync/apply.py",), ("tests/test_apply.py",)),
+    Group("apply", ("fmeaa/sync/apply.py",),
+          ("tests/test_apply.py", "tests/test_sync_speed.py", "tests/test_projects.py")),
     Group("manifest", ("fmeaa/sync/manifest.py",), ("tests/test_content_manifest.py",)),
     Group("cluster", ("fmeaa/cluster/inventory.py", "fmeaa/cluster/credentials.py"),
           ("tests/test_inventory.py", "tests/test_credentials.py",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from fmeaa.sync.parity import parity
-from fmeaa.sync.plan import Action, Change, plan_content, plan_node
+from fmeaa.sync.plan import Action, Cause, Change, plan_content, plan_node
 from fmeaa.sync.snapshot import REFERENCE_NODE_KINDS, Kind, Snapshot, file_entry, metadata_entry
 
 
@@ -207,3 +207,38 @@ def test_plan_content_plans_each_node_by_name_and_only_prunes_when_asked() -> No
     assert pruning.prune is True
     assert changes(pruning.nodes["a"])[-1] == ("delete", "repository", "Old", "")
     assert plan_content(desired, {}, []).nodes == {}  # no nodes: nothing planned, no error
+
+
+def test_each_change_carries_its_cause_from_the_ledger() -> None:
+    """Pending: the source moved (or fmeaa never wrote it); drift: the node moved since fmeaa
+    wrote it; extra: on the node, never written by fmeaa. Unchanged entries have no cause."""
+    ok, new, hand, gone, gone_by_hand = (item(f"R/{n}.fmw", n) for n in "abcde")
+    desired = Snapshot([repo("R"), ok, item("R/b.fmw", "b2"), item("R/c.fmw", "c2"), gone,
+                        gone_by_hand])
+    extra, dropped, dropped_edited = (item(f"R/{n}.fmw", n) for n in ("x", "y", "z"))
+    actual = Snapshot([repo("R"), ok, new, item("R/c.fmw", "hand-edit"), extra, dropped,
+                       dropped_edited])
+    recorded = {ok.id: "a", new.id: new.digest, hand.id: hand.digest, gone_by_hand.id: "e",
+                dropped.id: dropped.digest, dropped_edited.id: "wrote-before"}
+    for prune in (False, True):
+        plan = plan_node("n", desired, actual, prune=prune, recorded=recorded)
+        causes = {a.key: (a.change.value, a.cause and a.cause.value) for a in plan.actions}
+        removed = "delete" if prune else "extra"
+        assert causes == {
+            "R": ("unchanged", None), "R/a.fmw": ("unchanged", None),
+            "R/b.fmw": ("update", "pending"), "R/c.fmw": ("update", "drift"),
+            "R/d.fmw": ("create", "pending"), "R/e.fmw": ("create", "drift"),
+            "R/x.fmw": (removed, "extra"), "R/y.fmw": (removed, "pending"),
+            "R/z.fmw": (removed, "drift")}, prune
+    whole = plan_content(desired, {"n": actual, "m": Snapshot()}, ["n", "m"],
+                         recorded={"n": recorded})
+    assert {a.key: a.cause for a in whole.nodes["n"].actions} == \
+        {a.key: a.cause for a in plan_node("n", desired, actual, False, recorded).actions}
+    assert {a.cause for a in whole.nodes["m"].actions} == {Cause.PENDING}
+    assert whole.nodes["n"].causes() == {"pending": 3, "drift": 3, "extra": 1}
+    tally = whole.tallied()  # what a result keeps of the plan: counts, not the actions
+    assert tally.prune is False and set(tally.nodes) == {"n", "m"}
+    assert [tally.nodes["n"].count(c) for c in (Change.UNCHANGED, Change.UPDATE, Change.CREATE,
+                                                Change.EXTRA, Change.DELETE)] == [2, 2, 2, 3, 0]
+    assert tally.nodes["m"].count(Change.CREATE) == 6 and tally.nodes["m"].node == "m"
+    assert plan_content(desired, {"n": actual}, ["n"], prune=True).tallied().prune is True

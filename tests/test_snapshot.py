@@ -144,3 +144,25 @@ def test_a_one_schedule_is_enabled_on_its_owner_only() -> None:
     assert schedule_for_node(entry, "b", "b") is not entry  # "one": rewritten per node
     everywhere = metadata_entry(Kind.SCHEDULE, body, policy="all")
     assert schedule_for_node(everywhere, "b", "a") is everywhere
+
+
+def test_file_entries_keep_stamp_path_and_services_and_share_equal_service_sets() -> None:
+    first = file_entry(Kind.ITEM, "R/a.fmw", 3, "aa", ["z", "a"], stamp="2026-11-26T01:02:03")
+    second = file_entry(Kind.ITEM, "R/b.fmw", 3, "bb", ("a", "z"), local_path=Path("/c/b.fmw"))
+    assert first.services == ("a", "z") and first.services is second.services
+    assert first.stamp == "2026-11-26T01:02:03" and second.stamp is None
+    assert first.local_file is None and second.local_file == str(Path("/c/b.fmw"))
+    unseen = file_entry(Kind.RESOURCE, "C:/x", 1, "cc", ("only-here-" + "service",))
+    assert unseen.services == ("only-here-service",) and unseen.digest == "cc"
+
+
+def test_ignore_rules_match_kind_and_key_and_survive_a_copy() -> None:
+    rules = [(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/cache/*")]
+    snap = Snapshot([], ignore=rules)
+    cached = file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/cache/t.bin", 1, "aa")
+    kept = file_entry(Kind.RESOURCE, "FME_SHAREDRESOURCE_DATA:/data/t.bin", 1, "aa")
+    same_key_other_kind = file_entry(Kind.ITEM, "FME_SHAREDRESOURCE_DATA:/cache/t.bin", 1, "aa")
+    assert snap.ignores(cached) and not snap.ignores(kept)
+    assert not snap.ignores(same_key_other_kind)
+    copy = snap.with_entries([kept])
+    assert copy.ignore == tuple(rules) and copy.ignores(cached)
