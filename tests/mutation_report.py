@@ -53,8 +53,10 @@ GROUPS: tuple[Group, ...] = (
            "tests/test_aws_discovery.py::test_discovery_by_ec2_tags",
            "tests/test_aws_discovery.py::test_discovery_of_an_unknown_cluster_says_what_it_looked_for",
            "tests/test_aws_discovery.py::test_discovery_reads_every_tag_page_and_takes_only_what_is_tagged",
-           "tests/test_aws_discovery.py::test_a_cluster_without_a_load_balancer_has_none_in_its_inventory")),
-    Group("seed", ("fmeaa/app/seed.py",), ("tests/test_seed.py",)),
+           "tests/test_aws_discovery.py::test_a_cluster_without_a_load_balancer_has_none_in_its_inventory",
+           "tests/test_url_source.py")),
+    Group("seed", ("fmeaa/app/seed.py",),
+          ("tests/test_seed.py", "tests/test_url_source.py", "tests/test_schedule_moves.py")),
     Group("security", ("components/security.py",), ("tests/test_security_policy.py",),
           isolation="forkserver"),
     # The pytester test runs a second pytest in a temporary directory, where mutmut finds no
@@ -72,13 +74,17 @@ _PROJECT = ("fmeaa", "components", "config", "tests", "examples", "__main__.py",
 _SEPARATOR = ("the separator inside a digested string: digests are only compared with digests "
               "made by the same code (never stored across versions), and no field holds it")
 EQUIVALENT: dict[str, str] = {
-    "fmeaa.sync.plan.x_plan_node__mutmut_21":
-        "drops the `actual=None` argument of a create: None is the field's default",
     "fmeaa.sync.plan.x_plan_content__mutmut_7":
         "the default owner when there are no nodes: with no nodes nothing is planned, so it is "
         "never read",
     "fmeaa.sync.snapshot.x_body_digest__mutmut_34": _SEPARATOR,
     "fmeaa.sync.snapshot.x_item_digest__mutmut_3": _SEPARATOR,
+    "fmeaa.sync.plan.x_desired_for_node__mutmut_11":
+        "a copy of the snapshot instead of the snapshot itself when no schedule differs: the "
+        "same entries either way (only memory differs)",
+    **{f"fmeaa.sync.snapshot.x_file_entry__mutmut_{n}":
+       "the size cap of the shared service-set table (1024 or 1025 sets, < or <=): it bounds "
+       "memory; below and above it an entry holds the same services" for n in (6, 7)},
     "fmeaa.sync.apply.xǁNodeApplierǁ__init____mutmut_5":
         "the default step callback's return value, which apply never reads",
     "fmeaa.sync.apply.xǁNodeApplierǁ_put_item__mutmut_3":
@@ -139,17 +145,17 @@ EQUIVALENT: dict[str, str] = {
        "the region of the seed's own inventory: nothing reads it (credentials, the serial and "
        "secret references take the request's region directly; the engine reads no AWS)"
        for n in (32, 35)},
-    **{f"fmeaa.app.seed.x_seed_node__mutmut_{n}":
+    **{f"fmeaa.app.seed.x__seed__mutmut_{n}":
        "the health probe's per-call timeout (30 s, 31 s or the client's default): a timing choice"
-       for n in (67, 71, 72)},
+       for n in (23, 27, 28)},
     **{f"fmeaa.app.seed.x_seed_node__mutmut_{n}":
        "the seed engine's tuning for ONE node: 1 or 2 workers, a 60 s, 61 s or default per-call "
-       "timeout" for n in (130, 132, 133, 135, 136)},
-    **{f"fmeaa.app.seed.x_seed_node__mutmut_{n}":
+       "timeout" for n in (57, 59, 60, 62, 63)},
+    **{f"fmeaa.app.seed.x__seed__mutmut_{n}":
        "the digest cache for the content files: it has no file, so enabled or not (or none) "
        "nothing is remembered beyond this one read, in which each file is hashed once anyway"
-       for n in (159, 164, 166, 167)},
-    "fmeaa.app.seed.x_seed_node__mutmut_177": "`prune=None` for `False`: both falsy",
+       for n in (110, 112, 113)},
+    "fmeaa.app.seed.x__seed__mutmut_133": "`prune=None` for `False`: both falsy",
     **{f"tests.secret_scan.x_run_scanned__mutmut_{n}":
        "`check=None` or no `check`: subprocess.run's default is False" for n in (11, 14)},
     **{f"tests.secret_scan.x_watch_{f}__mutmut_4":

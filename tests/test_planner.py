@@ -242,3 +242,19 @@ def test_each_change_carries_its_cause_from_the_ledger() -> None:
                                                 Change.EXTRA, Change.DELETE)] == [2, 2, 2, 3, 0]
     assert tally.nodes["m"].count(Change.CREATE) == 6 and tally.nodes["m"].node == "m"
     assert plan_content(desired, {"n": actual}, ["n"], prune=True).tallied().prune is True
+
+
+def test_ignored_entries_are_neither_updated_nor_deleted() -> None:
+    """An entry an ignore rule matches is created where missing, and otherwise only reported
+    as ignored — changed or extra, with or without prune."""
+    rules = [(Kind.ITEM, "R/cache-*")]
+    desired = Snapshot([repo("R"), item("R/cache-a.fmw", "a"), item("R/cache-b.fmw", "b"),
+                        item("R/w.fmw", "w")], ignore=rules)
+    actual = Snapshot([repo("R"), item("R/cache-a.fmw", "edited"), item("R/cache-x.fmw", "x"),
+                       item("R/w.fmw", "w"), item("R/other.fmw", "o")])
+    for prune in (False, True):
+        plan = plan_node("n", desired, actual, prune=prune)
+        assert [(a.change.value, a.key) for a in plan.actions] == [
+            ("unchanged", "R"), ("ignored", "R/cache-a.fmw"), ("create", "R/cache-b.fmw"),
+            ("unchanged", "R/w.fmw"), ("ignored", "R/cache-x.fmw"),
+            ("delete" if prune else "extra", "R/other.fmw")], prune

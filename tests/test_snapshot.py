@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from pathlib import Path
 
 from fmeaa.sync.snapshot import (
@@ -152,8 +153,9 @@ def test_file_entries_keep_stamp_path_and_services_and_share_equal_service_sets(
     assert first.services == ("a", "z") and first.services is second.services
     assert first.stamp == "2026-11-26T01:02:03" and second.stamp is None
     assert first.local_file is None and second.local_file == str(Path("/c/b.fmw"))
-    unseen = file_entry(Kind.RESOURCE, "C:/x", 1, "cc", ("only-here-" + "service",))
-    assert unseen.services == ("only-here-service",) and unseen.digest == "cc"
+    fresh = f"service-{uuid.uuid4().hex}"  # never seen by this process's shared table
+    unseen = file_entry(Kind.RESOURCE, "C:/x", 1, "cc", (fresh,))
+    assert unseen.services == (fresh,) and unseen.digest == "cc"
 
 
 def test_ignore_rules_match_kind_and_key_and_survive_a_copy() -> None:
