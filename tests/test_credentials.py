@@ -15,6 +15,7 @@ from fmeaa.cluster.credentials import (
     CredentialsError,
     CredentialSource,
     resolve_secret_ref,
+    source_credentials,
 )
 from tests.aws_server import REGION
 
@@ -172,3 +173,41 @@ def test_secret_references_from_secrets_manager(aws: str, monkeypatch: pytest.Mo
     with pytest.raises(CredentialsError) as caught:
         resolve_secret_ref("aws-sm:db#password")
     assert str(caught.value) == f"secret reference 'aws-sm:db#password': {NO_REGION}"
+
+
+def test_the_source_servers_credentials_are_its_own() -> None:
+    """`--source url:…` reads its own credentials: a secret, else FMEAA_SOURCE_* (user admin
+    by default) — never the nodes' FMEAA_PASSWORD."""
+    assert source_credentials(None, REGION, {"FMEAA_SOURCE_PASSWORD": "old-pw"}) == \
+        Credentials("admin", "old-pw", None)
+    assert source_credentials(None, REGION, {"FMEAA_SOURCE_USERNAME": "ops",
+                                             "FMEAA_SOURCE_TOKEN": "tok"}) == \
+        Credentials("ops", None, "tok")
+    with pytest.raises(CredentialsError) as caught:
+        source_credentials(None, REGION, {"FMEAA_PASSWORD": "the-nodes-password"})
+    assert str(caught.value) == (
+        "no credentials for the source server: set FMEAA_SOURCE_PASSWORD (and "
+        "FMEAA_SOURCE_USERNAME, default 'admin') or FMEAA_SOURCE_TOKEN, or name an AWS Secrets "
+        "Manager secret with --source-secret-id / FMEAA_SOURCE_SECRET_ID")
+
+    class Session:
+        def __init__(self, secret: dict) -> None:
+            self.secret, self.asked = secret, []
+
+        def client(self, service: str, region_name: str | None = None) -> Session:
+            self.asked.append((service, region_name))
+            return self
+
+        def get_secret_value(self, SecretId: str) -> dict:
+            self.asked.append(SecretId)
+            return {"SecretString": json.dumps(self.secret)}
+    session = Session({"username": "old-admin", "password": "old-pw"})
+    found = source_credentials("fme/old", REGION, {"FMEAA_SOURCE_PASSWORD": "ignored"},
+                               session=session)
+    assert found == Credentials("old-admin", "old-pw", None)
+    assert session.asked == [("secretsmanager", REGION), "fme/old"]
+    with pytest.raises(CredentialsError) as caught:
+        source_credentials("fme/old", REGION, {}, session=Session(
+            {"nodes": {"fme-1": {"username": "a", "password": "node-pw"}}}))
+    assert str(caught.value) == ("secret 'fme/old' has no top-level 'password' (or 'token'): "
+                                 "the source server needs its own credentials")

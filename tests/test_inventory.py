@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from fmeaa.cluster.credentials import CredentialsError, CredentialSource
-from fmeaa.cluster.inventory import Inventory, InventoryError, check_targets, load_inventory
+from fmeaa.cluster.inventory import (
+    Inventory,
+    InventoryError,
+    check_source_url,
+    check_targets,
+    load_inventory,
+)
 
 
 def inventory(*urls: str, names: list[str] | None = None, lb: str = "fme-lb-1.eu-west-1.elb.amazonaws.com"
@@ -193,3 +199,33 @@ def test_an_inventory_file_in_every_shape_and_every_way_it_can_be_wrong(tmp_path
         f"{wrong}: not a node inventory (inventoryVersion: Input should be a valid integer, "
         "unable to parse string as an integer; nodes.0.name: String should have at least 1 "
         "character; nodes.0.restUrl: Field required)")
+
+
+def test_a_source_server_url_is_checked_by_the_nodes_rules_and_never_a_node() -> None:
+    """`--source url:…`: the old server's own address, over https (or http with --allow-http,
+    or on loopback), never the load balancer, never one of the cluster's nodes, never with
+    credentials in it (and those are not echoed)."""
+    cluster = inventory("https://10.0.1.5", "https://10.0.1.6")
+    assert check_source_url("https://fme-old.corp/", cluster) == "https://fme-old.corp"
+    assert check_source_url("https://fme-old.corp", None) == "https://fme-old.corp"
+    assert check_source_url("http://fme-old.corp", cluster, allow_http=True) == "http://fme-old.corp"
+    assert check_source_url("http://127.0.0.1:8080/", None) == "http://127.0.0.1:8080"
+    with pytest.raises(InventoryError) as caught:
+        check_source_url("https://admin:hunter2@fme-old.corp", cluster)
+    assert "carries credentials" in str(caught.value) and "hunter2" not in str(caught.value)
+    with pytest.raises(InventoryError) as caught:
+        check_source_url("http://fme-lb-1.eu-west-1.elb.amazonaws.com/", cluster)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "refusing the source server:"
+    assert lines[1].startswith("  - --source: http://fme-lb-1.eu-west-1.elb.amazonaws.com/ is "
+                               "the load balancer's address. Content is read from one FME server")
+    assert "plain HTTP" in lines[2] and len(lines) == 3
+    with pytest.raises(InventoryError, match="load balancer"):
+        check_source_url("https://other-lb.us-east-1.elb.amazonaws.com", None)
+    with pytest.raises(InventoryError) as caught:
+        check_source_url("HTTPS://10.0.1.6/", cluster)
+    assert str(caught.value).endswith(
+        "  - --source: HTTPS://10.0.1.6/ is node 'fme-2' of the cluster; use node:fme-2 for a "
+        "reference node")
+    with pytest.raises(InventoryError, match="is not an http"):
+        check_source_url("ftp://fme-old.corp", cluster)
