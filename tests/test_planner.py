@@ -258,3 +258,9 @@ def test_ignored_entries_are_neither_updated_nor_deleted() -> None:
             ("unchanged", "R"), ("ignored", "R/cache-a.fmw"), ("create", "R/cache-b.fmw"),
             ("unchanged", "R/w.fmw"), ("ignored", "R/cache-x.fmw"),
             ("delete" if prune else "extra", "R/other.fmw")], prune
+        ignored = {a.key: a for a in plan.actions if a.change is Change.IGNORED}
+        # Reported with both sides, as verify shows them: what the source has, what the node has.
+        assert ignored["R/cache-a.fmw"].desired == desired[(Kind.ITEM, "R/cache-a.fmw")]
+        assert ignored["R/cache-a.fmw"].actual == actual[(Kind.ITEM, "R/cache-a.fmw")]
+        assert ignored["R/cache-x.fmw"].desired is None
+        assert ignored["R/cache-x.fmw"].actual == actual[(Kind.ITEM, "R/cache-x.fmw")]
