@@ -82,13 +82,11 @@ EQUIVALENT: dict[str, str] = {
     **{f"fmeaa.sync.snapshot.x_file_entry__mutmut_{n}":
        "the size cap of the shared service-set table (1024 or 1025 sets, < or <=): it bounds "
        "memory; below and above it an entry holds the same services" for n in (6, 7)},
-    "fmeaa.sync.apply.xǁNodeApplierǁ__init____mutmut_5":
+    "fmeaa.sync.apply.xǁNodeApplierǁ__init____mutmut_6":
         "the default step callback's return value, which apply never reads",
-    "fmeaa.sync.apply.xǁNodeApplierǁ_put_item__mutmut_3":
-        "the initial `current` services, None or \"\": both differ from every wanted list",
     **{f"fmeaa.sync.apply.xǁNodeApplierǁ{name}__mutmut_{n}":
        "the fallback for an entry without its sha256: file entries always carry it "
-       "(`file_entry` requires it)" for name, n in (("_put_item", 54), ("_import_project", 38),
+       "(`file_entry` requires it)" for name, n in (("_put_item", 57), ("_import_project", 38),
                                                   ("_put_resource", 26))},
     **{f"fmeaa.sync.apply.xǁNodeApplierǁ_import_project__mutmut_{n}":
        "node, method or path of the error for an imported package without its project: an "
