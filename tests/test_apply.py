@@ -425,3 +425,79 @@ def test_failure_text_masks_secrets_and_names_unreachable_nodes() -> None:
     assert is_unreachable(api_error(NodeTimeoutError, None))
     assert not is_unreachable(api_error(NotFoundError, 404))
     assert not is_unreachable(RuntimeError("no status"))
+
+
+class ServicesNode(Recorder):
+    """A node whose upload answers list no services; `services` reads back `given` (per item
+    name, else `default`), as a real node might assign them."""
+
+    def __init__(self, default: list[str], given: dict[str, list[str]] | None = None,
+                 errors: dict[str, list[Exception]] | None = None) -> None:
+        super().__init__(errors=errors, upload_answer={"lastPublishDate": "2026-11-26"})
+        self.default, self.given = default, given or {}
+
+    def __getattr__(self, name: str):
+        if name != "services":
+            return super().__getattr__(name)
+
+        def services(repo: str, item: str) -> list[str]:
+            self.calls.append(("services", repo, item))
+            return list(reversed(self.given.get(item, self.default)))
+        return services
+
+
+def item_named(name: str, services: list[str], path: Path, stamp: str | None = None):
+    return file_entry(Kind.ITEM, f"R/{name}", 5, f"sha-{name}", services, path, stamp=stamp)
+
+
+def test_what_a_node_gives_a_new_upload_is_read_back_once_per_file_type(
+        files: dict[str, Path]) -> None:
+    """Creates: the first upload of each file type is read back; the others follow its rule.
+    Only items that then lack the wanted services get set_services."""
+    node = ServicesNode(default=["fmejobsubmitter"])
+    run(node, create(item_named("a.fmw", ["fmejobsubmitter"], files["w.fmw"])),
+        create(item_named("b.fmw", ["fmedatadownload", "fmejobsubmitter"], files["w.fmw"])),
+        create(item_named("c.FMW", ["fmejobsubmitter"], files["w.fmw"])),
+        create(item_named("d.fmwt", ["fmejobsubmitter"], files["w.fmw"])))
+    assert [c for c in node.calls if c[0] != "upload_item"] == [
+        ("services", "R", "a.fmw"),
+        ("set_services", "R", "b.fmw", ["fmedatadownload", "fmejobsubmitter"]),
+        ("services", "R", "d.fmwt")]
+
+
+def test_whether_a_republish_keeps_services_is_learnt_from_the_first_one(
+        files: dict[str, Path]) -> None:
+    """Updates: the first re-publish is read back; if the node kept the item's services, the
+    next ones are trusted to keep theirs; if it did not, every later one gets set_services."""
+    def republish(name: str, had: list[str], wants: list[str]):
+        old = item_named(name, had, files["w.fmw"], stamp="old-stamp")
+        return Action(Change.UPDATE, Kind.ITEM, old.key, item_named(name, wants, files["w.fmw"]),
+                      old, "file")
+    keeps = ServicesNode(default=[], given={"a.fmw": ["fmejobsubmitter", "fmedatadownload"]})
+    run(keeps, republish("a.fmw", ["fmedatadownload", "fmejobsubmitter"],
+                         ["fmedatadownload", "fmejobsubmitter"]),
+        republish("b.fmw", ["fmejobsubmitter"], ["fmejobsubmitter"]),
+        republish("c.fmw", ["fmejobsubmitter"], ["fmedatadownload"]))
+    assert [c for c in keeps.calls if c[0] != "upload_item"] == [
+        ("services", "R", "a.fmw"), ("set_services", "R", "c.fmw", ["fmedatadownload"])]
+    resets = ServicesNode(default=["fmejobsubmitter"])
+    run(resets, republish("a.fmw", ["fmedatadownload"], ["fmedatadownload"]),
+        republish("b.fmw", ["fmedatadownload"], ["fmedatadownload"]))
+    assert [c for c in resets.calls if c[0] != "upload_item"] == [
+        ("services", "R", "a.fmw"), ("set_services", "R", "a.fmw", ["fmedatadownload"]),
+        ("set_services", "R", "b.fmw", ["fmedatadownload"])]
+
+
+def test_a_create_that_meets_an_existing_item_reads_its_services_and_learns_no_rule(
+        files: dict[str, Path]) -> None:
+    node = ServicesNode(default=["fmedatadownload"],
+                        errors={"upload_item": [api_error(ConflictError)]})
+    run(node, create(item_named("a.fmw", ["fmedatadownload"], files["w.fmw"])),
+        create(item_named("b.fmw", ["fmedatadownload"], files["w.fmw"])))
+    assert [c[0:3] + tuple(str(x) for x in c[4:]) if c[0] == "upload_item" else c
+            for c in node.calls] == [
+        ("upload_item", "R", files["w.fmw"], "('overwrite', False)"),
+        ("upload_item", "R", files["w.fmw"], "('overwrite', True)"),
+        ("services", "R", "a.fmw"),  # the existing item's, no rule from it
+        ("upload_item", "R", files["w.fmw"], "('overwrite', False)"),
+        ("services", "R", "b.fmw")]  # so the first real create is read back
