@@ -22,6 +22,7 @@ from fmeaa.emulator import Sandbox
 from fmeaa.sync.apply import NodeApplier, RetryPolicy, failure_text, is_unreachable
 from fmeaa.sync.content_source import LocalFiles
 from fmeaa.sync.digest_cache import DigestCache, file_sha256
+from fmeaa.sync.ledger import Ledger, LedgerEntry, SyncRun
 from fmeaa.sync.node_reader import WRITTEN
 from fmeaa.sync.plan import Action, Change, NodePlan
 from fmeaa.sync.snapshot import Entry, Kind, file_entry, metadata_entry
@@ -501,3 +502,31 @@ def test_a_create_that_meets_an_existing_item_reads_its_services_and_learns_no_r
         ("services", "R", "a.fmw"),  # the existing item's, no rule from it
         ("upload_item", "R", files["w.fmw"], "('overwrite', False)"),
         ("services", "R", "b.fmw")]  # so the first real create is read back
+
+
+def test_what_the_applier_writes_and_deletes_is_kept_in_the_nodes_ledger(
+        files: dict[str, Path]) -> None:
+    """Each write is recorded as written (digest, the node's new stamp, size — 0 for a project,
+    which lists none —, sha256, services, the run and its user); each delete forgets the
+    entry; a failed write records nothing."""
+    client = Recorder(upload_answer={"services": [{"name": "fmejobsubmitter"}],
+                                     "lastPublishDate": "2026-11-26T07:00:00Z"},
+                      projects=[{"name": "P", "lastUpdated": "t1"}],
+                      errors={"create_notification": [api_error(FmeApiError, 500)]})
+    item = file_entry(Kind.ITEM, "R/w.fmw", 5, "sha-w", ["fmejobsubmitter"], files["w.fmw"])
+    project = file_entry(Kind.PROJECT, "P", 5, "sha-p", (), files["p.fsproject"])
+    gone = metadata_entry(Kind.TOPIC, {"name": "OLD"})
+    ledger = Ledger("n1", entries={"topic:OLD": LedgerEntry(gone.digest), "topic:KEEP":
+                                   LedgerEntry("k")})
+    applier = NodeApplier(client, DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                          ledger=ledger, run=SyncRun("20261126T0700Z-ab12", "ops@laptop"))
+    applier.apply(NodePlan("n1", [create(item), create(project), delete(gone),
+                                  create(metadata_entry(Kind.TOPIC, TOPIC))]))
+    written = ledger.entries["item:R/w.fmw"]
+    assert (written.digest, written.stamp, written.size, written.sha256, written.services,
+            written.sync_id, written.user) == (item.digest, "2026-11-26T07:00:00Z", 5, "sha-w",
+                                               ("fmejobsubmitter",), "20261126T0700Z-ab12",
+                                               "ops@laptop")
+    imported = ledger.entries["project:P"]
+    assert (imported.digest, imported.stamp, imported.size) == (project.digest, "t1", 0)
+    assert set(ledger.entries) == {"item:R/w.fmw", "project:P", "topic:KEEP"}
