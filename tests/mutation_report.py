@@ -45,7 +45,10 @@ class Group:
 GROUPS: tuple[Group, ...] = (
     Group("planner", ("fmeaa/sync/plan.py", "fmeaa/sync/snapshot.py"),
           ("tests/test_planner.py", "tests/test_snapshot.py", "tests/test_planner_properties.py")),
-    Group("apply", ("fmeaa/sync/apply.py",), ("tests/test_apply.py",)),
+    Group("apply", ("fmeaa/sync/apply.py",),
+          ("tests/test_apply.py",
+           "tests/test_sync_speed.py::test_concurrent_apply_keeps_parents_before_children_and_deletes_last",
+           "tests/test_sync_speed.py::test_a_write_refused_more_often_than_the_client_waits_is_retried_by_the_applier")),
     Group("manifest", ("fmeaa/sync/manifest.py",), ("tests/test_content_manifest.py",)),
     Group("cluster", ("fmeaa/cluster/inventory.py", "fmeaa/cluster/credentials.py"),
           ("tests/test_inventory.py", "tests/test_credentials.py",
