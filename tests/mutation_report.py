@@ -95,7 +95,7 @@ EQUIVALENT: dict[str, str] = {
        "node, method or path of the error for an imported package without its project: an "
        "error without HTTP status is reported by its message alone (`failure_text`), in its "
        "node's row" for n in (11, 12, 13, 20, 21, 22, 23)},
-    "fmeaa.cluster.inventory.x_check_targets__mutmut_72":
+    "fmeaa.cluster.inventory.x_check_targets__mutmut_43":
         "an endpoint URL without a host: \"\" and \"XXXX\" are both not loopback (refused alike)",
     **{f"fmeaa.cluster.inventory.x_load_inventory__mutmut_{n}":
        "the file's encoding, None (the locale's) or \"UTF-8\": the same on a UTF-8 locale, as on "

@@ -175,6 +175,13 @@ def test_secret_references_from_secrets_manager(aws: str, monkeypatch: pytest.Mo
     assert str(caught.value) == f"secret reference 'aws-sm:db#password': {NO_REGION}"
 
 
+def test_the_source_servers_credentials_come_from_the_environment_by_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FMEAA_SOURCE_PASSWORD", "from-the-env")
+    monkeypatch.delenv("FMEAA_SOURCE_USERNAME", raising=False)
+    assert source_credentials(None, REGION) == Credentials("admin", "from-the-env", None)
+
+
 def test_the_source_servers_credentials_are_its_own() -> None:
     """`--source url:…` reads its own credentials: a secret, else FMEAA_SOURCE_* (user admin
     by default) — never the nodes' FMEAA_PASSWORD."""

@@ -210,16 +210,26 @@ def test_a_source_server_url_is_checked_by_the_nodes_rules_and_never_a_node() ->
     assert check_source_url("https://fme-old.corp", None) == "https://fme-old.corp"
     assert check_source_url("http://fme-old.corp", cluster, allow_http=True) == "http://fme-old.corp"
     assert check_source_url("http://127.0.0.1:8080/", None) == "http://127.0.0.1:8080"
+    assert check_source_url("https://old-fmeX/", None) == "https://old-fmeX"  # only '/' goes
     with pytest.raises(InventoryError) as caught:
         check_source_url("https://admin:hunter2@fme-old.corp", cluster)
-    assert "carries credentials" in str(caught.value) and "hunter2" not in str(caught.value)
+    assert str(caught.value) == (
+        "refusing the source server: its URL carries credentials (user:password@); give them "
+        "with --source-secret-id or $FMEAA_SOURCE_PASSWORD")
+    with pytest.raises(InventoryError, match="load balancer's address"):  # the cluster's own,
+        check_source_url("https://fme.corp.example/", inventory(lb="fme.corp.example"))  # by name
+    with pytest.raises(InventoryError, match="is node 'fme-1'"):  # however either URL ends
+        check_source_url("https://10.0.1.5", inventory("https://10.0.1.5/"))
+    with pytest.raises(InventoryError, match="is node 'fme-1'"):  # only '/' is stripped
+        check_source_url("https://fme-X", inventory("https://fme-X"))
     with pytest.raises(InventoryError) as caught:
         check_source_url("http://fme-lb-1.eu-west-1.elb.amazonaws.com/", cluster)
     lines = str(caught.value).splitlines()
     assert lines[0] == "refusing the source server:"
     assert lines[1].startswith("  - --source: http://fme-lb-1.eu-west-1.elb.amazonaws.com/ is "
                                "the load balancer's address. Content is read from one FME server")
-    assert "plain HTTP" in lines[2] and len(lines) == 3
+    assert lines[2].startswith("  - --source: http://fme-lb-1.eu-west-1.elb.amazonaws.com/ is "
+                               "plain HTTP") and len(lines) == 3
     with pytest.raises(InventoryError, match="load balancer"):
         check_source_url("https://other-lb.us-east-1.elb.amazonaws.com", None)
     with pytest.raises(InventoryError) as caught:

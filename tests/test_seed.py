@@ -404,3 +404,47 @@ def test_plain_http_to_a_remote_node_only_when_the_request_allows_it(
         seed_node(remote, creds(), poll_s=0.01)
     with pytest.raises(InventoryError, match="is plain HTTP"):
         seed_node(SeedRequest(**{**remote.__dict__, "allow_http": False}), creds(), poll_s=0.01)
+
+
+def test_a_url_source_is_opened_with_its_own_settings_read_and_closed(
+        box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeding from the old server (`url:`): the source is opened once, with its URL, its own
+    secret, the request's region and HTTP rule, the seed's inventory and engine settings, its
+    own credentials and a secret resolver in the request's region; its content is what the node
+    gets; it is closed afterwards. (The old server itself is emulated in test_url_source.py.)"""
+    from fmeaa.sync.content_source import DirectorySource, snapshot_of_directory
+    from fmeaa.sync.digest_cache import DigestCache
+    from fmeaa.sync.manifest import load_content_dir
+
+    opened: list[tuple] = []
+    resolved: list[tuple] = []
+    monkeypatch.setattr(seed, "resolve_secret_ref",
+                        lambda ref, region=None: resolved.append((ref, region)) or "v")
+
+    class OldServer:
+        def __init__(self, *args: object) -> None:
+            opened.append((self, *args))
+            self.content = load_content_dir(EXAMPLE)
+            self.source = DirectorySource(self.content)
+            self.closed = False
+
+        def read(self) -> Snapshot:
+            return snapshot_of_directory(self.content, DigestCache(None, enabled=False),
+                                         lambda ref: "v")
+
+        def close(self) -> None:
+            self.closed = True
+    monkeypatch.setattr(seed, "open_url_source", OldServer)
+    theirs = Credentials("old-admin", "old-Server-Pa55word-do-not-leak")
+    report = seed_node(request(box, source="url:https://fme-old.corp", source_secret_id="fme/old",
+                               region=REGION, allow_http=True), creds(),
+                       cache_dir=tmp_path / "c", poll_s=0.01, source_credentials=theirs)
+    assert report["applied"] == 15 and len(node_items(box, "fme-2")) == 5
+    (old, source, server, inventory, settings, resolver, credentials), = opened
+    assert old.closed
+    assert source == "url:https://fme-old.corp" and credentials is theirs
+    assert (server.url, server.secret_id, server.region, server.allow_http) == \
+        ("url:https://fme-old.corp", "fme/old", REGION, True)
+    assert [n.name for n in inventory.nodes] == ["fme-2"] and settings.parallel == 1
+    assert resolver("aws-sm:fme/smtp#password") == "v"
+    assert resolved == [("aws-sm:fme/smtp#password", REGION)]
