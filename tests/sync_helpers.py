@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import typer.main
 import typer.testing
 from typer.testing import CliRunner
 
@@ -34,35 +32,15 @@ class Run:
         return json.loads(self.out)
 
 
-class _Runner(CliRunner):
-    """typer's CliRunner builds the click command tree from the typer app on every invoke (every
-    command's signature inspected: tens of ms, a few hundred times in the suite). The tree only
-    depends on the app, so it is built once."""
-
-    def invoke(self, app: Any, *args: Any, **kwargs: Any) -> Any:
-        with _cached_command(app):
-            return super().invoke(app, *args, **kwargs)
-
-
-_COMMANDS: dict[int, Any] = {}
-
-
-@contextmanager
-def _cached_command(typer_app: Any) -> Iterator[None]:
-    built = _COMMANDS.get(id(typer_app))
-    if built is None:
-        built = _COMMANDS[id(typer_app)] = typer.main.get_command(typer_app)
-    original = typer.testing._get_command
-    typer.testing._get_command = lambda _app: built
-    try:
-        yield
-    finally:
-        typer.testing._get_command = original
+# typer's CliRunner builds the click command tree from the typer app on every invoke (every
+# command's signature inspected: tens of ms, a few hundred times in the suite). The tree only
+# depends on the app, so it is built once.
+typer.testing._get_command = functools.cache(typer.testing._get_command)  # type: ignore[assignment]
 
 
 def fmeaa(*args: str | Path) -> Run:
     """Run the real CLI in-process; its stdout and stderr go to the secret scanner."""
-    result = _Runner().invoke(app, [str(a) for a in args])
+    result = CliRunner().invoke(app, [str(a) for a in args])
     record(f"fmeaa {args[0]} stdout", result.stdout)
     record(f"fmeaa {args[0]} stderr", result.stderr)
     if result.exception and not isinstance(result.exception, SystemExit):
