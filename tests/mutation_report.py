@@ -95,6 +95,32 @@ EQUIVALENT: dict[str, str] = {
        "node, method or path of the error for an imported package without its project: an "
        "error without HTTP status is reported by its message alone (`failure_text`), in its "
        "node's row" for n in (11, 12, 13, 20, 21, 22, 23)},
+    **{f"fmeaa.sync.apply.xǁNodeApplierǁ_services_after_upload__mutmut_{n}":
+       "the spelling of a learnt rule's key or of the \"unknown\" rule (another string, or "
+       "upper case): keys stay distinct per upload kind and suffix, and any rule but \"keep\" "
+       "or a tuple of services sets the services" for n in (4, 5, 6, 7, 8, 33, 34)},
+    "fmeaa.sync.apply.xǁNodeApplierǁ_services_after_upload__mutmut_47":
+        "the \"unknown\" rule read as a list of its letters instead of None: neither is ever a "
+        "sorted list of services, so both set the services",
+    "fmeaa.sync.apply.xǁNodeApplierǁ_put_item__mutmut_8":
+        "the node's services unknown instead of as listed for a services-only update: the plan "
+        "makes one only when the sorted services differ (same file, other digest), so both set "
+        "them",
+    "fmeaa.sync.apply.xǁNodeApplierǁapply__mutmut_27":
+        "the kind of a wave read from its second action instead of its first: a wave is one "
+        "kind (`_waves`)",
+    "fmeaa.sync.apply.xǁNodeApplierǁapply__mutmut_44":
+        "how many actions are queued ahead of the pool (4× or 5× the concurrency): the pool's "
+        "workers bound what runs (tested); the queue only bounds memory",
+    "fmeaa.sync.apply.xǁNodeApplierǁapply__mutmut_47":
+        "stop reporting at the first action that never ran, instead of skipping it: those "
+        "that never ran are always the last (each checks the lost-node flag as it starts, in "
+        "plan order, and the flag is never cleared)",
+    "fmeaa.sync.apply.x__waves__mutmut_2":
+        "the \"no wave yet\" marker, None or \"\": neither equals a (kind, direction) pair",
+    "fmeaa.sync.apply.x__waves__mutmut_5":
+        "a wave's direction flag inverted (is / is not a delete): the same actions are grouped "
+        "together either way",
     "fmeaa.cluster.inventory.x_check_targets__mutmut_43":
         "an endpoint URL without a host: \"\" and \"XXXX\" are both not loopback (refused alike)",
     **{f"fmeaa.cluster.inventory.x_load_inventory__mutmut_{n}":

@@ -4,6 +4,8 @@ that already succeeded, an entry deleted by hand): every step is idempotent, as 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -530,3 +532,135 @@ def test_what_the_applier_writes_and_deletes_is_kept_in_the_nodes_ledger(
     imported = ledger.entries["project:P"]
     assert (imported.digest, imported.stamp, imported.size) == (project.digest, "t1", 0)
     assert set(ledger.entries) == {"item:R/w.fmw", "project:P", "topic:KEEP"}
+
+
+# --- how many actions run at once, and on which thread --------------------------------------
+class Overlaps(Recorder):
+    """A Recorder whose calls note their thread and how many run at once. With `meet`, calls
+    wait in pairs at a barrier: a pair that never overlaps breaks it (the action then fails)."""
+
+    def __init__(self, meet: bool = False, pause_s: float = 0.0,
+                 errors: dict[str, list[Exception]] | None = None) -> None:
+        super().__init__(errors=errors, projects=[{"name": "P0"}, {"name": "P1"}])
+        self.threads: set[int] = set()
+        self.running = self.most = 0
+        self._count = threading.Lock()
+        self._pair = threading.Barrier(2, timeout=3) if meet else None
+        self._pause_s = pause_s
+
+    def __getattr__(self, name: str):
+        recorded = super().__getattr__(name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            with self._count:
+                self.threads.add(threading.get_ident())
+                self.running += 1
+                self.most = max(self.most, self.running)
+            try:
+                if self._pair is not None and name != "projects":
+                    self._pair.wait()
+                time.sleep(self._pause_s)
+                return recorded(*args, **kwargs)
+            finally:
+                with self._count:
+                    self.running -= 1
+        return call
+
+
+def topics(count: int) -> list[Action]:
+    return [create(metadata_entry(Kind.TOPIC, {"name": f"T{i}"})) for i in range(count)]
+
+
+def test_by_default_actions_run_one_at_a_time_in_the_callers_thread() -> None:
+    """Concurrency 1 (the default, and anything below it) uses no thread pool at all."""
+    for concurrency in (None, 1, 0):
+        client = Overlaps()
+        kwargs = {} if concurrency is None else {"concurrency": concurrency}
+        applier = NodeApplier(client, DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                              **kwargs)
+        result = applier.apply(NodePlan("n1", topics(3)))
+        assert result.ok and result.applied == 3, concurrency
+        assert client.threads == {threading.get_ident()} and client.most == 1, concurrency
+
+
+@pytest.mark.parametrize("count", [2, 6])
+def test_a_waves_actions_run_concurrency_at_a_time(count: int) -> None:
+    """Pairs meet (so two do run at once, even in a wave of two) and never more than two run."""
+    client = Overlaps(meet=True, pause_s=0.01)
+    applier = NodeApplier(client, DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                          concurrency=2)
+    result = applier.apply(NodePlan("n1", topics(count)))
+    assert result.ok and result.applied == count, result.failures
+    assert client.most == 2
+
+
+def test_project_imports_run_one_at_a_time_whatever_the_concurrency(
+        files: dict[str, Path]) -> None:
+    client = Overlaps(pause_s=0.02)
+    projects = [create(file_entry(Kind.PROJECT, f"P{i}", 5, f"sha-{i}", (), files["p.fsproject"]))
+                for i in range(2)]
+    applier = NodeApplier(client, DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                          concurrency=4)
+    assert applier.apply(NodePlan("n1", projects)).applied == 2
+    assert client.most == 1
+
+
+def test_a_node_lost_mid_wave_stays_unreachable_whatever_failed_beside_it() -> None:
+    """Two actions run at once: one finds the node gone, the other is refused. The node is
+    reported unreachable (not merely failed), both failures are listed in plan order, and the
+    next wave is not attempted."""
+    gone, refused = api_error(NodeUnreachableError, None), api_error(InvalidRequestError, 422)
+    client = Overlaps(meet=True, errors={"create_notification": [gone, refused]})
+    later = create(metadata_entry(Kind.SCHEDULE, SCHEDULE))
+    applier = NodeApplier(client, DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                          concurrency=2)
+    result = applier.apply(NodePlan("n1", [*topics(2), later]))
+    assert (result.status, result.applied) == ("unreachable", 0)
+    assert {text for _, text in result.failures} == {
+        "NodeUnreachableError here", "n1: POST /x -> 422: InvalidRequestError here"}
+    assert [action for action, _ in result.failures] == ["create topic T0", "create topic T1"]
+    assert not [c for c in client.calls if c[0] == "create_schedule"]
+
+
+def test_a_lost_node_ends_the_plan_and_still_reports() -> None:
+    """One at a time: the node is lost in the first wave; later waves are skipped, and the
+    result still says what happened."""
+    client = Recorder({"create_notification": [api_error(NodeUnreachableError, None)]})
+    result = run(client, *topics(1), create(metadata_entry(Kind.SCHEDULE, SCHEDULE)))
+    assert result is not None and (result.status, result.applied) == ("unreachable", 0)
+    assert [c[0] for c in client.calls] == ["create_notification"]
+
+
+def test_creates_and_republishes_learn_separate_rules_per_last_suffix(
+        files: dict[str, Path]) -> None:
+    """The rule's key is the upload kind and the name's last suffix: a create teaches nothing
+    about re-publishes (or the reverse), and `a.v1.fmw` and `b.v2.fmw` are both `.fmw`."""
+    node = ServicesNode(default=["fmejobsubmitter"])
+    old = item_named("c.fmw", ["fmedatadownload"], files["w.fmw"], stamp="old-stamp")
+    republish = Action(Change.UPDATE, Kind.ITEM, old.key,
+                       item_named("c.fmw", ["fmedatadownload"], files["w.fmw"]), old, "file")
+    run(node, create(item_named("a.v1.fmw", ["fmejobsubmitter"], files["w.fmw"])),
+        create(item_named("b.v2.fmw", ["fmejobsubmitter"], files["w.fmw"])), republish)
+    assert [c for c in node.calls if c[0] != "upload_item"] == [
+        ("services", "R", "a.v1.fmw"),
+        ("services", "R", "c.fmw"), ("set_services", "R", "c.fmw", ["fmedatadownload"])]
+
+
+def test_a_services_only_update_keeps_the_nodes_stamp_in_the_ledger(
+        files: dict[str, Path]) -> None:
+    """Nothing was re-published, so the publish stamp the node showed is still its stamp."""
+    item = file_entry(Kind.ITEM, "R/w.fmw", 5, "sha-w", ["fmedatadownload"], files["w.fmw"])
+    on_node = file_entry(Kind.ITEM, "R/w.fmw", 5, "sha-w", ["fmejobsubmitter"], files["w.fmw"],
+                         stamp="2026-01-02T03:04:05Z")
+    ledger = Ledger("n1")
+    NodeApplier(Recorder(), DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                ledger=ledger).apply(NodePlan("n1", [update(item, "services", on_node)]))
+    assert ledger.entries["item:R/w.fmw"].stamp == "2026-01-02T03:04:05Z"
+
+
+def test_a_write_without_a_named_run_is_recorded_with_an_empty_id_and_user() -> None:
+    ledger = Ledger("n1")
+    NodeApplier(Recorder(), DigestCache(None), LocalFiles(), ONCE,  # type: ignore[arg-type]
+                ledger=ledger).apply(NodePlan("n1", topics(1)))
+    written = ledger.entries["topic:T0"]
+    assert (written.sync_id, written.user) == ("", "")

@@ -448,3 +448,23 @@ def test_a_url_source_is_opened_with_its_own_settings_read_and_closed(
     assert [n.name for n in inventory.nodes] == ["fme-2"] and settings.parallel == 1
     assert resolver("aws-sm:fme/smtp#password") == "v"
     assert resolved == [("aws-sm:fme/smtp#password", REGION)]
+
+
+def test_moved_schedules_are_read_from_the_seeded_node_with_the_requests_owner(
+        box: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schedule someone moved by hand keeps running where it runs now: the seed asks the node
+    it seeds (and only it) where its schedules run, under the request's default owner, and names
+    no inventory (None: it knows only this node, so whatever owner an override names counts)."""
+    from fmeaa.client import FmeClient
+
+    calls: list[tuple] = []
+
+    def recorded(desired: Snapshot, clients: dict, owner: str, moves: object) -> Snapshot:
+        calls.append((clients, owner, moves))
+        return desired
+    monkeypatch.setattr(seed, "honour_moves", recorded)
+    seed_node(request(box, default_owner="fme-9"), creds(), cache_dir=tmp_path / "c",
+              poll_s=0.01)
+    (clients, owner, moves), = calls
+    assert list(clients) == ["fme-2"] and isinstance(clients["fme-2"], FmeClient)
+    assert (owner, moves) == ("fme-9", None)

@@ -388,6 +388,25 @@ def test_concurrent_apply_keeps_parents_before_children_and_deletes_last() -> No
     assert overlapping > 1  # one kind's actions did run at once
 
 
+def test_an_answered_request_no_longer_counts_as_in_flight(
+        sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that has its answer may send its next request at once: by then the emulator
+    has stopped counting the answered one, else a bounded client would seem to exceed its
+    bound (seen under load: 4 at once from a client bound to 3). Marking a request done is
+    slowed here so that doing it after the answer went out could not go unnoticed."""
+    node = sandbox.nodes[0]
+    marked = node.request_done
+
+    def slowly() -> None:
+        time.sleep(0.05)
+        marked()
+    monkeypatch.setattr(node, "request_done", slowly)
+    with connect(node.name, node.url, username="admin", password=TEST_PASSWORD) as c:
+        for _ in range(3):
+            c.repositories()
+            assert node.in_flight == 0
+
+
 def test_emulator_counts_requests_per_path(sandbox: Sandbox) -> None:
     node = sandbox.nodes[0]
     with connect(node.name, node.url, username="admin", password=TEST_PASSWORD) as c:

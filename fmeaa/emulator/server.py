@@ -105,6 +105,7 @@ def _filename(disposition: str | None) -> str | None:
 
 
 class FmeRequestHandler(BaseHTTPRequestHandler):
+    _counted = False  # this request is counted in its node's in-flight requests
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out as separate writes; without TCP_NODELAY, Nagle's algorithm and
@@ -128,6 +129,7 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
         route, params = self.server.router.match(
             self.command, path, lambda r: version.serves(r.api, r.since, r.unconfirmed))
         in_flight = node.count_request(self.command, route)
+        self._counted = True
         try:
             if faults.latency_s:
                 time.sleep(faults.latency_s)
@@ -162,7 +164,15 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
             Response(429, {"message": "Too many requests (injected fault)"},
                      headers={"Retry-After": f"{faults.retry_after_s:g}"}).send(self)
         finally:
-            node.request_done()
+            self.answered()
+
+    def answered(self) -> None:
+        """This request no longer counts as in flight. Called before the answer's first byte
+        goes out: a client that has the answer may send its next request at once, and that one
+        must not be counted beside this one (a bounded client would seem to exceed its bound)."""
+        if self._counted:
+            self._counted = False
+            self.server.node.request_done()
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
 
@@ -267,6 +277,7 @@ class Response:
                 else "application/octet-stream"
             handler.send_header("Content-Type", kind)
             handler.send_header("Content-Length", str(self.size))
+            handler.answered()
             handler.end_headers()
             handler.server.node.count_download(self.what, self.size)
             try:
@@ -281,6 +292,7 @@ class Response:
         if payload:
             handler.send_header("Content-Type", self.content_type)
         handler.send_header("Content-Length", str(len(payload)))
+        handler.answered()
         handler.end_headers()
         handler.wfile.write(payload)
 
