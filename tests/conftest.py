@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 
 from fmeaa.client import FmeClient, connect  # noqa: E402
 from fmeaa.emulator import Sandbox  # noqa: E402
+from tests import program_runs  # noqa: E402
 
 pytest_plugins = ["tests.aws_server", "tests.secret_scan", "pytester"]  # moto server; secret scanner
 
@@ -23,6 +24,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """pytest's own log capture (shown in failure reports) keeps WARNING and above. Not through
     `log_level`, which would also lower the root logger to WARNING in every test phase and hide
     DEBUG records from the secret scanner; each record pytest keeps costs a lock per thread."""
+    program_runs.forget()  # a new session never reuses another's Pulumi runs (see the module)
     plugin = session.config.pluginmanager.get_plugin("logging-plugin")
     for name in ("caplog_handler", "report_handler"):
         handler = getattr(plugin, name, None)

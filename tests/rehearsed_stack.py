@@ -26,9 +26,9 @@ from components.deployment_model import (
     plan_up,
 )
 from components.node_seed import NodeSeedProvider
-from components.preview import run_program
 from fmeaa.emulator import Sandbox
 from tests.aws_server import REGION
+from tests.program_runs import run_program
 
 LB_DNS = "fme-aa-alb-123.eu-west-1.elb.amazonaws.com"
 

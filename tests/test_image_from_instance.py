@@ -11,8 +11,9 @@ import pytest
 from components.bootstrap import unpack_user_data
 from components.deployment_model import INSTANCE, first_deployment, plan_up
 from components.image import FROM_INSTANCE_PINNED
-from components.preview import RecordingMocks, run_program
+from components.preview import RecordingMocks
 from config import StackConfigError
+from tests.program_runs import run_program
 from tests.stack_fixtures import LINUX, example
 
 SERVER = "i-0abc1234def567890"

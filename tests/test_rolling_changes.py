@@ -25,10 +25,11 @@ from components.deployment_model import (
     plan_up,
 )
 from components.fme_node import REPLACE_ON, ROLLED_FIELDS
-from components.preview import instance_changes, run_program
+from components.preview import instance_changes
 from components.preview import main as preview_main
 from config import StackConfigError, parse_stack_config
 from fmeaa.app.upgrade_plan import in_place_steps, new_names, surge_steps
+from tests.program_runs import run_program
 from tests.stack_fixtures import example
 
 NEW_AMI = "ami-0aaaaaaaaaaaaaaa1"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.preview import ProgramRun, run_program
+from components.preview import ProgramRun
+from tests.program_runs import run_program
 from tests.stack_fixtures import CERT, LINUX, example
 
 RECOMMENDED_TLS = {"ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",

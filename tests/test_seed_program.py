@@ -10,10 +10,11 @@ import pulumi
 import pytest
 
 from components.node_seed import NodeSeedProvider
-from components.preview import ROOT, RecordingMocks, run_program
+from components.preview import ROOT, RecordingMocks
 from config import StackConfigError
 from fmeaa.app.seed import content_digest
 from fmeaa.cluster.inventory import Inventory
+from tests.program_runs import run_program
 from tests.stack_fixtures import example
 from tests.sync_helpers import copy_example
 

@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 
 from components.bootstrap import unpack_user_data
-from components.preview import LOOKED_UP_AMI, ProgramRun, RecordingMocks, Resource, run_program
+from components.preview import LOOKED_UP_AMI, ProgramRun, RecordingMocks, Resource
 from config import StackConfigError
+from tests.program_runs import run_program
 from tests.stack_fixtures import CERT, LINUX, example, named_nodes
 
 INSTANCE = "aws:ec2/instance:Instance"
