@@ -321,3 +321,36 @@ def test_v4_workspaces(node: EmulatedNode) -> None:
     assert detail["services"]["dataDownload"] == {"registered": False}
     missing = httpx.get(node.url + "/fmeapiv4/workspaces/Roads/b.fmw", headers=auth)
     assert missing.status_code == 404 and missing.json() == {"message": "Item b.fmw does not exist."}
+
+
+def test_a_stopped_node_stops_serving_at_once_whatever_its_poll_interval(tmp_path: Path) -> None:
+    """`shutdown` wakes the server's loop: it does not wait for the next poll (an hour here;
+    socketserver's own loop would hang the test), the port then refuses connections, and the
+    node starts again on the same port."""
+    import socket
+    import threading
+
+    from fmeaa.emulator.server import EmulatorHTTPServer
+
+    node = EmulatedNode("fme-x", tmp_path / "x", TEST_PASSWORD)
+    server = EmulatorHTTPServer(("127.0.0.1", 0), node)
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
+                            daemon=True)
+    loop.start()
+    port = server.server_address[1]
+    answered = httpx.get(f"http://127.0.0.1:{port}/fmeinfo/version", timeout=5)
+    assert answered.status_code == 401  # it serves: it asks who is asking
+    stopper = threading.Thread(target=server.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=5)
+    loop.join(timeout=5)
+    assert not stopper.is_alive() and not loop.is_alive()
+    server.server_close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    node.port = port
+    node.start()
+    try:
+        assert httpx.get(f"{node.url}/fmeinfo/version", timeout=5).status_code == 401
+    finally:
+        node.stop()

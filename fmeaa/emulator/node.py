@@ -181,7 +181,7 @@ class Sandbox:
         return path
 
     def close(self) -> None:
-        # All at once: each server notices its shutdown at its next poll (up to 50 ms).
+        # All at once: each stop waits for its server's loop to end.
         stoppers = [threading.Thread(target=node.stop) for node in self.nodes]
         for stopper in stoppers:
             stopper.start()

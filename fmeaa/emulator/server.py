@@ -18,6 +18,7 @@ import base64
 import contextlib
 import json
 import re
+import selectors
 import socket
 import threading
 import time
@@ -370,7 +371,37 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.node = node
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._waker, self._wake = socket.socketpair()
+        self._stopping, self._stopped = threading.Event(), threading.Event()
         super().__init__(address, FmeRequestHandler)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """socketserver's loop, but woken at once by `shutdown`: its own loop notices a shutdown
+        only at its next poll, and every test's teardown waited that long for its nodes."""
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._waker, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select(poll_interval):
+                        if key.fileobj is self and not self._stopping.is_set():
+                            self._handle_request_noblock()
+                    self.service_actions()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stop `serve_forever` and wait until it has (the port is closed by `server_close`)."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake.send(b"!")
+        self._stopped.wait(timeout=10)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._waker.close()
+        self._wake.close()
 
     # Track live connections so a node taken "down" also drops its keep-alive connections,
     # as a crashed or stopped server would.
