@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,6 +111,38 @@ def test_a_body_is_sent_in_blocks_with_the_head_and_tail_attached(tmp_path: Path
     chunks = list(big.chunks(io.BytesIO(b"y" * (BLOCK * 5 + 1))))
     assert b"".join(chunks) == big.head + b"y" * (BLOCK * 5 + 1) + big.tail
     assert len(chunks) == 6 and max(map(len, chunks)) <= 2 * BLOCK
+
+
+def test_an_answer_sent_before_the_body_was_read_is_the_answer(tmp_path: Path) -> None:
+    """A server that refuses a large upload at once (401, 413…) and closes the connection
+    breaks the sending; its answer still counts (httpx reads it too), so the transport can
+    re-login and send again instead of reporting a broken connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def refuse_unread() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n"
+                         b"Connection: close\r\n\r\n{}")
+        # closed with the body unread: the sender's next writes fail (reset, broken pipe)
+
+    server = threading.Thread(target=refuse_unread)
+    server.start()
+    big = tmp_path / "big.fmw"
+    with big.open("wb") as out:  # far beyond what loopback's socket buffers absorb
+        out.truncate(64 * 1024 * 1024)
+    pool = LeanPool(f"http://127.0.0.1:{listener.getsockname()[1]}", 5.0, None)
+    try:
+        answer = pool.request("POST", "/upload", multipart=Multipart("file", "big.fmw", big))
+    finally:
+        pool.close()
+        server.join()
+        listener.close()
+    assert (answer.status_code, answer.content) == (401, b"{}")
+    assert pool._idle == []  # that connection is not reused
 
 
 @pytest.fixture

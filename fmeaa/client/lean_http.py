@@ -204,16 +204,29 @@ class LeanPool:
                   | None, sent: dict[str, str]) -> LeanResponse:
         """Send a request on a pooled connection and read its answer; the connection goes back
         to the pool unless the server said it closes it (or anything failed: then it is
-        closed, and the failure raised as a LeanTransportError)."""
+        closed, and the failure raised as a LeanTransportError).
+
+        A server may answer before it has read the whole body — a 401 or 413 to a large upload
+        — and close the connection, which breaks the sending: the answer it sent counts, as
+        httpx (httpcore) reads it too; a connection broken with no answer is "broken"."""
         conn = self._open()
+        unsent: ConnectionError | None = None
         try:
-            conn.request(method, target, body=payload, headers=sent)
-            answer = conn.getresponse()
-            content = answer.read()
+            try:
+                conn.request(method, target, body=payload, headers=sent)
+            except ConnectionError as exc:
+                unsent = exc
+            try:
+                answer = conn.getresponse()
+                content = answer.read()
+            except (OSError, http.client.HTTPException):
+                if unsent is not None:
+                    raise unsent from None
+                raise
         except BaseException as exc:
             conn.close()
             raise _translated(exc, "broken") from None
-        if answer.will_close:
+        if unsent is not None or answer.will_close:
             conn.close()
         else:
             self._give_back(conn)
