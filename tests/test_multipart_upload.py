@@ -43,8 +43,8 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
-    seen: ClassVar[list[tuple[dict[str, str], bytes]]] = []  # each test's subclass: its own
-    handler = type("Handler", (Recorder,), {"seen": seen})
+    seen: list[tuple[dict[str, str], bytes]] = []
+    handler = type("Handler", (Recorder,), {"seen": seen})  # this test's own list
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

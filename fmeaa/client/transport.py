@@ -44,9 +44,9 @@ from fmeaa.client.retry import retrying
 if TYPE_CHECKING:
     import httpx
 
-    from fmeaa.client.lean_http import LeanResponse
+    from fmeaa.client.lean_http import LeanResponse, LeanStream
 
-    Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
+    Response = httpx.Response | LeanResponse | LeanStream  # an answer, from httpx or `lean_http`
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -441,7 +441,7 @@ class Transport:
                 pages = list(pool.map(page, guessed))
             sizes = [len(p.get("items", [])) for p in pages]
             if all(n == PAGE_SIZE for n in sizes[:-1]):
-                items = [i for p in pages for i in p.get("items", [])]
+                items: list[dict[str, Any]] = [i for p in pages for i in p.get("items", [])]
                 total = int(pages[-1].get("totalCount", 0))
                 while len(items) < total:  # more than expected: read on to the end
                     later = page(len(items))
@@ -452,7 +452,7 @@ class Transport:
                     total = int(later.get("totalCount", 0))
                 return items
         first = page(0)
-        items: list[dict[str, Any]] = list(first.get("items", []))
+        items = list(first.get("items", []))
         total, step = int(first.get("totalCount", 0)), len(items)
         if step and step < total:
             offsets = range(step, total, step)
