@@ -4,12 +4,14 @@ Why not httpx for these: a sync sends one request per workspace to every node, a
 about four times the CPU of `http.client` on each (its request and response models, URL
 parsing, cookie jar): measured against the emulator on loopback, 0.8 ms against 0.19 ms per
 20 KB upload (README, "Speed"). With no network latency to hide behind, that CPU is what a
-sync costs. Streamed downloads (`LeanPool.stream`) go this way too, so a sync never imports
-httpx unless a node needs a multipart upload (REST V4) or a test gives its own transport.
+sync costs. Streamed downloads (`LeanPool.stream`) and REST V4's multipart uploads
+(`fmeaa.client.multipart`) go this way too, so a sync never imports httpx unless a node is
+reached through a proxy or a test gives its own transport.
 
 What it keeps of HTTP: HTTP/1.1 keep-alive (a connection the server said it closes, or that
 the server closed while idle, is not reused), a timeout per connect and per read, TLS with the
-client's context, bodies from bytes or a file (streamed, with its length), no redirects, no
+client's context, bodies from bytes, a file or a multipart/form-data upload (streamed, with
+their length: never chunked), no redirects, no
 cookies and no compression (fmeaa asks for neither). Failures raise `LeanTransportError`,
 which the transport turns into the same typed errors as httpx's.
 """
@@ -22,16 +24,17 @@ import os
 import select
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from email.message import Message
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from fmeaa.client.multipart import BLOCK, Multipart, encode
 
 if TYPE_CHECKING:
     import ssl
 
 USER_AGENT = "fmeaa"
-BLOCK = 64 * 1024  # file bodies are sent in blocks of this size
 
 
 class LeanTransportError(Exception):
@@ -166,12 +169,22 @@ class LeanPool:
 
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: dict[str, Any] | None = None, body: BinaryIO | None = None,
+                multipart: Multipart | None = None,
                 headers: dict[str, str] | None = None) -> LeanResponse:
+        """One request, its answer read whole. The body: `json`, a form (`data`), a file's
+        bytes (`body`, from its position) or a multipart/form-data upload (`multipart`: its
+        file opened here, so each call sends it from its start, in blocks)."""
         target = self.prefix + path
         if params:
             target += "?" + urllib.parse.urlencode(
                 {k: _text(v) for k, v in params.items()}, doseq=True)
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        if multipart is not None:
+            with multipart.path.open("rb") as file:
+                form = encode(multipart, os.fstat(file.fileno()).st_size)
+                sent["Content-Type"] = form.content_type
+                sent["Content-Length"] = str(form.content_length)
+                return self._exchange(method, target, form.chunks(file), sent)
         payload: bytes | BinaryIO | None = None
         if json is not None:
             payload = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
@@ -185,15 +198,35 @@ class LeanPool:
             sent["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
         if payload is None and method in ("POST", "PUT", "PATCH"):
             sent["Content-Length"] = "0"
+        return self._exchange(method, target, payload, sent)
+
+    def _exchange(self, method: str, target: str, payload: bytes | BinaryIO | Iterable[bytes]
+                  | None, sent: dict[str, str]) -> LeanResponse:
+        """Send a request on a pooled connection and read its answer; the connection goes back
+        to the pool unless the server said it closes it (or anything failed: then it is
+        closed, and the failure raised as a LeanTransportError).
+
+        A server may answer before it has read the whole body — a 401 or 413 to a large upload
+        — and close the connection, which breaks the sending: the answer it sent counts, as
+        httpx (httpcore) reads it too; a connection broken with no answer is "broken"."""
         conn = self._open()
+        unsent: ConnectionError | None = None
         try:
-            conn.request(method, target, body=payload, headers=sent)
-            answer = conn.getresponse()
-            content = answer.read()
+            try:
+                conn.request(method, target, body=payload, headers=sent)
+            except ConnectionError as exc:
+                unsent = exc
+            try:
+                answer = conn.getresponse()
+                content = answer.read()
+            except (OSError, http.client.HTTPException):
+                if unsent is not None:
+                    raise unsent from None
+                raise
         except BaseException as exc:
             conn.close()
             raise _translated(exc, "broken") from None
-        if answer.will_close:
+        if unsent is not None or answer.will_close:
             conn.close()
         else:
             self._give_back(conn)

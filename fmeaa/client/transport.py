@@ -26,7 +26,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -39,14 +38,15 @@ from fmeaa.client.errors import (
     error_for_status,
 )
 from fmeaa.client.lean_http import LeanPool, LeanTransportError
+from fmeaa.client.multipart import Multipart
 from fmeaa.client.retry import retrying
 
 if TYPE_CHECKING:
     import httpx
 
-    from fmeaa.client.lean_http import LeanResponse
+    from fmeaa.client.lean_http import LeanResponse, LeanStream
 
-    Response = httpx.Response | LeanResponse  # an answer, from httpx or `lean_http`
+    Response = httpx.Response | LeanResponse | LeanStream  # an answer, from httpx or `lean_http`
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -123,16 +123,6 @@ def content_disposition(name: str) -> str:
             f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
 
 
-@dataclass(frozen=True)
-class Multipart:
-    """A streamed multipart/form-data upload: the file as part `field`, plus small text parts."""
-
-    field: str
-    filename: str
-    path: Path
-    fields: tuple[tuple[str, str], ...] = ()
-
-
 class Transport:
     """The HTTP side of one node's client."""
 
@@ -168,8 +158,7 @@ class Transport:
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
         # The requests of a sync on http.client (`lean_http` says why); httpx is imported only
-        # for what needs it (streamed downloads, multipart uploads) — and for every request
-        # when a transport is given (tests).
+        # for a node reached through a proxy, and when a transport is given (tests).
         https = self.base_url.startswith("https:")
         self._lean = LeanPool(self.base_url, timeout, _ssl_context(True) if https else None) \
             if transport is None and not proxied(self.base_url) else None
@@ -382,7 +371,11 @@ class Transport:
                 if file is not None:
                     with file.open("rb") as body:
                         response = self._send(method, path, params, json, data, body, headers)
-                elif multipart is not None:
+                elif multipart is not None and self._lean is not None:
+                    response = self._lean.request(method, path, params=params,
+                                                  multipart=multipart,
+                                                  headers=self._headers(headers))
+                elif multipart is not None:  # through a proxy, or a test's own transport
                     with multipart.path.open("rb") as body:
                         files = {multipart.field: (multipart.filename, body,
                                                    "application/octet-stream")}
@@ -448,7 +441,7 @@ class Transport:
                 pages = list(pool.map(page, guessed))
             sizes = [len(p.get("items", [])) for p in pages]
             if all(n == PAGE_SIZE for n in sizes[:-1]):
-                items = [i for p in pages for i in p.get("items", [])]
+                items: list[dict[str, Any]] = [i for p in pages for i in p.get("items", [])]
                 total = int(pages[-1].get("totalCount", 0))
                 while len(items) < total:  # more than expected: read on to the end
                     later = page(len(items))
@@ -459,7 +452,7 @@ class Transport:
                     total = int(later.get("totalCount", 0))
                 return items
         first = page(0)
-        items: list[dict[str, Any]] = list(first.get("items", []))
+        items = list(first.get("items", []))
         total, step = int(first.get("totalCount", 0)), len(items)
         if step and step < total:
             offsets = range(step, total, step)

@@ -15,7 +15,8 @@ from typing import Any
 from fmeaa.client.api_table import Endpoint
 from fmeaa.client.dialect import Dialect
 from fmeaa.client.errors import NotFoundError
-from fmeaa.client.transport import CHUNK, Multipart, clean_path, quote
+from fmeaa.client.multipart import Multipart
+from fmeaa.client.transport import CHUNK, clean_path, quote
 
 TOKEN_SECONDS = 3600
 # V3 service names ↔ keys of a V4 workspace's `services` object (fmeflow-cli
