@@ -330,7 +330,7 @@ def test_a_stopped_node_stops_serving_at_once_whatever_its_poll_interval(tmp_pat
     import socket
     import threading
 
-    from fmeaa.emulator.server import EmulatorHTTPServer
+    from fmeaa.emulator.listener import EmulatorHTTPServer
 
     node = EmulatedNode("fme-x", tmp_path / "x", TEST_PASSWORD)
     server = EmulatorHTTPServer(("127.0.0.1", 0), node)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmeaa.emulator.faults import Faults
-from fmeaa.emulator.server import EmulatorHTTPServer
+from fmeaa.emulator.listener import EmulatorHTTPServer
 
 if TYPE_CHECKING:
     from fmeaa.emulator.load_balancer import EmulatedLoadBalancer

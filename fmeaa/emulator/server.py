@@ -7,7 +7,8 @@ made, in the route modules under `routes/`.
 Built on the standard library's ThreadingHTTPServer: no dependency, and the socket-level
 control that the "connection dropped mid-upload" fault needs.
 
-This module is the core: faults, the request handler, responses, the router and the server, plus
+This module is the core: faults, the request handler, responses and the router (the server that
+listens is `listener.py`), plus
 the helpers every route family shares. The routes themselves live in `fmeaa.emulator.routes`, one
 module per resource family; they register on ROUTER when imported (see the end of this file).
 """
@@ -18,20 +19,21 @@ import base64
 import contextlib
 import json
 import re
-import selectors
 import socket
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
 
 from fmeaa.emulator.faults import Throttled
 from fmeaa.emulator.headers import disposition_filename
 from fmeaa.emulator.state import NodeState
+
+if TYPE_CHECKING:
+    from fmeaa.emulator.listener import EmulatorHTTPServer
 
 V3 = "/fmerest/v3"
 V4 = "/fmeapiv4"
@@ -358,69 +360,6 @@ def _state(h: FmeRequestHandler) -> NodeState:
 
 def _changed(h: FmeRequestHandler) -> None:
     _state(h).save()
-
-
-
-
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    router = ROUTER
-
-    def __init__(self, address: tuple[str, int], node: Any) -> None:
-        self.node = node
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        self._waker, self._wake = socket.socketpair()
-        self._stopping, self._stopped = threading.Event(), threading.Event()
-        super().__init__(address, FmeRequestHandler)
-
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """socketserver's loop, but woken at once by `shutdown`: its own loop notices a shutdown
-        only at its next poll, and every test's teardown waited that long for its nodes."""
-        self._stopped.clear()
-        try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(self, selectors.EVENT_READ)
-                selector.register(self._waker, selectors.EVENT_READ)
-                while not self._stopping.is_set():
-                    for key, _ in selector.select(poll_interval):
-                        if key.fileobj is self and not self._stopping.is_set():
-                            self._handle_request_noblock()
-                    self.service_actions()
-        finally:
-            self._stopped.set()
-
-    def shutdown(self) -> None:
-        """Stop `serve_forever` and wait until it has (the port is closed by `server_close`)."""
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._wake.send(b"!")
-        self._stopped.wait(timeout=10)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._waker.close()
-        self._wake.close()
-
-    # Track live connections so a node taken "down" also drops its keep-alive connections,
-    # as a crashed or stopped server would.
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self._open_lock:
-            live = list(self._open)
-        for sock in live:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 # Route modules register themselves on ROUTER when imported, and they import the names above from
