@@ -37,7 +37,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 while not self._stopping.is_set():
                     for key, _ in selector.select(poll_interval):
                         if key.fileobj is self and not self._stopping.is_set():
-                            self._handle_request_noblock()
+                            # accept and dispatch, as socketserver's own loop does
+                            self._handle_request_noblock()  # type: ignore[attr-defined]
                     self.service_actions()
         finally:
             self._stopped.set()

@@ -146,7 +146,7 @@ class FmeRequestHandler(BaseHTTPRequestHandler):
                 if faults.roll_error():
                     raise ApiError(503, "Service temporarily unavailable (injected fault)")
                 self._authenticate(route.basic, route.basic_or_token)
-            result = route.handler(self, **params)
+            result = route.handler(self, **(params or {}))
             if isinstance(result, Response):
                 result.send(self)
             else:
