@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from fmeaa.client import connect
 
-PASSWORD = "upload-cpu-benchmark"
+PASSWORD = secrets.token_urlsafe(16)  # this run's emulated node only
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ def test_sandbox_command_rejects_an_unknown_version(tmp_path: Path) -> None:
 
 
 def test_closing_a_sandbox_takes_every_node_down(tmp_path: Path) -> None:
-    """Nodes are stopped together on close; each one's port then refuses connections."""
+    """Every node is stopped on close; each one's port then refuses connections."""
     box = Sandbox(3, root=tmp_path, password=TEST_PASSWORD)
     urls = [n.url for n in box.nodes]
     assert all(httpx.get(f"{u}/fmeapiv4/healthcheck/liveness", timeout=5).status_code == 200 for u in urls)

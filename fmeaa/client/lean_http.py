@@ -133,12 +133,7 @@ class LeanPool:
         """A request whose answer's body is read inside the block; the connection is reused
         only if the block read it to its end."""
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
-        payload = None
-        if json is not None:
-            payload = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
-            sent.setdefault("Content-Type", "application/json")
-        elif method in ("POST", "PUT", "PATCH"):
-            sent["Content-Length"] = "0"
+        payload = _payload(method, sent, json=json)
         conn = self._open()
         try:
             conn.request(method, self.prefix + path, body=payload, headers=sent)
@@ -185,20 +180,8 @@ class LeanPool:
                 sent["Content-Type"] = form.content_type
                 sent["Content-Length"] = str(form.content_length)
                 return self._exchange(method, target, form.chunks(file), sent)
-        payload: bytes | BinaryIO | None = None
-        if json is not None:
-            payload = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
-            sent.setdefault("Content-Type", "application/json")
-        elif data is not None:
-            payload = urllib.parse.urlencode({k: _text(v) for k, v in data.items()},
-                                             doseq=True).encode()
-            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        elif body is not None:
-            payload = body
-            sent["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
-        if payload is None and method in ("POST", "PUT", "PATCH"):
-            sent["Content-Length"] = "0"
-        return self._exchange(method, target, payload, sent)
+        return self._exchange(method, target,
+                              _payload(method, sent, json=json, data=data, body=body), sent)
 
     def _exchange(self, method: str, target: str, payload: bytes | BinaryIO | Iterable[bytes]
                   | None, sent: dict[str, str]) -> LeanResponse:
@@ -238,6 +221,26 @@ class LeanPool:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _payload(method: str, sent: dict[str, str], *, json: Any = None,
+             data: dict[str, Any] | None = None, body: BinaryIO | None = None
+             ) -> bytes | BinaryIO | None:
+    """A request's body — `json`, a form (`data`) or a file's bytes from its position — with
+    its Content-Type or Content-Length set in `sent` (0 for a POST, PUT or PATCH without one)."""
+    if json is not None:
+        sent.setdefault("Content-Type", "application/json")
+        return jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
+    if data is not None:
+        sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        return urllib.parse.urlencode({k: _text(v) for k, v in data.items()},
+                                      doseq=True).encode()
+    if body is not None:
+        sent["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
+        return body
+    if method in ("POST", "PUT", "PATCH"):
+        sent["Content-Length"] = "0"
+    return None
 
 
 def _text(value: Any) -> Any:

@@ -70,6 +70,12 @@ def _ssl_context(verify: bool) -> ssl.SSLContext:
 
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+# What each kind of `LeanTransportError` is, as httpx's own errors map below.
+_LEAN_FAILURES: dict[str, tuple[type[FmeApiError], str]] = {
+    "connect": (NodeUnreachableError, "cannot connect"),
+    "timeout": (NodeTimeoutError, "no answer in time"),
+    "broken": (TransferInterruptedError, "connection broken mid-request"),
+}
 
 
 def proxied(url: str) -> bool:
@@ -312,12 +318,8 @@ class Transport:
         try:
             yield
         except LeanTransportError as exc:
-            raise {"connect": NodeUnreachableError, "timeout": NodeTimeoutError,
-                   "broken": TransferInterruptedError}[exc.kind](
-                self.node, method, path, None, {
-                    "connect": "cannot connect", "timeout": "no answer in time",
-                    "broken": "connection broken mid-request"}[exc.kind]
-                + f" ({exc.cause_name})") from None
+            error, text = _LEAN_FAILURES[exc.kind]
+            raise error(self.node, method, path, None, f"{text} ({exc.cause_name})") from None
         except Exception as exc:
             httpx = sys.modules.get("httpx")  # httpx's own errors, if it was used at all
             if httpx is None:
@@ -370,20 +372,11 @@ class Transport:
             with self._slot(), self._transport_errors(method, path):
                 if file is not None:
                     with file.open("rb") as body:
-                        response = self._send(method, path, params, json, data, body, headers)
-                elif multipart is not None and self._lean is not None:
-                    response = self._lean.request(method, path, params=params,
-                                                  multipart=multipart,
-                                                  headers=self._headers(headers))
-                elif multipart is not None:  # through a proxy, or a test's own transport
-                    with multipart.path.open("rb") as body:
-                        files = {multipart.field: (multipart.filename, body,
-                                                   "application/octet-stream")}
-                        response = self._http.request(method, path, params=params,
-                                                      data=dict(multipart.fields), files=files,
-                                                      headers=self._headers(headers))
+                        response = self._send(method, path, params, json, data, body, None,
+                                              headers)
                 else:
-                    response = self._send(method, path, params, json, data, None, headers)
+                    response = self._send(method, path, params, json, data, None, multipart,
+                                          headers)
             wait = self._retry_after(response, throttled)
             if wait is None:
                 self._answered()
@@ -401,11 +394,20 @@ class Transport:
             raise self.fail(method, path, response)
 
     def _send(self, method: str, path: str, params: Any, json: Any,
-              data: dict[str, Any] | None, body: BinaryIO | None,
+              data: dict[str, Any] | None, body: BinaryIO | None, multipart: Multipart | None,
               headers: dict[str, str] | None) -> Response:
+        """One request on the lean pool, or on httpx (a node behind a proxy, a test's own
+        transport); the only place that chooses."""
         if self._lean is not None:
             return self._lean.request(method, path, params=params, json=json, data=data,
-                                      body=body, headers=self._headers(headers))
+                                      body=body, multipart=multipart,
+                                      headers=self._headers(headers))
+        if multipart is not None:
+            with multipart.path.open("rb") as file:
+                files = {multipart.field: (multipart.filename, file, "application/octet-stream")}
+                return self._http.request(method, path, params=params,
+                                          data=dict(multipart.fields), files=files,
+                                          headers=self._headers(headers))
         return self._http.request(method, path, params=params, json=json, data=data,
                                   content=body, headers=self._headers(headers))
 
