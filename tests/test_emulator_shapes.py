@@ -323,6 +323,27 @@ def test_v4_workspaces(node: EmulatedNode) -> None:
     assert missing.status_code == 404 and missing.json() == {"message": "Item b.fmw does not exist."}
 
 
+def test_publish_dates_have_milliseconds_in_v4_and_whole_seconds_in_v3(node: EmulatedNode
+                                                                        ) -> None:
+    """As fmeflow-cli's workspaces_test.go samples show: V4 "2022-12-07T18:50:52.635Z", V3
+    "2022-12-07T18:50:52Z" — the same instant."""
+    import re
+
+    auth = _auth(node.url)
+    httpx.post(node.url + "/fmerest/v3/repositories", headers=auth, data={"name": "Roads"})
+    httpx.post(node.url + "/fmerest/v3/repositories/Roads/items", content=b"ws", headers={
+        **auth, "Content-Type": "application/octet-stream",
+        "Content-Disposition": 'attachment; filename="a.fmw"'})
+    v4 = httpx.get(node.url + "/fmeapiv4/workspaces", headers=auth,
+                   params={"repository": "Roads"}).json()["items"][0]
+    v3 = httpx.get(node.url + "/fmerest/v3/repositories/Roads/items", headers=auth
+                   ).json()["items"][0]
+    for key in ("lastPublishDate", "lastSaveDate"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", v4[key]), v4[key]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v3[key]), v3[key]
+        assert v4[key][:19] == v3[key][:19]
+
+
 def test_a_stopped_node_stops_serving_at_once_whatever_its_poll_interval(tmp_path: Path) -> None:
     """`shutdown` wakes the server's loop: it does not wait for the next poll (an hour here;
     socketserver's own loop would hang the test), the port then refuses connections, and the

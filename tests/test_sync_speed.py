@@ -184,8 +184,9 @@ def test_stamps_that_moved_are_read_again_and_deep_reads_everything(cluster, tmp
     with connect("fme-2", node.url, username="admin", password=TEST_PASSWORD) as c:
         c.upload_item("Bench", content / "ws" / "w0001.fmw", "w0000.fmw", overwrite=True)
         c.set_services("Bench", "w0002.fmw", ["fmedatadownload"])  # stamp does not move
-    # FME's publish dates are whole seconds: the hand re-publish is stamped a later second
-    # than the sync's (in the same second its stamp would not move: README, "Known limits").
+    # The hand re-publish is stamped later than the sync's: a publish date is whole seconds on
+    # a V3 node and milliseconds on V4, and within one its stamp would not move (README,
+    # "Known limits"); the test is about a stamp that moved.
     republished = node.state.repositories["Bench"].items["w0000.fmw"]
     republished.last_publish = max(republished.last_publish, synced + 1)
     node.reset_counters()

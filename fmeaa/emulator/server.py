@@ -69,7 +69,13 @@ class DroppedConnection(Exception):
 
 
 def _iso(epoch: float) -> str:
+    """A V3 date: whole seconds ("2022-12-07T18:50:52Z", fmeflow-cli workspaces_test.go)."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_ms(epoch: float) -> str:
+    """A V4 date: milliseconds ("2022-12-07T18:50:52.635Z", the same file's V4 samples)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _page(items: list[Any], query: dict[str, str],

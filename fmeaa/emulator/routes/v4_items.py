@@ -25,7 +25,7 @@ from fmeaa.emulator.server import (
     FmeRequestHandler,
     Response,
     _changed,
-    _iso,
+    _iso_ms,
     _page,
     _state,
     route,
@@ -49,8 +49,8 @@ def _v4_type(item: RepositoryItem) -> str:
 def _v4_item(repo: Repository, item: RepositoryItem, owner: str) -> dict[str, Any]:
     """workspaces_test.go responseV4's item: 17 keys."""
     return {"name": item.name, "title": _title(item), "description": "", "type": _v4_type(item),
-            "repositoryName": repo.name, "lastSaveDate": _iso(item.file.modified),
-            "lastPublishDate": _iso(item.last_publish), "lastPublishUserId": OWNER_ID,
+            "repositoryName": repo.name, "lastSaveDate": _iso_ms(item.file.modified),
+            "lastPublishDate": _iso_ms(item.last_publish), "lastPublishUserId": OWNER_ID,
             "lastPublishUser": owner, "totalFileSize": item.file.size, "fileCount": 1,
             "averageCpuPercent": 0.0, "averagePeakMemoryUsage": 0, "averageCpuTime": 0,
             "totalRuns": 0, "averageElapsedTime": 0, "favorite": False}
